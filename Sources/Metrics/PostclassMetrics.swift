@@ -1,0 +1,2 @@
+/// Prometheus metrics, health and readiness for postclassd.
+public enum PostclassMetrics {}
