@@ -39,5 +39,6 @@ let package = Package(
         ], path: "Sources/Daemon"),
 
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model"]),
     ]
 )
