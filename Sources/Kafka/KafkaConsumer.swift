@@ -1,0 +1,249 @@
+import CRdKafka
+import Logging
+import Synchronization
+
+/// A Kafka group consumer over librdkafka.
+///
+/// One thread polls (``poll(maxMessages:timeout:)``); any thread may store offsets, pause, resume
+/// or read statistics. Rebalances are handled inside `poll`: assigned partitions are taken at once
+/// (incrementally under cooperative-sticky), and before partitions are given up the offsets stored
+/// for them are committed, so the next owner resumes exactly after what this member finished.
+/// Both are reported to the caller as ``ConsumerEvent``s in the same batch.
+public final class KafkaConsumer: @unchecked Sendable {
+    // @unchecked: librdkafka's handle is thread-safe for the calls made here; `closed` guards
+    // the one call that is not (destroy).
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let callbacks: ClientCallbacks
+    private let closed = Mutex(false)
+    private let logger: Logger
+
+    /// Creates the consumer. Every property is checked here; a rejected one throws an error quoting
+    /// librdkafka's reason.
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
+        self.logger = logger
+        callbacks = ClientCallbacks(logger: logger)
+        let conf = try NativeConfiguration()
+        try conf.set(configuration.orderedProperties())
+        callbacks.install(on: conf)
+        if let raw = conf.raw { rd_kafka_conf_set_rebalance_cb(raw, rebalanceCallback) }
+        handle = try makeClientHandle(RD_KAFKA_CONSUMER, conf)
+        // Serve every callback (rebalance, errors, statistics) from the consumer queue we poll.
+        rd_kafka_poll_set_consumer(handle)
+        guard let consumerQueue = rd_kafka_queue_get_consumer(handle) else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(kind: .fatal, message: "librdkafka gave no consumer queue")
+        }
+        queue = consumerQueue
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Subscribes to topics (replacing any earlier subscription). Partitions arrive later, as
+    /// ``ConsumerEvent/assigned(_:)`` from `poll`.
+    public func subscribe(_ topics: [String]) throws(KafkaError) {
+        let err = try PartitionList.with(topics.map { (TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), nil) }) {
+            list throws(KafkaError) in rd_kafka_subscribe(handle, list)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, "could not subscribe to \(topics.joined(separator: ", "))")
+        }
+    }
+
+    /// Reads up to `maxMessages` messages, waiting at most `timeout` for the first. Also serves
+    /// callbacks, so rebalance, error and statistics events come back in the same batch.
+    public func poll(maxMessages: Int, timeout: Duration) -> ConsumerBatch {
+        var messages: [ConsumedMessage] = []
+        let capacity = max(1, maxMessages)
+        let buffer = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        let count = rd_kafka_consume_batch_queue(queue, Int32(timeout.milliseconds), buffer, capacity)
+        if count > 0 {
+            messages.reserveCapacity(count)
+            for i in 0..<count {
+                guard let message = buffer[i] else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                absorb(message, into: &messages)
+            }
+        } else if count < 0 {
+            let err = rd_kafka_last_error()
+            callbacks.post(.error(KafkaError(err, "consume failed"), nil))
+        }
+        return ConsumerBatch(messages: messages, events: callbacks.takeEvents())
+    }
+
+    private func absorb(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into messages: inout [ConsumedMessage]) {
+        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let err = message.pointee.err
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            messages.append(ConsumedMessage(copying: message, topic: topic))
+        } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            // A consumer error travels as a message whose payload is the error text.
+            let text = message.pointee.payload.map {
+                String(decoding: UnsafeRawBufferPointer(start: $0, count: message.pointee.len), as: UTF8.self)
+            } ?? ""
+            let tp = topic.isEmpty ? nil : TopicPartition(topic: topic, partition: message.pointee.partition)
+            callbacks.post(.error(KafkaError(err, text), tp))
+        }
+    }
+
+    /// Marks everything before `nextOffset` in a partition as done: the next auto-commit (or the
+    /// commit on revoke or close) commits it. Pass the offset of the next record to read, that is
+    /// the last finished offset + 1.
+    public func storeOffset(_ partition: TopicPartition, nextOffset: Int64) throws(KafkaError) {
+        let err = try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
+            let err = rd_kafka_offsets_store(handle, list)
+            // offsets_store reports per-partition failures (e.g. not assigned) in the list.
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR, list.pointee.cnt > 0, let elems = list.pointee.elems {
+                return elems[0].err
+            }
+            return err
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, "could not store offset \(nextOffset) for \(partition)")
+        }
+    }
+
+    /// Commits the stored offsets now and waits for the broker's answer.
+    public func commit() throws(KafkaError) {
+        let err = rd_kafka_commit(handle, nil, 0)
+        // "No offset" means nothing new was stored since the last commit: not a failure.
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+            throw KafkaError(err, "offset commit failed")
+        }
+    }
+
+    /// The committed offsets of these partitions as the group coordinator has them
+    /// (nil: none committed).
+    public func committedOffsets(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartition: Int64?] {
+        try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
+            let err = rd_kafka_committed(handle, list, timeout.milliseconds)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read committed offsets") }
+            var result: [TopicPartition: Int64?] = [:]
+            if let elems = list.pointee.elems {
+                for i in 0..<Int(list.pointee.cnt) {
+                    let tp = TopicPartition(topic: String(cString: elems[i].topic), partition: elems[i].partition)
+                    result[tp] = elems[i].offset >= 0 ? elems[i].offset : nil
+                }
+            }
+            return result
+        }
+    }
+
+    /// Stops fetching from these partitions; `poll` must still be called (it keeps the member in
+    /// its group). Messages already fetched may still arrive.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try changeFlow(partitions, pause: true)
+    }
+
+    /// Starts fetching again from paused partitions, at the position where they stopped.
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try changeFlow(partitions, pause: false)
+    }
+
+    private func changeFlow(_ partitions: [TopicPartition], pause: Bool) throws(KafkaError) {
+        guard !partitions.isEmpty else { return }
+        let err = try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
+            pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, "could not \(pause ? "pause" : "resume") \(partitions.count) partitions")
+        }
+    }
+
+    /// The partitions this member owns now.
+    public func assignment() throws(KafkaError) -> [TopicPartition] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        let err = rd_kafka_assignment(handle, &list)
+        defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read the assignment") }
+        return PartitionList.read(list)
+    }
+
+    /// The latest statistics snapshot (per-partition lag), if statistics are on.
+    public var statistics: ConsumerStatistics? { callbacks.statistics }
+
+    /// The group member id, empty until the member has joined its group.
+    public var memberID: String {
+        guard let id = rd_kafka_memberid(handle) else { return "" }
+        defer { rd_kafka_mem_free(handle, id) }
+        return String(cString: id)
+    }
+
+    /// The reason the client is unusable, if librdkafka raised a fatal error.
+    public var fatalError: KafkaError? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let err = rd_kafka_fatal_error(handle, &buffer, buffer.count)
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(err, String(cBuffer: buffer), fatal: true)
+    }
+
+    /// Commits stored offsets, leaves the group (revoking its partitions) and frees the handle.
+    /// Safe to call more than once; later calls do nothing.
+    public func close() {
+        let first = closed.withLock { wasClosed in
+            defer { wasClosed = true }
+            return !wasClosed
+        }
+        guard first else { return }
+        do { try commit() } catch {
+            logger.warning("commit on close failed; the next owner may see records again", metadata: ["error": "\(error)"])
+        }
+        // Close leaves the group; the revoke it triggers runs through our rebalance callback.
+        let err = rd_kafka_consumer_close(handle)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("consumer close reported an error", metadata: ["error": "\(KafkaError(err, "close"))"])
+        }
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+    }
+
+    /// Called by librdkafka inside `poll` when the group changes this member's partitions.
+    fileprivate static func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
+                                      _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+                                      _ callbacks: ClientCallbacks) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let changed = PartitionList.read(partitions)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, partitions) {
+                    callbacks.post(.error(KafkaError(consuming: error, "incremental assign failed"), nil))
+                }
+            } else {
+                let result = rd_kafka_assign(rk, partitions)
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR { callbacks.post(.error(KafkaError(result, "assign failed"), nil)) }
+            }
+            callbacks.post(.assigned(changed))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let lost = rd_kafka_assignment_lost(rk) != 0
+            if !lost {
+                // Commit what was finished for these partitions before another member takes them.
+                let result = rd_kafka_commit(rk, nil, 0)
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR && result != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    callbacks.post(.error(KafkaError(result, "commit on revoke failed"), nil))
+                }
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, partitions) {
+                    callbacks.post(.error(KafkaError(consuming: error, "incremental unassign failed"), nil))
+                }
+            } else {
+                _ = rd_kafka_assign(rk, nil)
+            }
+            callbacks.post(.revoked(changed, lost: lost))
+        default:
+            _ = rd_kafka_assign(rk, nil)
+            callbacks.post(.error(KafkaError(err, "rebalance failed"), nil))
+        }
+    }
+}
+
+private let rebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t,
+                                               UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+                                               UnsafeMutableRawPointer?) -> Void = { rk, err, partitions, opaque in
+    guard let rk, let callbacks = ClientCallbacks.from(opaque) else { return }
+    KafkaConsumer.rebalance(rk, err, partitions, callbacks)
+}
