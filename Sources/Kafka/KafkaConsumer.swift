@@ -17,6 +17,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let callbacks: ClientCallbacks
     private let closed = Mutex(false)
     private let logger: Logger
+    /// Reused by `poll` (only the polling thread touches it), grown when a larger batch is asked.
+    private var pollBuffer = UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: 0)
 
     /// Creates the consumer. Every property is checked here; a rejected one throws an error quoting
     /// librdkafka's reason.
@@ -39,6 +41,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     deinit {
         close()
+        pollBuffer.deallocate()
     }
 
     /// Subscribes to topics (replacing any earlier subscription). Partitions arrive later, as
@@ -57,9 +60,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func poll(maxMessages: Int, timeout: Duration) -> ConsumerBatch {
         var messages: [ConsumedMessage] = []
         let capacity = max(1, maxMessages)
-        let buffer = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
-        let count = rd_kafka_consume_batch_queue(queue, Int32(timeout.milliseconds), buffer, capacity)
+        if pollBuffer.count < capacity {
+            pollBuffer.deallocate()
+            pollBuffer = .allocate(capacity: capacity)
+        }
+        let buffer = pollBuffer
+        let count = rd_kafka_consume_batch_queue(queue, Int32(timeout.milliseconds), buffer.baseAddress, capacity)
         if count > 0 {
             messages.reserveCapacity(count)
             for i in 0..<count {

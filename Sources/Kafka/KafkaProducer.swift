@@ -88,30 +88,40 @@ public final class KafkaProducer: @unchecked Sendable {
         let err = record.topic.withCString { topic in
             withBytes(record.key) { key in
                 withBytes(record.value) { value in
-                    var vus: [rd_kafka_vu_t] = []
-                    vus.reserveCapacity(7)
-                    vus.append(.init(RD_KAFKA_VTYPE_TOPIC) { $0.cstr = topic })
-                    vus.append(.init(RD_KAFKA_VTYPE_MSGFLAGS) { $0.i = RD_KAFKA_MSG_F_COPY })
-                    vus.append(.init(RD_KAFKA_VTYPE_OPAQUE) { $0.ptr = UnsafeMutableRawPointer(bitPattern: UInt(token)) })
-                    if record.key != nil {
-                        vus.append(.init(RD_KAFKA_VTYPE_KEY) { $0.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress); $0.mem.size = key.count })
+                    // At most 8 fields; a stack buffer keeps the hot path free of allocation.
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
+                        var count = 0
+                        func add(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t.__Unnamed_union_u) -> Void) {
+                            var vu = rd_kafka_vu_t()
+                            vu.vtype = type
+                            fill(&vu.u)
+                            vus.initializeElement(at: count, to: vu)
+                            count += 1
+                        }
+                        add(RD_KAFKA_VTYPE_TOPIC) { $0.cstr = topic }
+                        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.i = RD_KAFKA_MSG_F_COPY }
+                        add(RD_KAFKA_VTYPE_OPAQUE) { $0.ptr = UnsafeMutableRawPointer(bitPattern: UInt(token)) }
+                        if record.key != nil {
+                            add(RD_KAFKA_VTYPE_KEY) { $0.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress); $0.mem.size = key.count }
+                        }
+                        if record.value != nil {
+                            add(RD_KAFKA_VTYPE_VALUE) { $0.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.mem.size = value.count }
+                        }
+                        if let partition = record.partition {
+                            add(RD_KAFKA_VTYPE_PARTITION) { $0.i32 = partition }
+                        }
+                        if let timestamp = record.timestampMs {
+                            add(RD_KAFKA_VTYPE_TIMESTAMP) { $0.i64 = timestamp }
+                        }
+                        if let headers {
+                            add(RD_KAFKA_VTYPE_HEADERS) { $0.headers = headers }
+                        }
+                        defer { vus.baseAddress?.deinitialize(count: count) }
+                        guard let error = rd_kafka_produceva(handle, vus.baseAddress, count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+                        let code = rd_kafka_error_code(error)
+                        rd_kafka_error_destroy(error)
+                        return code
                     }
-                    if record.value != nil {
-                        vus.append(.init(RD_KAFKA_VTYPE_VALUE) { $0.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.mem.size = value.count })
-                    }
-                    if let partition = record.partition {
-                        vus.append(.init(RD_KAFKA_VTYPE_PARTITION) { $0.i32 = partition })
-                    }
-                    if let timestamp = record.timestampMs {
-                        vus.append(.init(RD_KAFKA_VTYPE_TIMESTAMP) { $0.i64 = timestamp })
-                    }
-                    if let headers {
-                        vus.append(.init(RD_KAFKA_VTYPE_HEADERS) { $0.headers = headers })
-                    }
-                    guard let error = rd_kafka_produceva(handle, vus, vus.count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-                    let code = rd_kafka_error_code(error)
-                    rd_kafka_error_destroy(error)
-                    return code
                 }
             }
         }
@@ -183,14 +193,6 @@ private final class Poller: @unchecked Sendable {
     func stopAndWait() {
         stopRequested.store(true, ordering: .releasing)
         exited.wait()
-    }
-}
-
-private extension rd_kafka_vu_t {
-    init(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t.__Unnamed_union_u) -> Void) {
-        self.init()
-        vtype = type
-        fill(&u)
     }
 }
 

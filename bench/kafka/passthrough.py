@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Baseline: the same consume-then-produce pass-through as kafka-bench, in Python with
+confluent-kafka (Debian's python3-confluent-kafka, on the same librdkafka). Offsets are stored
+only after delivery, as the contiguous low watermark per partition, like the Swift loop."""
+import argparse, collections, json, time
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--brokers", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--group", required=True)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--batch", type=int, default=1000)
+    a = ap.parse_args()
+
+    consumer = Consumer({"bootstrap.servers": a.brokers, "group.id": a.group, "auto.offset.reset": "earliest",
+                         "enable.auto.offset.store": False, "partition.assignment.strategy": "cooperative-sticky",
+                         # the feeder paces itself on this group's commits, as for the Swift loop
+                         "auto.commit.interval.ms": 100})
+    producer = Producer({"bootstrap.servers": a.brokers, "enable.idempotence": True, "linger.ms": 5,
+                         "message.max.bytes": 4000000})
+    consumer.subscribe([a.input])
+    pending = {}   # partition -> (deque of offsets in consumption order, set of finished offsets)
+    stats = {"messages": 0, "bytes": 0}
+
+    def delivered(err, msg, source):
+        if err is not None:
+            return
+        part, offset, size = source
+        queue, done = pending[part]
+        done.add(offset)
+        nxt = None
+        while queue and queue[0] in done:
+            done.discard(queue[0])
+            nxt = queue.popleft() + 1
+        if nxt is not None:
+            consumer.store_offsets(offsets=[TopicPartition(a.input, part, nxt)])
+        stats["messages"] += 1
+        stats["bytes"] += size
+
+    first = None
+    deadline = time.monotonic() + a.duration
+    while time.monotonic() < deadline:
+        batch = consumer.consume(a.batch, 0.1)
+        if batch and first is None:
+            first = time.monotonic()
+        for m in batch:
+            if m.error():
+                continue
+            value = m.value()
+            src = (m.partition(), m.offset(), len(value or b""))
+            pending.setdefault(m.partition(), (collections.deque(), set()))[0].append(m.offset())
+            while True:
+                try:
+                    producer.produce(a.output, value=value, key=m.key(), headers=m.headers(),
+                                     on_delivery=lambda err, msg, src=src: delivered(err, msg, src))
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            producer.poll(0)
+        producer.poll(0)
+    end = time.monotonic()
+    producer.flush(10)
+    consumer.close()
+    print(json.dumps({"messages": stats["messages"], "bytes": stats["bytes"],
+                      "seconds": (end - first) if first else 0}))
+
+
+if __name__ == "__main__":
+    main()
