@@ -11,13 +11,16 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // System libraries, each behind a module map (Debian's -dev packages).
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka",
                        providers: [.apt(["librdkafka-dev"])]),
-        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
-                       providers: [.apt(["libjpeg-dev"])]),
+        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
 
@@ -29,16 +32,34 @@ let package = Package(
         // Model: tensors, encoders, task heads and bundles on OpenBLAS and libjpeg.
         .target(name: "Model", dependencies: ["COpenBLAS", "CJPEG"]),
         // Metrics: Prometheus exposition, health and readiness (module name avoids swift-metrics' `Metrics`).
-        .target(name: "PostclassMetrics", path: "Sources/Metrics"),
+        .target(name: "PostclassMetrics", dependencies: [
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Metrics"),
 
         // The daemon executable and its subcommands.
         .executableTarget(name: "postclassd", dependencies: [
             "Kafka", "Model", "PostclassMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ], path: "Sources/Daemon"),
 
+        // Benchmark drivers (bench/): not part of the daemon.
+        .executableTarget(name: "kafka-bench", dependencies: [
+            "Kafka",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/kafka-bench"),
+
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
+        // Runs the real `postclassd` process against real brokers.
+        .testTarget(name: "DaemonTests", dependencies: ["Kafka"]),
+        .testTarget(name: "MetricsTests", dependencies: ["PostclassMetrics"]),
     ]
 )

@@ -1,34 +1,46 @@
 import Dispatch
 import Foundation
+import Synchronization
 
-/// Waits for SIGTERM or SIGINT (handled, so the process can clean up instead of dying).
+/// SIGTERM and SIGINT, handled so the process can drain and clean up instead of dying.
 enum ShutdownSignal {
     /// Blocks until SIGTERM or SIGINT arrives and returns its name.
     static func wait() -> String {
         let received = DispatchSemaphore(value: 0)
-        let name = SignalName()
+        let name = Mutex("")
+        let handlers = install { signal, _ in
+            name.withLock { if $0.isEmpty { $0 = signal } }
+            received.signal()
+        }
+        received.wait()
+        handlers.cancel()
+        return name.withLock { $0 }
+    }
+
+    /// Calls `handler` with the signal's name and how many shutdown signals have arrived so far,
+    /// on a Dispatch queue, for every SIGTERM or SIGINT until the handlers are cancelled.
+    static func install(_ handler: @escaping @Sendable (String, Int) -> Void) -> Handlers {
+        let count = Atomic<Int>(0)
         var sources: [DispatchSourceSignal] = []
         for (number, label) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                name.set(label)
-                received.signal()
+                let n = count.add(1, ordering: .relaxed).newValue
+                handler(label, n)
             }
             source.resume()
             sources.append(source)
         }
-        received.wait()
-        for source in sources { source.cancel() }
-        return name.get()
+        return Handlers(sources: sources)
     }
-}
 
-/// The name of the signal that arrived, set from a signal handler's queue.
-private final class SignalName: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = ""
+    /// Installed signal handlers; `cancel` removes them.
+    struct Handlers: @unchecked Sendable {
+        fileprivate let sources: [DispatchSourceSignal]
 
-    func set(_ name: String) { lock.withLock { if value.isEmpty { value = name } } }
-    func get() -> String { lock.withLock { value } }
+        func cancel() {
+            for source in sources { source.cancel() }
+        }
+    }
 }

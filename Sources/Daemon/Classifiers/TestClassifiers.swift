@@ -1,0 +1,68 @@
+import Foundation
+import Model
+
+/// `--model passthrough`: labels nothing. Measures and tests the pipeline without a model.
+struct PassthroughClassifier: Classifier {
+    let identity = ModelIdentity(name: "passthrough", version: "1")
+
+    func warmUp() throws {}
+
+    func classify(_ posts: [Post], timings: inout StageTimings) -> [Result<Prediction, PostFailure>] {
+        posts.map { _ in .success(Prediction(labels: [])) }
+    }
+}
+
+/// `--model slow:MS`: the pass-through that takes MS milliseconds per post, to test
+/// backpressure and shutdown under a model slower than its input.
+struct SlowClassifier: Classifier {
+    let millisecondsPerPost: Int
+    var identity: ModelIdentity { ModelIdentity(name: "slow", version: "\(millisecondsPerPost)ms") }
+
+    func warmUp() throws {}
+
+    func classify(_ posts: [Post], timings: inout StageTimings) -> [Result<Prediction, PostFailure>] {
+        Thread.sleep(forTimeInterval: Double(millisecondsPerPost * posts.count) / 1000)
+        return posts.map { _ in .success(Prediction(labels: [])) }
+    }
+}
+
+/// `--model rules`: fixed text rules standing in for a model in tests and demos of routing.
+/// sarcasm: `sarcastic` when the text has #sarcasm or "/s"; correlation: `irrelevant` when the
+/// post has no image or the text has #irrelevant, else `explicit`. Not a classifier of real posts.
+struct RulesClassifier: Classifier {
+    let identity = ModelIdentity(name: "rules", version: "1")
+
+    func warmUp() throws {}
+
+    func classify(_ posts: [Post], timings: inout StageTimings) -> [Result<Prediction, PostFailure>] {
+        posts.map { post in
+            let text = (post.text ?? "").lowercased()
+            let sarcastic = text.contains("#sarcasm") || text.contains("/s")
+            let irrelevant = post.imageJPEG == nil || text.contains("#irrelevant")
+            return .success(Prediction(labels: [
+                TaskLabel(task: "sarcasm", label: sarcastic ? "sarcastic" : "not_sarcastic",
+                          probabilities: [("not_sarcastic", sarcastic ? 0 : 1), ("sarcastic", sarcastic ? 1 : 0)], head: "rules"),
+                TaskLabel(task: "correlation", label: irrelevant ? "irrelevant" : "explicit",
+                          probabilities: [("irrelevant", irrelevant ? 1 : 0), ("implicit", 0), ("explicit", irrelevant ? 0 : 1)], head: "rules"),
+            ]))
+        }
+    }
+}
+
+/// Builds the classifier a `--model` setting names.
+enum ClassifierFactory {
+    static func make(_ name: String) throws -> any Classifier {
+        switch name {
+        case "passthrough": return PassthroughClassifier()
+        case "rules": return RulesClassifier()
+        case let slow where slow.hasPrefix("slow:"):
+            guard let ms = Int(slow.dropFirst(5)), (0...60_000).contains(ms) else {
+                throw SettingsError(setting: "model", source: nil, problem: "'\(name)' is not slow:MS with MS from 0 to 60000")
+            }
+            return SlowClassifier(millisecondsPerPost: ms)
+        default:
+            throw SettingsError(setting: "model", source: nil, problem:
+                "'\(name)' is not a known model: use passthrough, rules or slow:MS (model bundles arrive with the inference engine)")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Kafka
+import Synchronization
+
+/// What the pipeline owes Kafka: every record read and not yet finished, the output records
+/// waiting for delivery, and the offsets that may be stored.
+///
+/// A record is finished when its one output (labelled, routed or dead-letter record) is delivered,
+/// or at once when it is dropped by `--drop-when`. Only then does its offset count, and only as
+/// part of the contiguous finished prefix of its partition (``OffsetTracker``). Offsets are
+/// stored under the ledger's lock so two delivery threads can never store out of order.
+final class InFlightLedger: Sendable {
+    /// A produced record awaiting its delivery report.
+    struct Pending: Sendable {
+        let message: ConsumedMessage
+        let epoch: UInt64
+        let kind: OutputKind
+        /// The record sent, kept to retry it.
+        let record: ProducerRecord
+    }
+
+    enum OutputKind: Sendable { case labelled, routed, deadLetter }
+
+    private struct State {
+        var tracker = OffsetTracker()
+        var epochs: [TopicPartition: UInt64] = [:]
+        var nextEpoch: UInt64 = 1
+        var pending: [UInt64: Pending] = [:]
+        var nextToken: UInt64 = 1
+        var messages = 0
+        var bytes = 0
+    }
+
+    private let state = Mutex(State())
+    private let storeOffset: @Sendable (TopicPartition, Int64) -> Void
+
+    /// - Parameter storeOffset: stores the next offset to read for a partition (called under the lock).
+    init(storeOffset: @escaping @Sendable (TopicPartition, Int64) -> Void) {
+        self.storeOffset = storeOffset
+    }
+
+    /// Starts a new ownership epoch for newly assigned partitions.
+    func assigned(_ partitions: [TopicPartition]) {
+        state.withLock { s in
+            for partition in partitions {
+                s.epochs[partition] = s.nextEpoch
+                s.nextEpoch += 1
+            }
+        }
+    }
+
+    /// Forgets revoked partitions: their unfinished records are left for the next owner, and
+    /// results that arrive for them later are dropped, not stored.
+    func revoked(_ partitions: [TopicPartition]) {
+        state.withLock { s in
+            s.tracker.forget(partitions)
+            for partition in partitions { s.epochs[partition] = nil }
+        }
+    }
+
+    /// The current epoch of a partition, nil if it is not assigned.
+    func epoch(of partition: TopicPartition) -> UInt64? {
+        state.withLock { $0.epochs[partition] }
+    }
+
+    /// Takes a record in. Returns its epoch, or nil if its partition is no longer assigned.
+    func admit(_ message: ConsumedMessage) -> UInt64? {
+        state.withLock { s in
+            guard let epoch = s.epochs[message.topicPartition] else { return nil }
+            guard s.tracker.track(message.topicPartition, offset: message.offset) else { return nil }
+            s.messages += 1
+            s.bytes += message.byteCount
+            return epoch
+        }
+    }
+
+    /// Registers an output record about to be sent; returns the token for its delivery report,
+    /// or nil when its partition was revoked since (then nothing is sent).
+    func willSend(_ message: ConsumedMessage, epoch: UInt64, kind: OutputKind, record: ProducerRecord) -> UInt64? {
+        state.withLock { s in
+            guard s.epochs[message.topicPartition] == epoch else {
+                release(&s, message)
+                return nil
+            }
+            let token = s.nextToken
+            s.nextToken += 1
+            s.pending[token] = Pending(message: message, epoch: epoch, kind: kind, record: record)
+            return token
+        }
+    }
+
+    /// Takes back a registration whose send failed before reaching the producer.
+    func sendFailed(token: UInt64) -> Pending? {
+        state.withLock { $0.pending.removeValue(forKey: token) }
+    }
+
+    /// Takes the record behind a delivery report.
+    func delivered(token: UInt64) -> Pending? {
+        state.withLock { $0.pending.removeValue(forKey: token) }
+    }
+
+    /// Marks a record finished (its output is delivered, or it needs none) and stores the offset
+    /// if the finished prefix of its partition grew.
+    func finish(_ message: ConsumedMessage, epoch: UInt64) {
+        state.withLock { s in
+            release(&s, message)
+            guard s.epochs[message.topicPartition] == epoch,
+                  let next = s.tracker.finish(message.topicPartition, offset: message.offset) else { return }
+            storeOffset(message.topicPartition, next)
+        }
+    }
+
+    /// Lets go of a record that will not be finished here (its partition was revoked).
+    func abandon(_ message: ConsumedMessage) {
+        state.withLock { release(&$0, message) }
+    }
+
+    private func release(_ s: inout State, _ message: ConsumedMessage) {
+        s.messages -= 1
+        s.bytes -= message.byteCount
+    }
+
+    /// Records read and not yet finished, and their bytes.
+    var load: (messages: Int, bytes: Int) {
+        state.withLock { ($0.messages, $0.bytes) }
+    }
+}

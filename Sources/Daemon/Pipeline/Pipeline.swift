@@ -1,0 +1,273 @@
+import Foundation
+import Kafka
+import Logging
+import Model
+import Synchronization
+
+/// Why the daemon stopped other than by a signal.
+struct PipelineError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Counts since start, for the periodic log line and the exit summary.
+struct PipelineCounters: Sendable {
+    var consumed = 0
+    var labelled = 0
+    var routed = 0
+    var dropped = 0
+    var deadLettered = 0
+    var offsetResets = 0
+    var rebalances = 0
+}
+
+/// The daemon's spine: one poll loop on its own thread reads records, admits them within the
+/// in-flight limits (pausing partitions when full, while polling on so the group keeps the
+/// member), cuts micro-batches and hands them to the worker pool; workers classify and send;
+/// delivery reports finish records and store offsets through the ledger.
+final class Pipeline: @unchecked Sendable {
+    // @unchecked: the poll-loop state (batcher, parked, paused) is touched only by the thread
+    // running `run()`; everything shared is in Mutex/Atomic or thread-safe Kafka handles.
+    private let settings: DaemonSettings
+    private let classifier: any Classifier
+    private let logger: Logger
+    private let bootstrap: String
+    private let stopRequested = Atomic<Bool>(false)
+    let counters = Mutex(PipelineCounters())
+
+    // Poll-loop state.
+    private var batcher: Batcher
+    private var parked: [ConsumedMessage] = []
+    private var paused = false
+    private var assigned = Set<TopicPartition>()
+
+    init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, logger: Logger) {
+        self.settings = settings
+        self.classifier = classifier
+        self.bootstrap = bootstrap
+        self.logger = logger
+        batcher = Batcher(size: settings.batchSize, maxWait: settings.batchWait)
+    }
+
+    /// Asks the loop to drain and stop; safe from any thread (a signal handler's queue).
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+    }
+
+    /// Runs until ``requestStop()``, then drains: in-flight batches finish (within the drain
+    /// timeout), the producer is flushed, offsets are committed and the group is left.
+    func run() throws(PipelineError) {
+        let clients = try makeClients()
+        let consumer = clients.consumer, producer = clients.producer, ledger = clients.ledger
+        let pool = WorkerPool(workers: settings.workers)
+        let processor = BatchProcessor(classifier: classifier,
+                                       router: Router(outputTopic: settings.outputTopic, dropWhen: settings.dropWhen, routes: settings.routes),
+                                       dlqTopic: settings.dlqTopic, limits: settings.inputLimits, ledger: ledger, sender: clients.sender)
+        do {
+            try consumer.subscribe(settings.inputTopics)
+        } catch {
+            throw PipelineError(description: "cannot subscribe to \(settings.inputTopics.joined(separator: ",")): \(error)")
+        }
+        logger.info("consuming", metadata: ["topics": .string(settings.inputTopics.joined(separator: ",")),
+                                           "group": .string(settings.groupID), "bootstrap": .string(bootstrap),
+                                           "model": .string("\(classifier.identity.name) \(classifier.identity.version)")])
+        var fatal: PipelineError?
+        var lastReport = ContinuousClock.now
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = ContinuousClock.now
+            let wait = min(batcher.timeUntilDue(now: now) ?? .milliseconds(100), .milliseconds(100))
+            let room = max(1, min(1000, settings.maxInflightMessages - ledger.load.messages - parked.count))
+            let batch = consumer.poll(maxMessages: room, timeout: wait)
+            if let error = handle(batch.events, consumer: consumer, ledger: ledger, pool: pool, processor: processor) {
+                fatal = error
+                break
+            }
+            counters.withLock { $0.consumed += batch.messages.count }
+            admit(batch.messages, ledger: ledger, pool: pool, processor: processor)
+            dispatchDue(pool: pool, processor: processor)
+            applyBackpressure(consumer: consumer, ledger: ledger)
+            if ContinuousClock.now - lastReport > .seconds(30) {
+                lastReport = .now
+                logProgress(ledger: ledger, pool: pool)
+            }
+        }
+        drain(consumer: consumer, producer: producer, ledger: ledger, pool: pool, processor: processor)
+        logProgress(ledger: ledger, pool: pool)
+        if let fatal { throw fatal }
+    }
+
+    private struct Clients {
+        let consumer: KafkaConsumer
+        let producer: KafkaProducer
+        let ledger: InFlightLedger
+        let sender: RecordSender
+    }
+
+    private func makeClients() throws(PipelineError) -> Clients {
+        var client = KafkaClientConfiguration(bootstrapServers: bootstrap)
+        client.properties = settings.kafkaProperties
+        var consumerConfig = KafkaConsumerConfiguration(client: client, groupID: settings.groupID)
+        // Keep librdkafka's prefetch small: records it holds are memory the in-flight limits
+        // cannot see.
+        consumerConfig.client.properties["queued.max.messages.kbytes"] = consumerConfig.client.properties["queued.max.messages.kbytes"]
+            ?? String(max(1024, min(65536, settings.maxInflightBytes / 4096)))
+        var producerConfig = KafkaProducerConfiguration(client: client)
+        producerConfig.client.statisticsInterval = .zero
+        // Dead-letter records carry the input's bytes: the producer must accept the largest input.
+        producerConfig.maxMessageBytes = max(1_000_000, settings.maxMessageBytes + 64 * 1024)
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
+        } catch {
+            throw PipelineError(description: "cannot create the Kafka consumer: \(error)")
+        }
+        let ledger = InFlightLedger { [logger] partition, next in
+            do {
+                try consumer.storeOffset(partition, nextOffset: next)
+            } catch {
+                logger.debug("offset not stored (partition revoked?)", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            }
+        }
+        let senderBox = Mutex<RecordSender?>(nil)
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: producerConfig, logger: logger, onDelivery: { report in
+                senderBox.withLock { $0 }?.handle(report)
+            }, onError: { [logger] error in
+                logger.log(level: error.kind == .fatal ? .critical : .warning, "Kafka producer error", metadata: ["error": "\(error)"])
+            })
+        } catch {
+            consumer.close()
+            throw PipelineError(description: "cannot create the Kafka producer: \(error)")
+        }
+        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger) { [self] pending, _ in
+            counters.withLock { c in
+                switch pending.kind {
+                case .labelled: c.labelled += 1
+                case .routed: c.routed += 1
+                case .deadLetter: c.deadLettered += 1
+                }
+            }
+        }
+        senderBox.withLock { $0 = sender }
+        return Clients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
+    }
+
+    /// Handles rebalances, errors and offset resets. Returns an error when the daemon must stop.
+    private func handle(_ events: [ConsumerEvent], consumer: KafkaConsumer, ledger: InFlightLedger,
+                        pool: WorkerPool, processor: BatchProcessor) -> PipelineError? {
+        for event in events {
+            switch event {
+            case .assigned(let partitions):
+                ledger.assigned(partitions)
+                assigned.formUnion(partitions)
+                counters.withLock { $0.rebalances += 1 }
+                logger.info("partitions assigned", metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
+                if paused { try? consumer.pause(partitions) }
+            case .revoked(let partitions, let lost):
+                let gone = Set(partitions)
+                ledger.revoked(partitions)
+                assigned.subtract(gone)
+                for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
+                parked.removeAll { gone.contains($0.topicPartition) }
+                counters.withLock { $0.rebalances += 1 }
+                logger.info(lost ? "partitions lost (their records will be read again by their next owner)" : "partitions revoked",
+                            metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
+            case .error(let error, let partition):
+                if error.kind == .fatal {
+                    return PipelineError(description: "fatal Kafka error: \(error)")
+                }
+                logger.warning("Kafka error", metadata: ["error": "\(error)", "partition": "\(partition.map(\.description) ?? "-")"])
+            case .offsetReset(let partition, let detail):
+                counters.withLock { $0.offsetResets += 1 }
+                logger.error("offset out of range: records were skipped or will be read again; the partition was reset by auto.offset.reset",
+                             metadata: ["partition": "\(partition)", "detail": .string(detail)])
+            case .statistics:
+                break
+            }
+        }
+        return nil
+    }
+
+    /// Takes records in while there is room; the rest wait (in order) until there is.
+    private func admit(_ messages: [ConsumedMessage], ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
+        parked.append(contentsOf: messages)
+        guard !parked.isEmpty else { return }
+        var load = ledger.load
+        var taken = 0
+        let now = ContinuousClock.now
+        for message in parked {
+            guard load.messages < settings.maxInflightMessages, load.bytes + message.byteCount <= settings.maxInflightBytes || load.messages == 0 else { break }
+            taken += 1
+            guard let epoch = ledger.admit(message) else { continue }  // revoked, or a redelivery
+            load.messages += 1
+            load.bytes += message.byteCount
+            if let full = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) {
+                submit(full, pool: pool, processor: processor)
+            }
+        }
+        parked.removeFirst(taken)
+    }
+
+    private func dispatchDue(pool: WorkerPool, processor: BatchProcessor) {
+        if let due = batcher.takeIfDue(now: .now) { submit(due, pool: pool, processor: processor) }
+    }
+
+    private func submit(_ batch: [AdmittedRecord], pool: WorkerPool, processor: BatchProcessor) {
+        pool.submit { [self] in
+            let outcome = processor.process(batch)
+            if outcome.dropped > 0 { counters.withLock { $0.dropped += outcome.dropped } }
+        }
+    }
+
+    /// Pauses every assigned partition while the in-flight limits are reached, and resumes when
+    /// the load has fallen to three quarters of them (so it does not flap at the edge).
+    private func applyBackpressure(consumer: KafkaConsumer, ledger: InFlightLedger) {
+        let load = ledger.load
+        let pending = load.messages + parked.count
+        let full = pending >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
+        let relieved = pending <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
+        if !paused && full {
+            paused = true
+            try? consumer.pause(Array(assigned))
+            logger.debug("in-flight limit reached: input paused", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
+        } else if paused && relieved {
+            paused = false
+            try? consumer.resume(Array(assigned))
+            logger.debug("input resumed", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
+        }
+    }
+
+    private func drain(consumer: KafkaConsumer, producer: KafkaProducer, ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
+        logger.info("draining", metadata: ["in_flight": "\(ledger.load.messages)", "timeout": "\(settings.drainTimeout)"])
+        // Stop reading; what was read but not admitted is left for the next run.
+        try? consumer.pause(Array(assigned))
+        paused = true
+        parked.removeAll()
+        if !batcher.isEmpty { submit(batcher.take(), pool: pool, processor: processor) }
+        let deadline = ContinuousClock.now + settings.drainTimeout
+        // Keep polling so the group keeps this member (and its commits) while batches finish.
+        while ledger.load.messages > 0 && ContinuousClock.now < deadline {
+            let batch = consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
+            _ = handle(batch.events, consumer: consumer, ledger: ledger, pool: pool, processor: processor)
+        }
+        let left = ledger.load.messages
+        if left > 0 {
+            logger.warning("drain timeout reached; unfinished records will be read again on restart", metadata: ["unfinished": "\(left)"])
+        }
+        let remaining = max(.seconds(1), deadline - .now)
+        producer.close(timeout: remaining)
+        do { try consumer.commit() } catch {
+            logger.warning("final offset commit failed; some records may be read again on restart", metadata: ["error": "\(error)"])
+        }
+        consumer.close()
+    }
+
+    private func logProgress(ledger: InFlightLedger, pool: WorkerPool) {
+        let c = counters.withLock { $0 }
+        logger.info("progress", metadata: [
+            "consumed": "\(c.consumed)", "labelled": "\(c.labelled)", "routed": "\(c.routed)", "dropped": "\(c.dropped)",
+            "dead_lettered": "\(c.deadLettered)", "in_flight": "\(ledger.load.messages)", "offset_resets": "\(c.offsetResets)",
+            "worker_busy": .string(String(format: "%.2f", pool.busyRatio)),
+        ])
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Kafka
+import Logging
+
+/// Every setting of `postclassd run`, parsed and checked. Built by ``SettingsResolver`` from
+/// flags, `POSTCLASSD_*` environment variables and a config file, in that order of precedence.
+struct DaemonSettings: Sendable {
+    /// nil: start the embedded broker in-process.
+    var brokers: String?
+    var inputTopics = ["posts"]
+    var outputTopic = "labels"
+    var dlqTopic = "posts.dlq"
+    var groupID = "postclassd"
+    var batchSize = 32
+    var batchWait: Duration = .milliseconds(20)
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+    var maxInflightMessages = 10_000
+    var maxInflightBytes = 256 * 1024 * 1024
+    var kafkaProperties: [String: String] = [:]
+    var model = "passthrough"
+    var drainTimeout: Duration = .seconds(30)
+    var logLevel: Logger.Level = .info
+    var logFormat: LogFormat = .text
+    var keepImage = false
+    var dropWhen: [LabelMatch] = []
+    var routes: [Route] = []
+    var maxMessageBytes = 10 * 1024 * 1024
+    var maxImageBytes = 8 * 1024 * 1024
+    var metricsAddress = "127.0.0.1:9464"
+
+    enum LogFormat: String, Sendable, CaseIterable { case text, json }
+
+    /// The limits applied to every input record.
+    var inputLimits: InputLimits {
+        InputLimits(maxMessageBytes: maxMessageBytes, maxImageBytes: maxImageBytes, keepImage: keepImage)
+    }
+}
+
+/// `task=label`, as `--drop-when` takes it.
+struct LabelMatch: Sendable, Equatable, CustomStringConvertible {
+    let task: String
+    let label: String
+    var description: String { "\(task)=\(label)" }
+}
+
+/// `task=label:topic`, as `--route` takes it.
+struct Route: Sendable, Equatable {
+    let match: LabelMatch
+    let topic: String
+}
+
+/// One entry of the settings table: its name, what it means, and how to parse it into
+/// ``DaemonSettings``. The table drives the flags' help, the environment variable names, the
+/// config-file keys and the start-up checks, so they can never disagree.
+struct SettingSpec: Sendable {
+    let name: String
+    let help: String
+    let apply: @Sendable (inout DaemonSettings, SettingValue) throws(SettingsProblem) -> Void
+
+    /// `POSTCLASSD_BATCH_SIZE` for `batch-size`.
+    var environmentName: String { "POSTCLASSD_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
+}
+
+/// What is wrong with one value (the resolver adds which setting and where it came from).
+struct SettingsProblem: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Resolves settings from their three sources: command-line flags win over `POSTCLASSD_*`
+/// environment variables, which win over the config file. Each value is parsed and checked here,
+/// at start-up, and a bad one is reported with its name and where it came from.
+struct SettingsResolver {
+    var flags: [String: SettingValue] = [:]
+    var environment: [String: String] = ProcessInfo.processInfo.environment
+    var configPath: String?
+
+    func resolve() throws(SettingsError) -> DaemonSettings {
+        var layers: [(SettingSource, [String: SettingValue])] = []
+        let path = configPath ?? environment["POSTCLASSD_CONFIG"]
+        if let path {
+            let file = try ConfigFile.load(path)
+            for key in file.keys where SettingsTable.spec(named: key) == nil {
+                throw SettingsError(setting: key, source: .file(path), problem: "unknown setting; known: \(SettingsTable.all.map(\.name).joined(separator: ", "))")
+            }
+            layers.append((.file(path), file))
+        }
+        var fromEnvironment: [String: SettingValue] = [:]
+        for spec in SettingsTable.all {
+            if let value = environment[spec.environmentName] { fromEnvironment[spec.name] = .scalar(value) }
+        }
+        layers.append((.environment("POSTCLASSD_*"), fromEnvironment))
+        layers.append((.flag, flags))
+
+        var settings = DaemonSettings()
+        for spec in SettingsTable.all {
+            // Kafka properties merge across sources (a flag overrides one key, not all of them);
+            // every other setting takes the value of the highest-precedence source that has it.
+            let applicable = spec.name == "kafka" ? layers : Array(layers.filter { $0.1[spec.name] != nil }.suffix(1))
+            for (source, values) in applicable {
+                guard let value = values[spec.name] else { continue }
+                do {
+                    try spec.apply(&settings, value)
+                } catch {
+                    let origin: SettingSource = if case .environment = source { .environment(spec.environmentName) } else { source }
+                    throw SettingsError(setting: spec.name, source: origin, problem: error.text)
+                }
+            }
+        }
+        try check(settings)
+        return settings
+    }
+
+    /// Rules that involve more than one setting.
+    private func check(_ s: DaemonSettings) throws(SettingsError) {
+        if s.maxInflightMessages < s.batchSize {
+            throw SettingsError(setting: "max-inflight-messages", source: nil,
+                                problem: "\(s.maxInflightMessages) is below batch-size \(s.batchSize), so a full batch could never form; raise it")
+        }
+        if s.maxInflightBytes < s.maxMessageBytes {
+            throw SettingsError(setting: "max-inflight-bytes", source: nil,
+                                problem: "\(s.maxInflightBytes) is below max-message-bytes \(s.maxMessageBytes), so one large record could stall input; raise it")
+        }
+        let outputs = [s.outputTopic, s.dlqTopic] + s.routes.map(\.topic)
+        for topic in outputs where s.inputTopics.contains(topic) {
+            throw SettingsError(setting: "input-topics", source: nil, problem: "\(topic) is both an input and an output topic; records would loop")
+        }
+        if s.outputTopic == s.dlqTopic {
+            throw SettingsError(setting: "dlq-topic", source: nil, problem: "must differ from output-topic \(s.outputTopic)")
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// Prometheus metrics, health and readiness for postclassd.
-public enum PostclassMetrics {}

@@ -1,0 +1,235 @@
+import Foundation
+
+/// The outputs of one BERT forward pass over a padded batch.
+public struct BertOutput: Sendable {
+    /// `[B, L, d]` final hidden states (`last_hidden_state`); rows past a post's length are padding.
+    public let tokenStates: Tensor
+    /// `[B, d]` masked mean of each post's token states (including `[CLS]` and `[SEP]`), not
+    /// L2-normalised. sentence-transformers normalises this vector afterwards.
+    public let sentenceVectors: Tensor
+    /// Each post's length before padding.
+    public let lengths: [Int]
+    /// The padded length L.
+    public let paddedLength: Int
+    /// When requested: the embedding block's output followed by every layer's output, each `[B, L, d]`.
+    public let stages: [Tensor]
+
+    /// The token states of post `b`, `[lengths[b], d]`, without padding.
+    public func tokenStates(ofPost b: Int) -> Tensor {
+        let d = tokenStates.lastDimension
+        let rows = tokenStates.reshapedRows(d)
+        return rows.rows((b * paddedLength)..<(b * paddedLength + lengths[b]))
+    }
+}
+
+/// A BERT-family text encoder (`bert` kind): embeddings + LayerNorm, then post-LN transformer
+/// layers, with every size taken from the checkpoint.
+///
+/// Loads Hugging Face names with or without the `bert.` prefix and LayerNorm parameters named
+/// `weight`/`bias` or, in old checkpoints, `gamma`/`beta`.
+public struct BertEncoder: Sendable {
+    struct Layer: Sendable {
+        /// Query, key and value stacked into one `[3d, d]` product.
+        let qkv: Linear
+        let attentionOutput: Linear
+        let attentionNorm: LayerNorm
+        let intermediate: Linear
+        let output: Linear
+        let outputNorm: LayerNorm
+    }
+
+    /// The checkpoint's configuration.
+    public let config: BertConfig
+    let wordEmbeddings: Tensor
+    let positionEmbeddings: Tensor
+    let tokenTypeEmbeddings: Tensor
+    let embeddingNorm: LayerNorm
+    let layers: [Layer]
+    let activation: Activation
+
+    /// Width of the token states.
+    public var hiddenSize: Int { wordEmbeddings.lastDimension }
+    /// The longest sequence the position table allows.
+    public var maxPositions: Int { positionEmbeddings.rowCount }
+    /// The number of transformer layers.
+    public var layerCount: Int { layers.count }
+
+    /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
+    public init(directory: URL) throws(ModelLoadError) {
+        let config = try BertConfig.load(from: directory.appendingPathComponent("config.json"))
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            throw .missingFile(path: weightsURL.path, hint: "the encoder folder needs model.safetensors (run scripts/setup-models.sh for all-MiniLM-L6-v2)")
+        }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
+        try self.init(weights: file, config: config)
+    }
+
+    /// Builds the encoder from opened weights and a config, checking one against the other.
+    public init(weights file: SafeTensorsFile, config: BertConfig) throws(ModelLoadError) {
+        guard config.positionEmbeddingType == "absolute" else {
+            throw .inconsistent(detail: "position_embedding_type '\(config.positionEmbeddingType)' is not supported (absolute only)")
+        }
+        let prefix = file.contains("bert.embeddings.word_embeddings.weight") ? "bert." : ""
+        let names = WeightNames(file: file, prefix: prefix)
+        do {
+            let word = try file.tensor(names.full("embeddings.word_embeddings.weight"), expectedShape: [-1, -1])
+            let d = word.lastDimension
+            guard d == config.hiddenSize else {
+                throw ModelLoadError.inconsistent(detail: "config.json says hidden_size \(config.hiddenSize) but \(file.path) has word embeddings of width \(d)")
+            }
+            guard config.numAttentionHeads > 0, d % config.numAttentionHeads == 0 else {
+                throw ModelLoadError.inconsistent(detail: "hidden_size \(d) is not a multiple of num_attention_heads \(config.numAttentionHeads)")
+            }
+            let eps = Float(config.layerNormEps)
+            wordEmbeddings = word
+            positionEmbeddings = try file.tensor(names.full("embeddings.position_embeddings.weight"), expectedShape: [-1, d])
+            tokenTypeEmbeddings = try file.tensor(names.full("embeddings.token_type_embeddings.weight"), expectedShape: [-1, d])
+            embeddingNorm = try names.layerNorm("embeddings.LayerNorm", width: d, eps: eps)
+
+            // Count the layers in the file so a config that disagrees is reported, not half-loaded.
+            var found = 0
+            while file.contains(names.full("encoder.layer.\(found).attention.self.query.weight")) { found += 1 }
+            guard found == config.numHiddenLayers else {
+                throw ModelLoadError.inconsistent(detail: "config.json says num_hidden_layers \(config.numHiddenLayers) but \(file.path) has \(found) layers")
+            }
+            var layers: [Layer] = []
+            for i in 0..<found {
+                let p = "encoder.layer.\(i)."
+                let q = try names.linear(p + "attention.self.query", shape: [d, d])
+                let k = try names.linear(p + "attention.self.key", shape: [d, d])
+                let v = try names.linear(p + "attention.self.value", shape: [d, d])
+                let qkv = try Linear(weight: Tensor(uncheckedShape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
+                                     bias: (q.bias ?? []) + (k.bias ?? []) + (v.bias ?? []))
+                let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
+                let inner = intermediate.outFeatures
+                layers.append(Layer(
+                    qkv: qkv,
+                    attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]),
+                    attentionNorm: try names.layerNorm(p + "attention.output.LayerNorm", width: d, eps: eps),
+                    intermediate: intermediate,
+                    output: try names.linear(p + "output.dense", shape: [d, inner]),
+                    outputNorm: try names.layerNorm(p + "output.LayerNorm", width: d, eps: eps)))
+            }
+            self.layers = layers
+        } catch let error as SafeTensorsError {
+            throw .weights(error)
+        } catch let error as ModelLoadError {
+            throw error
+        } catch {
+            throw .inconsistent(detail: "\(file.path): \(error)")
+        }
+        guard let activation = Activation(huggingFaceName: config.hiddenAct) else {
+            throw .inconsistent(detail: "hidden_act '\(config.hiddenAct)' is not supported (gelu, relu, quick_gelu)")
+        }
+        self.activation = activation
+        self.config = config
+    }
+
+    /// Runs the encoder on a batch of id sequences (each `[CLS] … [SEP]`, unpadded).
+    ///
+    /// Sequences are padded to the longest; padded keys are masked out of attention.
+    /// - Parameter keepStages: also return the embedding output and every layer's output.
+    public func forward(_ ids: [[Int]], keepStages: Bool = false) throws(ModelLoadError) -> BertOutput {
+        let lengths = ids.map(\.count)
+        let length = lengths.max() ?? 0
+        let batch = ids.count
+        guard length <= maxPositions else {
+            throw .inconsistent(detail: "a post has \(length) tokens but the model has \(maxPositions) positions; lower --max-length")
+        }
+        let d = hiddenSize
+        var flat = [Int](repeating: 0, count: batch * length)
+        for (b, row) in ids.enumerated() { flat.replaceSubrange((b * length)..<(b * length + row.count), with: row) }
+        do {
+            var x = try Gather.rows(of: wordEmbeddings, ids: flat, context: "word embeddings")
+            addPositionAndType(to: &x, batch: batch, length: length)
+            try embeddingNorm.apply(to: &x, adding: nil)
+            var stages: [Tensor] = []
+            if keepStages { stages.append(try x.reshaped([batch, length, d])) }
+            let mask = MultiHeadAttention.additiveMask(lengths: lengths, paddedLength: length)
+            for layer in layers {
+                let qkv = try layer.qkv(x)
+                let context = try MultiHeadAttention.selfAttention(
+                    qkv: qkv, batch: batch, length: length, heads: config.numAttentionHeads, additiveMask: mask)
+                var attended = try layer.attentionOutput(context)
+                try layer.attentionNorm.apply(to: &attended, adding: x)
+                var hidden = try layer.intermediate(attended)
+                activation.apply(&hidden)
+                var out = try layer.output(hidden)
+                try layer.outputNorm.apply(to: &out, adding: attended)
+                x = out
+                if keepStages { stages.append(try x.reshaped([batch, length, d])) }
+            }
+            let sentences = try Pooling.maskedMean(x, lengths: lengths, paddedLength: length)
+            return BertOutput(tokenStates: try x.reshaped([batch, length, d]), sentenceVectors: sentences,
+                              lengths: lengths, paddedLength: length, stages: stages)
+        } catch {
+            throw .inconsistent(detail: "BERT forward pass: \(error)")
+        }
+    }
+
+    /// Adds position embedding t and token type 0 to row t of every post.
+    private func addPositionAndType(to x: inout Tensor, batch: Int, length: Int) {
+        let d = hiddenSize
+        positionEmbeddings.data.withUnsafeBufferPointer { pb in
+            tokenTypeEmbeddings.data.withUnsafeBufferPointer { tb in
+                x.data.withUnsafeMutableBufferPointer { xb in
+                    guard let p = pb.baseAddress, let t = tb.baseAddress, let xp = xb.baseAddress else { return }
+                    for b in 0..<batch {
+                        for pos in 0..<length {
+                            let row = xp + (b * length + pos) * d
+                            Vec.add(row, t, count: d)
+                            Vec.add(row, p + pos * d, count: d)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves a checkpoint's tensor names: the optional `bert.` prefix and both LayerNorm spellings.
+struct WeightNames {
+    let file: SafeTensorsFile
+    let prefix: String
+
+    func full(_ name: String) -> String { prefix + name }
+
+    func linear(_ name: String, shape: [Int]) throws(SafeTensorsError) -> Linear {
+        let weight = try file.tensor(full(name + ".weight"), expectedShape: shape)
+        let bias = try file.vector(full(name + ".bias"), count: weight.shape[0])
+        do { return try Linear(weight: weight, bias: bias) } catch {
+            throw .shapeMismatch(file: file.path, tensor: full(name + ".bias"), expected: [weight.shape[0]], found: [bias.count])
+        }
+    }
+
+    func layerNorm(_ name: String, width: Int, eps: Float) throws(SafeTensorsError) -> LayerNorm {
+        let old = !file.contains(full(name + ".weight")) && file.contains(full(name + ".gamma"))
+        let gamma = try file.vector(full(name + (old ? ".gamma" : ".weight")), count: width)
+        let beta = try file.vector(full(name + (old ? ".beta" : ".bias")), count: width)
+        do { return try LayerNorm(gamma: gamma, beta: beta, eps: eps) } catch {
+            throw .shapeMismatch(file: file.path, tensor: full(name), expected: [width], found: [beta.count])
+        }
+    }
+}
+
+extension Activation {
+    /// Maps a Hugging Face `hidden_act` name; `nil` for ones this engine does not implement.
+    public init?(huggingFaceName name: String) {
+        switch name {
+        case "gelu": self = .gelu
+        case "quick_gelu": self = .quickGELU
+        case "relu": self = .relu
+        case "relu6": self = .relu6
+        default: return nil
+        }
+    }
+}
+
+extension Tensor {
+    /// The tensor seen as `[count / width, width]`.
+    func reshapedRows(_ width: Int) -> Tensor {
+        Tensor(uncheckedShape: [width == 0 ? 0 : count / width, width], data: data)
+    }
+}

@@ -1,0 +1,199 @@
+/// Turns an `RGBImage` into an encoder's Float32 input, following an
+/// `ImagePreprocessConfig`. A value type without shared mutable state: safe
+/// to use from many threads at once.
+///
+/// The resize is separable: a vertical pass straight from the 8-bit pixels
+/// into a Float32 buffer (loops the compiler vectorises across each row), then
+/// a horizontal pass (one SIMD4 multiply-add per tap for R, G, B) that
+/// also clamps, normalises and writes the output layout. Only the rows and
+/// columns that survive the centre crop are computed; since each output pixel
+/// depends only on its own coordinate, that equals "resize, then crop".
+public struct ImagePreprocessor: Sendable {
+    /// The validated config.
+    public let config: ImagePreprocessConfig
+
+    /// - Throws: `PreprocessError.invalidConfig` when the config is unusable.
+    public init(config: ImagePreprocessConfig) throws(PreprocessError) {
+        try config.validate()
+        self.config = config
+    }
+
+    /// Number of floats one picture fills.
+    public var valuesPerImage: Int { config.valuesPerImage }
+
+    /// The resized (pre-crop) size and the crop origin for a picture of this size.
+    public func geometry(width: Int, height: Int) -> (resizedWidth: Int, resizedHeight: Int, left: Int, top: Int) {
+        switch config.resizeMode {
+        case .squash:
+            return (config.width, config.height, 0, 0)
+        case .shortestSideCenterCrop:
+            let side = config.effectiveShortestSide
+            // The long side is truncated, as torchvision's Resize(int) does;
+            // computed in integers so the reference agrees bit for bit.
+            let (rw, rh) = width <= height ? (side, side * height / width) : (side * width / height, side)
+            return (rw, rh, (rw - config.width) / 2, (rh - config.height) / 2)
+        }
+    }
+
+    /// Writes one picture into `output[0 ..< valuesPerImage]` (slice a batch
+    /// buffer to fill picture n of a batch in place).
+    public func run(_ image: RGBImage, into output: UnsafeMutableBufferPointer<Float>) throws(PreprocessError) {
+        let needed = config.valuesPerImage
+        guard output.count >= needed, let out = output.baseAddress else {
+            throw .outputTooSmall(needed: needed, got: output.count)
+        }
+        let g = geometry(width: image.width, height: image.height)
+        let outW = config.width, outH = config.height
+        let cols = ResampleCoefficients(inSize: image.width, outSize: g.resizedWidth, start: g.left, count: outW, filter: config.filter)
+        let rows = ResampleCoefficients(inSize: image.height, outSize: g.resizedHeight, start: g.top, count: outH, filter: config.filter)
+
+        // Vertical pass over only the source columns the horizontal pass reads.
+        let firstCol = cols.minFirst, endCol = cols.maxEnd
+        let spanFloats = (endCol - firstCol) * 3
+        // One spare float per row: the horizontal pass loads 4 floats for a
+        // 3-float pixel, and the spare keeps the last load in bounds.
+        let stride = spanFloats + 1
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: stride * outH)
+        defer { tmp.deallocate() }
+
+        image.pixels.withUnsafeBufferPointer { srcBuffer in
+            guard let src = srcBuffer.baseAddress else { return }
+            let srcRowBytes = image.width * 3
+            rows.weights.withUnsafeBufferPointer { wvBuffer in
+                guard let wv = wvBuffer.baseAddress else { return }
+                for r in 0..<outH {
+                    let dst = tmp + r * stride
+                    dst[spanFloats] = 0
+                    Self.verticalRow(src: src + firstCol * 3, srcRowBytes: srcRowBytes,
+                                     firstRow: rows.first[r], taps: rows.counts[r],
+                                     weights: wv + r * rows.taps, length: spanFloats, dst: dst)
+                }
+            }
+        }
+
+        // Horizontal pass fused with clamp, normalisation and layout.
+        let scale = config.rescaleFactor
+        let a = SIMD4<Float>(scale / config.std[0], scale / config.std[1], scale / config.std[2], 0)
+        let b = SIMD4<Float>(-config.mean[0] / config.std[0], -config.mean[1] / config.std[1], -config.mean[2] / config.std[2], 0)
+        let lo = SIMD4<Float>(repeating: 0), hi = SIMD4<Float>(repeating: 255)
+        let plane = outW * outH
+        let nchw = config.layout == .nchw
+        cols.weights.withUnsafeBufferPointer { whBuffer in
+            guard let wh = whBuffer.baseAddress else { return }
+            for r in 0..<outH {
+                let row = tmp + r * stride
+                for j in 0..<outW {
+                    let taps = cols.counts[j]
+                    var p = row + (cols.first[j] - firstCol) * 3
+                    let w = wh + j * cols.taps
+                    var acc = SIMD4<Float>(repeating: 0)
+                    for k in 0..<taps {
+                        acc += UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) * w[k]
+                        p += 3
+                    }
+                    let v = acc.clamped(lowerBound: lo, upperBound: hi) * a + b
+                    if nchw {
+                        let o = out + r * outW + j
+                        o[0] = v[0]
+                        o[plane] = v[1]
+                        o[2 * plane] = v[2]
+                    } else {
+                        let o = out + (r * outW + j) * 3
+                        o[0] = v[0]
+                        o[1] = v[1]
+                        o[2] = v[2]
+                    }
+                }
+            }
+        }
+    }
+
+    /// Convenience: one picture into a new array.
+    public func callAsFunction(_ image: RGBImage) -> [Float] {
+        [Float](unsafeUninitializedCapacity: valuesPerImage) { buffer, count in
+            // Cannot fail: the buffer has exactly valuesPerImage floats.
+            do { try run(image, into: buffer) } catch { buffer.initialize(repeating: 0) }
+            count = valuesPerImage
+        }
+    }
+
+    /// Decodes a JPEG (with the DCT downscaling the config allows) and
+    /// preprocesses it into `output`. Returns the decode details.
+    public func decodeAndRun(jpeg bytes: UnsafeRawBufferPointer, decoder: JPEGDecoder,
+                             into output: UnsafeMutableBufferPointer<Float>) throws -> DecodedJPEG {
+        let decoded = try decoder.decode(bytes, downscale: config.jpegDownscale)
+        try run(decoded.image, into: output)
+        return decoded
+    }
+
+    /// One output row of the vertical pass: dst[i] = sum_k w[k] * src[(firstRow + k) * rowBytes + i].
+    @inline(__always)
+    private static func verticalRow(src: UnsafePointer<UInt8>, srcRowBytes: Int, firstRow: Int, taps: Int,
+                                    weights: UnsafePointer<Float>, length: Int, dst: UnsafeMutablePointer<Float>) {
+        // Tap-outer, sample-inner loops: LLVM vectorises these plain loops
+        // (u8 widening included) better than explicit SIMD16 conversions.
+        guard taps > 0 else { dst.update(repeating: 0, count: length); return }
+        let w0 = weights[0]
+        let row0 = src + firstRow * srcRowBytes
+        for i in 0..<length { dst[i] = Float(row0[i]) * w0 }
+        for k in 1..<taps {
+            let wk = weights[k]
+            let row = src + (firstRow + k) * srcRowBytes
+            for i in 0..<length { dst[i] += Float(row[i]) * wk }
+        }
+    }
+}
+
+/// Pillow-style resampling weights for one axis, for output indices
+/// `start ..< start + count` of a resize from `inSize` to `outSize`.
+struct ResampleCoefficients {
+    /// Slots per output index in `weights` (unused slots are 0).
+    let taps: Int
+    /// First input index of each output index.
+    let first: [Int]
+    /// Number of input indices used by each output index.
+    let counts: [Int]
+    /// `count * taps` normalised weights.
+    let weights: [Float]
+    /// Smallest `first` and largest `first + counts`: the input span used.
+    let minFirst: Int
+    let maxEnd: Int
+
+    init(inSize: Int, outSize: Int, start: Int, count: Int, filter: ImagePreprocessConfig.Filter) {
+        let scale = Double(inSize) / Double(outSize)
+        // Shrinking widens the kernel by the scale factor (antialiasing).
+        let filterScale = max(scale, 1)
+        let support = filter.support * filterScale
+        let taps = Int(support.rounded(.up)) * 2 + 1
+        var first = [Int](repeating: 0, count: count)
+        var counts = [Int](repeating: 0, count: count)
+        var weights = [Float](repeating: 0, count: count * taps)
+        var minFirst = inSize, maxEnd = 0
+        var w = [Double](repeating: 0, count: taps)
+        for j in 0..<count {
+            let center = (Double(start + j) + 0.5) * scale
+            // Int(_:) truncates toward zero, like the C cast in Pillow; the
+            // max/min make negative and past-the-end values harmless.
+            let lo = max(Int(center - support + 0.5), 0)
+            let n = min(min(Int(center + support + 0.5), inSize) - lo, taps)
+            var total = 0.0
+            for k in 0..<max(n, 0) {
+                w[k] = filter.weight((Double(lo + k) - center + 0.5) / filterScale)
+                total += w[k]
+            }
+            for k in 0..<max(n, 0) {
+                weights[j * taps + k] = Float(total != 0 ? w[k] / total : w[k])
+            }
+            first[j] = lo
+            counts[j] = max(n, 0)
+            minFirst = min(minFirst, lo)
+            maxEnd = max(maxEnd, lo + max(n, 0))
+        }
+        self.taps = taps
+        self.first = first
+        self.counts = counts
+        self.weights = weights
+        self.minFirst = min(minFirst, maxEnd)
+        self.maxEnd = maxEnd
+    }
+}

@@ -1,0 +1,74 @@
+import COpenBLAS
+
+/// Scaled dot-product multi-head attention over a batch of equal-length (padded) sequences.
+public enum MultiHeadAttention {
+    /// Attention for self-attention with fused projections.
+    ///
+    /// - Parameters:
+    ///   - qkv: `[B*L, 3*d]`, each row the query, key and value projections side by side (the layout
+    ///     of one fused `Linear` with the three weights stacked).
+    ///   - batch: B; `qkv.rowCount` must be `B * length`.
+    ///   - length: L, the padded sequence length.
+    ///   - heads: the number of heads; `d` must be a multiple of it.
+    ///   - additiveMask: `[B, L]` values added to every score of the key at that position (0 to keep,
+    ///     a large negative number to hide).
+    /// - Returns: the concatenated heads' contexts, `[B*L, d]`.
+    public static func selfAttention(qkv: Tensor, batch: Int, length: Int, heads: Int,
+                                     additiveMask: Tensor) throws(TensorError) -> Tensor {
+        let width3 = qkv.lastDimension
+        guard width3 % 3 == 0, qkv.rowCount == batch * length else {
+            throw .shapeMismatch(expected: [batch * length, width3], found: qkv.shape, context: "attention qkv")
+        }
+        let d = width3 / 3
+        guard heads > 0, d % heads == 0 else {
+            throw .shapeMismatch(expected: [heads], found: [d], context: "attention heads must divide width")
+        }
+        guard additiveMask.shape == [batch, length] else {
+            throw .shapeMismatch(expected: [batch, length], found: additiveMask.shape, context: "attention mask")
+        }
+        let dh = d / heads
+        let scale = 1 / Float(dh).squareRoot()
+        var context = Tensor(zeros: [batch * length, d])
+        guard batch > 0, length > 0 else { return context }
+        // One scores buffer reused for every (post, head): [L, L]. The (post, head) loop stays on
+        // this thread: running pairs on two threads measured no faster, because OpenBLAS's
+        // workers keep spinning on the cores between the larger products.
+        var scores = [Float](repeating: 0, count: length * length)
+        let L = Int32(length), DH = Int32(dh), ld3 = Int32(width3), ld = Int32(d)
+        qkv.data.withUnsafeBufferPointer { qb in
+            additiveMask.data.withUnsafeBufferPointer { mb in
+                context.data.withUnsafeMutableBufferPointer { cb in
+                    scores.withUnsafeMutableBufferPointer { sb in
+                        guard let q0 = qb.baseAddress, let m0 = mb.baseAddress,
+                              let c0 = cb.baseAddress, let s = sb.baseAddress else { return }
+                        for b in 0..<batch {
+                            let rows = q0 + b * length * width3
+                            for h in 0..<heads {
+                                // Strided views into the fused rows: no copies of Q, K or V.
+                                let q = rows + h * dh, k = rows + d + h * dh, v = rows + 2 * d + h * dh
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, DH,
+                                            scale, q, ld3, k, ld3, 0, s, L)
+                                Softmax.rows(s, rows: length, width: length, mask: m0 + b * length)
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, DH, L,
+                                            1, s, L, v, ld3, 0, c0 + b * length * d + h * dh, ld)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return context
+    }
+
+    /// The additive key mask of HF's BertModel, `(1 - mask) * finfo(float32).min`: 0 for the first
+    /// `lengths[b]` positions of post b, `hiddenValue` for its padding. After the max subtraction in
+    /// the softmax, this and the older `-10000` both give padded keys a probability of exactly 0.
+    public static func additiveMask(lengths: [Int], paddedLength: Int,
+                                    hiddenValue: Float = -Float.greatestFiniteMagnitude) -> Tensor {
+        var mask = Tensor(zeros: [lengths.count, paddedLength])
+        for (b, n) in lengths.enumerated() where n < paddedLength {
+            for j in n..<paddedLength { mask.data[b * paddedLength + j] = hiddenValue }
+        }
+        return mask
+    }
+}

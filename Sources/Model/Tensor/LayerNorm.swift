@@ -1,0 +1,61 @@
+/// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) * gamma + beta`.
+///
+/// Variance is the biased (population) variance, as in PyTorch's `nn.LayerNorm`.
+public struct LayerNorm: Sendable {
+    /// Scale, one value per feature.
+    public let gamma: [Float]
+    /// Shift, one value per feature.
+    public let beta: [Float]
+    /// Added to the variance before the square root.
+    public let eps: Float
+
+    /// Creates a layer norm; `gamma` and `beta` must have the same length.
+    public init(gamma: [Float], beta: [Float], eps: Float) throws(TensorError) {
+        guard gamma.count == beta.count else {
+            throw .shapeMismatch(expected: [gamma.count], found: [beta.count], context: "LayerNorm beta")
+        }
+        self.gamma = gamma
+        self.beta = beta
+        self.eps = eps
+    }
+
+    /// Normalises each row of `x`.
+    public func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+        var y = x
+        try apply(to: &y, adding: nil)
+        return y
+    }
+
+    /// `LN(x + residual)` in place in `x`: the post-LN block's "add & norm" in one pass.
+    public func apply(to x: inout Tensor, adding residual: Tensor?) throws(TensorError) {
+        let d = gamma.count
+        guard x.lastDimension == d else {
+            throw .shapeMismatch(expected: [-1, d], found: x.shape, context: "LayerNorm input")
+        }
+        if let residual, residual.shape != x.shape {
+            throw .shapeMismatch(expected: x.shape, found: residual.shape, context: "LayerNorm residual")
+        }
+        let rows = x.rowCount
+        guard rows > 0, d > 0 else { return }
+        let eps = self.eps
+        x.data.withUnsafeMutableBufferPointer { xb in
+            gamma.withUnsafeBufferPointer { g in
+                beta.withUnsafeBufferPointer { b in
+                    guard let xp = xb.baseAddress, let gp = g.baseAddress, let bp = b.baseAddress else { return }
+                    for row in 0..<rows {
+                        let r = xp + row * d
+                        if let residual {
+                            residual.data.withUnsafeBufferPointer { rb in
+                                if let rp = rb.baseAddress { Vec.add(r, rp + row * d, count: d) }
+                            }
+                        }
+                        let mean = Vec.sum(r, count: d) / Float(d)
+                        let variance = Vec.sumOfSquaredDeviations(r, mean: mean, count: d) / Float(d)
+                        let inv = 1 / (variance + eps).squareRoot()
+                        Vec.normalise(r, mean: mean, inverseStd: inv, gamma: gp, beta: bp, count: d)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+@testable import Model
+
+/// Paths and helpers shared by the model tests.
+enum TestPaths {
+    /// The repository root, from this file's location (Tests/ModelTests/TestSupport.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = root.appendingPathComponent("Tests/ModelTests/Fixtures")
+    static let tinyBert = fixtures.appendingPathComponent("tiny-bert")
+    static let models = URL(fileURLWithPath: ProcessInfo.processInfo.environment["POSTCLASSD_MODELS_DIR"]
+                            ?? root.appendingPathComponent("models").path)
+    static let miniLM = models.appendingPathComponent("all-MiniLM-L6-v2")
+    static let golden = models.appendingPathComponent("golden")
+
+    /// The folder holding the built products (postclassd, the .xctest bundle).
+    static var productsDirectory: URL {
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            return bundle.bundleURL.deletingLastPathComponent()
+        }
+        return Bundle.main.bundleURL
+    }
+}
+
+/// Files made by `scripts/setup-models.sh` (weights and golden outputs too large to commit).
+///
+/// Missing files fail the test under CI (`CI=true`), so a broken setup step never passes silently;
+/// on a developer machine the test is skipped with the command that makes them.
+func requireGeneratedFiles(_ urls: URL...) throws {
+    let missing = urls.filter { !FileManager.default.fileExists(atPath: $0.path) }
+    guard !missing.isEmpty else { return }
+    let message = "missing \(missing.map(\.path).joined(separator: ", ")); run scripts/setup-models.sh (it installs all-MiniLM-L6-v2 and generates models/golden/)"
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        XCTFail(message)
+        throw XCTSkip("failed: " + message)
+    }
+    throw XCTSkip(message)
+}
+
+/// The largest absolute difference between two equal-length arrays.
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "length \(a.count) vs \(b.count)")
+    var m: Float = 0
+    for i in a.indices { m = max(m, abs(a[i] - b[i])) }
+    return m
+}
+
+func cosine(_ a: [Float], _ b: [Float]) -> Double {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in a.indices {
+        dot += Double(a[i]) * Double(b[i]); na += Double(a[i]) * Double(a[i]); nb += Double(b[i]) * Double(b[i])
+    }
+    return dot / (na.squareRoot() * nb.squareRoot())
+}
+
+/// `expected.json` of a golden fixture.
+struct GoldenTexts: Decodable {
+    let texts: [String]
+    let ids: [[Int]]
+    let max_length: Int
+
+    static func load(_ url: URL) throws -> GoldenTexts {
+        try JSONDecoder().decode(GoldenTexts.self, from: Data(contentsOf: url))
+    }
+}
+
+/// A temporary folder removed at the end of the test.
+func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("postclassd-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    return url
+}
+
+/// Copies the tiny-bert fixture's config and vocab to `dir` and writes its weights renamed by `rename`
+/// (return nil to drop a tensor) and reshaped by `reshape`.
+func writeTinyBertVariant(to dir: URL, rename: (String) -> String? = { $0 },
+                          transform: (String, Tensor) -> Tensor = { $1 }) throws {
+    for name in ["config.json", "vocab.txt"] {
+        try FileManager.default.copyItem(at: TestPaths.tinyBert.appendingPathComponent(name),
+                                         to: dir.appendingPathComponent(name))
+    }
+    let source = try SafeTensorsFile(path: TestPaths.tinyBert.appendingPathComponent("model.safetensors").path)
+    var writer = SafeTensorsWriter()
+    for name in source.names where source.entries[name]?.dtype == "F16" {
+        guard let newName = rename(name) else { continue }
+        writer.add(newName, transform(name, try source.tensor(name)), as: .f16)
+    }
+    try writer.write(to: dir.appendingPathComponent("model.safetensors"))
+}

@@ -1,0 +1,76 @@
+// Throughput of the Swift BERT encoder on all-MiniLM-L6-v2, and OpenBLAS's sgemm peak, in one run.
+//
+// Built by bench/model/run.sh with swiftc -O straight from Sources/Model (the package has no bench
+// product); prints one JSON object. Inputs: fixed-length sequences of `length` ids ([CLS] ... [SEP]),
+// so every batch is exactly B x L with no padding, like the ONNX Runtime and PyTorch baselines.
+import COpenBLAS
+import Foundation
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Times `body` until `minSeconds` have passed (at least `minRuns` runs) after one warm-up run.
+func measure(minRuns: Int = 5, minSeconds: Double = 3, _ body: () throws -> Void) rethrows -> [Double] {
+    try body()
+    var times: [Double] = []
+    let start = now()
+    while times.count < minRuns || now() - start < minSeconds {
+        let t0 = now()
+        try body()
+        times.append(now() - t0)
+    }
+    return times
+}
+
+/// sgemm GFLOP/s on square n x n x n products (the shape where OpenBLAS is near its peak).
+func sgemmPeak(n: Int) -> Double {
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    let times = measure(minRuns: 5, minSeconds: 2) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(n),
+                    1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+    }
+    return 2 * Double(n * n * n) / median(times) / 1e9
+}
+
+let args = CommandLine.arguments
+let modelDir = args.count > 1 ? args[1] : "models/all-MiniLM-L6-v2"
+let threads = args.count > 2 ? Int(args[2]) ?? 2 : 2
+let length = 64
+BLASThreads.set(threads)
+
+let encoder = try BertEncoder(directory: URL(fileURLWithPath: modelDir))
+let d = encoder.hiddenSize, layers = encoder.layerCount
+let inner = encoder.config.intermediateSize
+// FLOPs of one forward pass per sequence: the six products of each layer plus the two of attention.
+let flopsPerSequence = Double(layers) * (2 * Double(length) * Double(4 * d * d + 2 * d * inner)
+                                         + 2 * 2 * Double(length * length * d))
+
+// The machine may be shared: take the best of several sizes, before and after the encoder runs.
+var peak = [1024, 1536, 2048].map { sgemmPeak(n: $0) }.max() ?? 0
+var results: [[String: Any]] = []
+for batch in [1, 8, 32] {
+    var rng = SystemRandomNumberGenerator()
+    let ids = (0..<batch).map { _ in [101] + (0..<(length - 2)).map { _ in Int.random(in: 1000..<30000, using: &rng) } + [102] }
+    let times = try measure { _ = try encoder.forward(ids) }
+    let m = median(times)
+    let gflops = flopsPerSequence * Double(batch) / m / 1e9
+    results.append(["batch": batch, "median_s": m, "sentences_per_s": Double(batch) / m,
+                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak, "runs": times.count])
+}
+peak = max(peak, [1024, 1536, 2048].map { sgemmPeak(n: $0) }.max() ?? 0)
+for i in results.indices {
+    if let g = results[i]["gflops"] as? Double { results[i]["fraction_of_sgemm_peak"] = g / peak }
+}
+let report: [String: Any] = ["engine": "swift-openblas", "threads": threads, "length": length,
+                             "sgemm_peak_gflops": peak, "results": results]
+let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+print(String(decoding: data, as: UTF8.self))

