@@ -59,7 +59,9 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
         // Runs the real `postclassd` process against real brokers.
-        .testTarget(name: "DaemonTests", dependencies: ["Kafka"]),
-        .testTarget(name: "MetricsTests", dependencies: ["PostclassMetrics"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Kafka", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["PostclassMetrics", "TestSupport"]),
+        // Helpers shared by the test targets: running binaries, raw HTTP, a notify socket.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
     ]
 )

@@ -6,7 +6,7 @@ set -euo pipefail
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
-APT_PACKAGES=(librdkafka-dev libjpeg-dev libopenblas-dev kcat prometheus python3-confluent-kafka)
+APT_PACKAGES=(librdkafka-dev libjpeg-dev libopenblas-dev kcat prometheus python3-confluent-kafka systemd)
 NOIDA_VERSION="0.2.3"
 
 missing=()

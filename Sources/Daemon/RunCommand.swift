@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import Model
+import PostclassMetrics
 
 /// `postclassd run`: the daemon.
 struct RunCommand: ParsableCommand {
@@ -71,6 +72,26 @@ struct RunCommand: ParsableCommand {
         }
         DaemonLogging.bootstrap(level: settings.logLevel, format: settings.logFormat)
         let logger = Logger(label: "postclassd")
+        var settingsWithSecrets = settings
+        settingsWithSecrets.kafkaProperties.merge(try Credentials.kafkaProperties(logger: logger)) { _, secret in secret }
+
+        let address: MetricsAddress
+        do {
+            address = try MetricsAddress(parsing: settings.metricsAddress)
+        } catch {
+            throw ValidationError("setting metrics-address: \(error)")
+        }
+        let telemetry = Telemetry(metrics: DaemonMetrics(), health: HealthState(), notifier: SystemdNotifier(), logger: logger)
+        let server: MetricsServer
+        do {
+            server = try blockingAwait { try await MetricsServer.start(address: address, metrics: telemetry.metrics, health: telemetry.health, logger: logger) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        defer { _ = try? blockingAwait { try await server.shutdown() } }
+        logger.info("metrics, health and readiness at http://\(server.boundAddress)/metrics, /healthz, /readyz")
+
+        telemetry.modelLoading(expected: .seconds(300))
         let classifier: any Classifier
         do {
             classifier = try ClassifierFactory.make(settings.model)
@@ -78,6 +99,7 @@ struct RunCommand: ParsableCommand {
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
+        telemetry.modelLoaded(classifier.identity)
 
         var broker: EmbeddedBroker?
         let bootstrap: String
@@ -96,7 +118,7 @@ struct RunCommand: ParsableCommand {
         }
         defer { broker?.close() }
 
-        let pipeline = Pipeline(settings: settings, classifier: classifier, bootstrap: bootstrap, logger: logger)
+        let pipeline = Pipeline(settings: settingsWithSecrets, classifier: classifier, bootstrap: bootstrap, telemetry: telemetry, logger: logger)
         let signals = ShutdownSignal.install { name, count in
             if count == 1 {
                 logger.notice("\(name) received: draining (send it again to exit at once)")

@@ -12,15 +12,19 @@ final class ClientCallbacks: Sendable {
     let logger: Logger
     /// Where errors go when the client has no poll loop of its own to report them (the producer).
     let errorSink: (@Sendable (KafkaError) -> Void)?
+    /// Where statistics go when the client has no poll loop of its own (the producer).
+    let statisticsSink: (@Sendable (ConsumerStatistics) -> Void)?
     /// Where the producer's delivery reports go.
     let deliverySink: (@Sendable (DeliveryReport) -> Void)?
     private let pending = Mutex<[ConsumerEvent]>([])
     private let latestStatistics = Mutex<ConsumerStatistics?>(nil)
 
     init(logger: Logger, errorSink: (@Sendable (KafkaError) -> Void)? = nil,
+         statisticsSink: (@Sendable (ConsumerStatistics) -> Void)? = nil,
          deliverySink: (@Sendable (DeliveryReport) -> Void)? = nil) {
         self.logger = logger
         self.errorSink = errorSink
+        self.statisticsSink = statisticsSink
         self.deliverySink = deliverySink
     }
 
@@ -42,7 +46,11 @@ final class ClientCallbacks: Sendable {
 
     func record(_ statistics: ConsumerStatistics) {
         latestStatistics.withLock { $0 = statistics }
-        post(.statistics(statistics))
+        if let statisticsSink {
+            statisticsSink(statistics)
+        } else {
+            post(.statistics(statistics))
+        }
     }
 
     var statistics: ConsumerStatistics? { latestStatistics.withLock { $0 } }

@@ -18,6 +18,16 @@ public struct PartitionLag: Sendable, Hashable {
 /// A parsed statistics snapshot: what postclassd needs of librdkafka's statistics callback.
 public struct ConsumerStatistics: Sendable {
     public let partitions: [PartitionLag]
+    /// The consumer group's state (`up` once a coordinator is known) and join state (`steady`
+    /// once the member has its assignment); nil for producers.
+    public let groupState: String?
+    public let groupJoinState: String?
+    /// Brokers of the cluster (not bootstrap or internal entries) and how many are connected.
+    public let brokersKnown: Int
+    public let brokersUp: Int
+
+    /// True when the member is in its group with an assignment.
+    public var hasJoinedGroup: Bool { groupState == "up" && groupJoinState == "steady" }
 
     /// Lag of the partitions that are fetching; others report stale numbers and are left out.
     public var fetchingPartitions: [PartitionLag] {
@@ -43,11 +53,26 @@ public struct ConsumerStatistics: Sendable {
                     storedOffset: p.stored_offset.flatMap { $0 >= 0 ? $0 : nil }))
             }
         }
-        return ConsumerStatistics(partitions: result.sorted { $0.topicPartition < $1.topicPartition })
+        let brokers = (data.brokers ?? [:]).values.filter { ($0.nodeid ?? -1) >= 0 }
+        return ConsumerStatistics(partitions: result.sorted { $0.topicPartition < $1.topicPartition },
+                                  groupState: data.cgrp?.state, groupJoinState: data.cgrp?.join_state,
+                                  brokersKnown: brokers.count, brokersUp: brokers.filter { $0.state == "UP" }.count)
     }
 
     private struct RawStatistics: Decodable {
         let topics: [String: RawTopic]?
+        let brokers: [String: RawBroker]?
+        let cgrp: RawGroup?
+    }
+
+    private struct RawBroker: Decodable {
+        let nodeid: Int?
+        let state: String?
+    }
+
+    private struct RawGroup: Decodable {
+        let state: String?
+        let join_state: String?
     }
 
     private struct RawTopic: Decodable {

@@ -10,7 +10,7 @@ public enum KafkaAdmin {
         guard !topics.isEmpty else { return }
         let conf = try NativeConfiguration()
         try conf.set(client.orderedProperties())
-        let callbacks = ClientCallbacks(logger: logger, errorSink: { _ in })
+        let callbacks = ClientCallbacks(logger: logger, errorSink: { _ in }, statisticsSink: { _ in })
         callbacks.install(on: conf)
         let handle = try makeClientHandle(RD_KAFKA_PRODUCER, conf)
         defer { rd_kafka_destroy(handle) }

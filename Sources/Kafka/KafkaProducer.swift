@@ -38,11 +38,13 @@ public final class KafkaProducer: @unchecked Sendable {
     /// - Parameters:
     ///   - onDelivery: called once per accepted record with its outcome.
     ///   - onError: called for client-level errors (all brokers down, a fatal idempotence error).
+    ///   - onStatistics: called every `statistics.interval.ms` (broker connection states).
     public init(configuration: KafkaProducerConfiguration, logger: Logger,
                 onDelivery: @escaping @Sendable (DeliveryReport) -> Void,
-                onError: @escaping @Sendable (KafkaError) -> Void = { _ in }) throws(KafkaError) {
+                onError: @escaping @Sendable (KafkaError) -> Void = { _ in },
+                onStatistics: @escaping @Sendable (ConsumerStatistics) -> Void = { _ in }) throws(KafkaError) {
         self.logger = logger
-        callbacks = ClientCallbacks(logger: logger, errorSink: onError, deliverySink: onDelivery)
+        callbacks = ClientCallbacks(logger: logger, errorSink: onError, statisticsSink: onStatistics, deliverySink: onDelivery)
         let conf = try NativeConfiguration()
         try conf.set(configuration.orderedProperties())
         callbacks.install(on: conf)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `postclassd broker` as a user runs it, driven by kcat.

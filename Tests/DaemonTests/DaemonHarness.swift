@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Kafka
 import Logging
 import Synchronization
@@ -47,6 +48,22 @@ final class DaemonProcess: @unchecked Sendable {
         while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         return process.terminationStatus
+    }
+
+    /// The port of `/metrics`, from the daemon's log line announcing it.
+    func metricsPort(timeout: Duration = .seconds(30)) throws -> Int {
+        guard waitForLog("metrics, health and readiness at http://", timeout: timeout),
+              let range = log.range(of: #"http://127\.0\.0\.1:(\d+)/metrics"#, options: .regularExpression) else {
+            throw TestFailure("the daemon did not announce its metrics address:\n\(log.suffix(1500))")
+        }
+        let text = log[range].dropFirst("http://127.0.0.1:".count).prefix { $0.isNumber }
+        guard let port = Int(text) else { throw TestFailure("bad metrics address in log") }
+        return port
+    }
+
+    /// One scrape of `/metrics`, as name{labels} -> value.
+    func scrape(port: Int) throws -> [String: Double] {
+        parseSamples(try rawHTTP(port: port, path: "/metrics").body)
     }
 
     /// Waits until the log contains `text`.

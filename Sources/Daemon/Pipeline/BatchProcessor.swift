@@ -7,6 +7,8 @@ import Model
 struct AdmittedRecord: Sendable {
     let message: ConsumedMessage
     let epoch: UInt64
+    /// When it joined a batch, to measure how long batches wait to form.
+    var admittedAt: ContinuousClock.Instant = .now
 }
 
 /// Where labelled posts go: the output topic, another topic (`--route`), or nowhere (`--drop-when`).
@@ -15,12 +17,12 @@ struct Router: Sendable {
     let dropWhen: [LabelMatch]
     let routes: [Route]
 
-    enum Destination: Equatable { case topic(String), drop }
+    enum Destination: Equatable { case output, routed(Route), drop(LabelMatch) }
 
     func destination(for prediction: Prediction) -> Destination {
-        for rule in dropWhen where prediction.label(for: rule.task) == rule.label { return .drop }
-        for route in routes where prediction.label(for: route.match.task) == route.match.label { return .topic(route.topic) }
-        return .topic(outputTopic)
+        for rule in dropWhen where prediction.label(for: rule.task) == rule.label { return .drop(rule) }
+        for route in routes where prediction.label(for: route.match.task) == route.match.label { return .routed(route) }
+        return .output
     }
 }
 
@@ -28,8 +30,8 @@ struct Router: Sendable {
 struct BatchOutcome: Sendable {
     var labelled = 0
     var deadLettered: [String: Int] = [:]
-    var dropped = 0
-    var routed = 0
+    var dropped: [LabelMatch] = []
+    var routed: [Route] = []
     var labels: [String: [String: Int]] = [:]
     var timings = StageTimings()
 }
@@ -72,17 +74,26 @@ struct BatchProcessor: Sendable {
                 sender.deadLetter(record, reason: DeadLetterReason(code: failure.code, message: failure.message))
             case .success(let prediction):
                 for label in prediction.labels { outcome.labels[label.task, default: [:]][label.label, default: 0] += 1 }
-                switch router.destination(for: prediction) {
-                case .drop:
-                    outcome.dropped += 1
+                let destination = router.destination(for: prediction)
+                let topic: String
+                switch destination {
+                case .drop(let rule):
+                    outcome.dropped.append(rule)
                     ledger.finish(record.message, epoch: record.epoch)
-                case .topic(let topic):
-                    if topic == router.outputTopic { outcome.labelled += 1 } else { outcome.routed += 1 }
+                    continue
+                case .routed(let route):
+                    outcome.routed.append(route)
+                    topic = route.topic
+                case .output:
+                    outcome.labelled += 1
+                    topic = router.outputTopic
+                }
+                do {
                     let value = OutputRecord.value(input: record.message.value ?? [], kept: input.keptMembers,
                                                    prediction: prediction, model: classifier.identity, source: record.message)
                     let output = ProducerRecord(topic: topic, key: record.message.key, value: value,
                                                 headers: OutputRecord.headers(record.message))
-                    sender.send(output, for: record, kind: topic == router.outputTopic ? .labelled : .routed)
+                    sender.send(output, for: record, kind: destination == .output ? .labelled : .routed)
                 }
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import Model
+import enum PostclassMetrics.Stage
 import Synchronization
 
 /// Why the daemon stopped other than by a signal.
@@ -31,6 +32,7 @@ final class Pipeline: @unchecked Sendable {
     private let classifier: any Classifier
     private let logger: Logger
     private let bootstrap: String
+    private let telemetry: Telemetry
     private let stopRequested = Atomic<Bool>(false)
     let counters = Mutex(PipelineCounters())
 
@@ -40,8 +42,9 @@ final class Pipeline: @unchecked Sendable {
     private var paused = false
     private var assigned = Set<TopicPartition>()
 
-    init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, logger: Logger) {
+    init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, telemetry: Telemetry, logger: Logger) {
         self.settings = settings
+        self.telemetry = telemetry
         self.classifier = classifier
         self.bootstrap = bootstrap
         self.logger = logger
@@ -72,7 +75,9 @@ final class Pipeline: @unchecked Sendable {
                                            "model": .string("\(classifier.identity.name) \(classifier.identity.version)")])
         var fatal: PipelineError?
         var lastReport = ContinuousClock.now
+        var lastGauges = ContinuousClock.now
         while !stopRequested.load(ordering: .acquiring) {
+            telemetry.loopAlive()
             let now = ContinuousClock.now
             let wait = min(batcher.timeUntilDue(now: now) ?? .milliseconds(100), .milliseconds(100))
             let room = max(1, min(1000, settings.maxInflightMessages - ledger.load.messages - parked.count))
@@ -82,9 +87,16 @@ final class Pipeline: @unchecked Sendable {
                 break
             }
             counters.withLock { $0.consumed += batch.messages.count }
+            countConsumed(batch.messages)
             admit(batch.messages, ledger: ledger, pool: pool, processor: processor)
             dispatchDue(pool: pool, processor: processor)
             applyBackpressure(consumer: consumer, ledger: ledger)
+            let load = ledger.load
+            telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)
+            if ContinuousClock.now - lastGauges > .seconds(1) {
+                lastGauges = .now
+                telemetry.metrics.setWorkerBusyRatio(pool.busyRatio)
+            }
             if ContinuousClock.now - lastReport > .seconds(30) {
                 lastReport = .now
                 logProgress(ledger: ledger, pool: pool)
@@ -93,6 +105,15 @@ final class Pipeline: @unchecked Sendable {
         drain(consumer: consumer, producer: producer, ledger: ledger, pool: pool, processor: processor)
         logProgress(ledger: ledger, pool: pool)
         if let fatal { throw fatal }
+    }
+
+    private func countConsumed(_ messages: [ConsumedMessage]) {
+        guard let first = messages.first else { return }
+        if messages.allSatisfy({ $0.topic == first.topic }) {
+            telemetry.metrics.consumed(topic: first.topic, count: messages.count)
+        } else {
+            for (topic, group) in Dictionary(grouping: messages, by: \.topic) { telemetry.metrics.consumed(topic: topic, count: group.count) }
+        }
     }
 
     private struct Clients {
@@ -110,8 +131,9 @@ final class Pipeline: @unchecked Sendable {
         // cannot see.
         consumerConfig.client.properties["queued.max.messages.kbytes"] = consumerConfig.client.properties["queued.max.messages.kbytes"]
             ?? String(max(1024, min(65536, settings.maxInflightBytes / 4096)))
+        consumerConfig.client.statisticsInterval = .seconds(1)  // lag and readiness
         var producerConfig = KafkaProducerConfiguration(client: client)
-        producerConfig.client.statisticsInterval = .zero
+        producerConfig.client.statisticsInterval = .seconds(1)
         // Dead-letter records carry the input's bytes: the producer must accept the largest input.
         producerConfig.maxMessageBytes = max(1_000_000, settings.maxMessageBytes + 64 * 1024)
         let consumer: KafkaConsumer
@@ -132,14 +154,18 @@ final class Pipeline: @unchecked Sendable {
         do {
             producer = try KafkaProducer(configuration: producerConfig, logger: logger, onDelivery: { report in
                 senderBox.withLock { $0 }?.handle(report)
-            }, onError: { [logger] error in
+            }, onError: { [logger, telemetry] error in
+                telemetry.kafkaError(error)
                 logger.log(level: error.kind == .fatal ? .critical : .warning, "Kafka producer error", metadata: ["error": "\(error)"])
+            }, onStatistics: { [telemetry] stats in
+                telemetry.producerStatistics(stats)
             })
         } catch {
             consumer.close()
             throw PipelineError(description: "cannot create the Kafka producer: \(error)")
         }
-        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger) { [self] pending, _ in
+        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger) { [self] pending, report in
+            recordDelivery(pending, report)
             counters.withLock { c in
                 switch pending.kind {
                 case .labelled: c.labelled += 1
@@ -152,6 +178,17 @@ final class Pipeline: @unchecked Sendable {
         return Clients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
     }
 
+    private func recordDelivery(_ pending: InFlightLedger.Pending, _ report: DeliveryReport) {
+        let metrics = telemetry.metrics
+        metrics.produced(topic: report.topicPartition.topic)
+        if pending.kind == .deadLetter {
+            let code = pending.record.headers.last { $0.key == "error.code" }?.value.map { String(decoding: $0, as: UTF8.self) } ?? "unknown"
+            metrics.deadLettered(reason: code)
+        }
+        if let ts = pending.message.timestampMs { metrics.observeEndToEnd(kafkaTimestampMilliseconds: ts) }
+        metrics.setLastProcessedTimestamp(Date())
+    }
+
     /// Handles rebalances, errors and offset resets. Returns an error when the daemon must stop.
     private func handle(_ events: [ConsumerEvent], consumer: KafkaConsumer, ledger: InFlightLedger,
                         pool: WorkerPool, processor: BatchProcessor) -> PipelineError? {
@@ -161,6 +198,8 @@ final class Pipeline: @unchecked Sendable {
                 ledger.assigned(partitions)
                 assigned.formUnion(partitions)
                 counters.withLock { $0.rebalances += 1 }
+                telemetry.metrics.rebalance(kind: .assigned)
+                telemetry.health.set(.groupJoined, ready: true)
                 logger.info("partitions assigned", metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
                 if paused { try? consumer.pause(partitions) }
             case .revoked(let partitions, let lost):
@@ -170,19 +209,22 @@ final class Pipeline: @unchecked Sendable {
                 for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
                 parked.removeAll { gone.contains($0.topicPartition) }
                 counters.withLock { $0.rebalances += 1 }
+                telemetry.revoked(partitions, lost: lost)
                 logger.info(lost ? "partitions lost (their records will be read again by their next owner)" : "partitions revoked",
                             metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
             case .error(let error, let partition):
+                telemetry.kafkaError(error)
                 if error.kind == .fatal {
                     return PipelineError(description: "fatal Kafka error: \(error)")
                 }
                 logger.warning("Kafka error", metadata: ["error": "\(error)", "partition": "\(partition.map(\.description) ?? "-")"])
             case .offsetReset(let partition, let detail):
                 counters.withLock { $0.offsetResets += 1 }
+                telemetry.metrics.offsetReset(topic: partition.topic)
                 logger.error("offset out of range: records were skipped or will be read again; the partition was reset by auto.offset.reset",
                              metadata: ["partition": "\(partition)", "detail": .string(detail)])
-            case .statistics:
-                break
+            case .statistics(let stats):
+                telemetry.consumerStatistics(stats, assigned: assigned)
             }
         }
         return nil
@@ -213,10 +255,35 @@ final class Pipeline: @unchecked Sendable {
     }
 
     private func submit(_ batch: [AdmittedRecord], pool: WorkerPool, processor: BatchProcessor) {
+        let waited = (ContinuousClock.now - (batch.first?.admittedAt ?? .now)) / .seconds(1)
         pool.submit { [self] in
             let outcome = processor.process(batch)
-            if outcome.dropped > 0 { counters.withLock { $0.dropped += outcome.dropped } }
+            report(outcome, size: batch.count, waited: waited)
         }
+    }
+
+    private func report(_ outcome: BatchOutcome, size: Int, waited: Double) {
+        let metrics = telemetry.metrics
+        metrics.observeBatch(size: size, waitSeconds: waited)
+        var total = 0.0
+        for (stage, seconds) in outcome.timings.seconds {
+            total += seconds
+            let metricStage: Stage = switch stage {
+            case .decode: .decode
+            case .tokenize: .tokenize
+            case .textEncoder: .textEncoder
+            case .imageEncoder: .imageEncoder
+            case .heads: .heads
+            }
+            metrics.observeStage(metricStage, seconds: seconds)
+        }
+        metrics.observeStage(.classify, seconds: total)
+        for (task, labels) in outcome.labels {
+            for (label, count) in labels { metrics.labelEmitted(task: task, label: label, count: count) }
+        }
+        for rule in outcome.dropped { metrics.dropped(task: rule.task, label: rule.label) }
+        for route in outcome.routed { metrics.routed(task: route.match.task, label: route.match.label, topic: route.topic) }
+        if !outcome.dropped.isEmpty { counters.withLock { $0.dropped += outcome.dropped.count } }
     }
 
     /// Pauses every assigned partition while the in-flight limits are reached, and resumes when
@@ -239,6 +306,7 @@ final class Pipeline: @unchecked Sendable {
 
     private func drain(consumer: KafkaConsumer, producer: KafkaProducer, ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
         logger.info("draining", metadata: ["in_flight": "\(ledger.load.messages)", "timeout": "\(settings.drainTimeout)"])
+        telemetry.stopping()
         // Stop reading; what was read but not admitted is left for the next run.
         try? consumer.pause(Array(assigned))
         paused = true
@@ -247,6 +315,7 @@ final class Pipeline: @unchecked Sendable {
         let deadline = ContinuousClock.now + settings.drainTimeout
         // Keep polling so the group keeps this member (and its commits) while batches finish.
         while ledger.load.messages > 0 && ContinuousClock.now < deadline {
+            telemetry.loopAlive()
             let batch = consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
             _ = handle(batch.events, consumer: consumer, ledger: ledger, pool: pool, processor: processor)
         }

@@ -4,13 +4,13 @@ import Glibc
 #endif
 
 /// A unix datagram socket the test owns, standing in for systemd's notification socket.
-final class DatagramReceiver {
+public final class DatagramReceiver {
     /// The value to put in `NOTIFY_SOCKET` (`@name` for an abstract socket).
-    let notifySocket: String
+    public let notifySocket: String
     private let fd: Int32
 
     /// Binds a path socket inside `directory`, or an abstract one when `directory` is nil.
-    init(directory: URL?) throws {
+    public init(directory: URL?) throws {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError.system("socket", errno) }
 
@@ -40,7 +40,7 @@ final class DatagramReceiver {
     deinit { close(fd) }
 
     /// The next datagram, or nil when none arrives within `timeout`.
-    func receive(timeout: TimeInterval) -> String? {
+    public func receive(timeout: TimeInterval) -> String? {
         var pollDescriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&pollDescriptor, 1, Int32(timeout * 1000)) > 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -50,7 +50,7 @@ final class DatagramReceiver {
     }
 
     /// Every datagram already queued.
-    func drain() -> [String] {
+    public func drain() -> [String] {
         var messages: [String] = []
         while let message = receive(timeout: 0) { messages.append(message) }
         return messages
