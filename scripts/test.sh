@@ -18,4 +18,5 @@ if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
 fi
 echo "[test] Kafka integration tests run on the embedded broker and on $KAFKA_BOOTSTRAP" >&2
 swift build --build-tests
-swift test --skip-build "$@"
+# Serially: the suites start brokers and daemons, and 2 cores are all a CI machine has.
+swift test --skip-build --no-parallel "$@"

@@ -90,6 +90,13 @@ final class DaemonTestCluster: @unchecked Sendable {
         broker = try EmbeddedBroker(brokers: 1, topics: topics, logger: logger)
     }
 
+    /// The daemon's default topics: posts and labels with 3 partitions, a 1-partition dead-letter
+    /// topic, plus any `extra`.
+    static func standard(extra: [TopicSpec] = []) throws -> DaemonTestCluster {
+        try DaemonTestCluster(topics: [TopicSpec(name: "posts", partitions: 3), TopicSpec(name: "labels", partitions: 3),
+                                       TopicSpec(name: "posts.dlq", partitions: 1)] + extra)
+    }
+
     var bootstrap: String { broker.bootstrapServers }
 
     /// Produces records (key = id) and waits for every delivery.

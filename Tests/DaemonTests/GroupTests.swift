@@ -8,8 +8,7 @@ import Testing
 @Suite(.serialized) struct GroupTests {
     @Test("two daemons share a 3-partition topic; killing one hands its partitions to the other with nothing lost")
     func twoDaemonsShareAndTakeOver() throws {
-        let cluster = try DaemonTestCluster(topics: [TopicSpec(name: "posts", partitions: 3), TopicSpec(name: "labels", partitions: 3),
-                                                     TopicSpec(name: "posts.dlq", partitions: 1)])
+        let cluster = try DaemonTestCluster.standard()
         let total = 3000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         // A short session timeout so the group notices the killed member quickly.

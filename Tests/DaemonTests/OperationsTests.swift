@@ -6,14 +6,9 @@ import Testing
 /// What operators rely on, checked on the real process: backpressure, metrics, readiness and
 /// systemd notifications.
 @Suite(.serialized) struct OperationsTests {
-    private func standardCluster() throws -> DaemonTestCluster {
-        try DaemonTestCluster(topics: [TopicSpec(name: "posts", partitions: 3), TopicSpec(name: "labels", partitions: 3),
-                                       TopicSpec(name: "posts.dlq", partitions: 1)])
-    }
-
     @Test("a model 20x slower than its input: in-flight stays within the limit, the member stays in its group, all is processed")
     func backpressureKeepsLimitsAndMembership() throws {
-        let cluster = try standardCluster()
+        let cluster = try DaemonTestCluster.standard()
         let total = 1000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         // 20 ms a post on 2 workers: about 100 posts/s, so the backlog takes ~10 s, longer than
@@ -45,7 +40,7 @@ import Testing
 
     @Test("/metrics after a known run: counters equal what was sent, dead-lettered and produced; promtool accepts it")
     func metricsMatchTheRun() throws {
-        let cluster = try standardCluster()
+        let cluster = try DaemonTestCluster.standard()
         var records: [(key: String, value: [UInt8])] = (0..<100).map { ("k\($0)", Posts.valid("p\($0)", text: $0 % 4 == 0 ? "yeah right #sarcasm" : "fine")) }
         records += (0..<10).map { ("bad\($0)", Array("{not json \($0)".utf8)) }
         try cluster.produce(records, topic: "posts")
@@ -72,7 +67,7 @@ import Testing
 
     @Test("/readyz is 503 before the group is joined and after the broker goes away, 200 in between")
     func readinessFollowsTheBroker() throws {
-        let cluster = try standardCluster()
+        let cluster = try DaemonTestCluster.standard()
         let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--kafka", "reconnect.backoff.max.ms=1000"])
         let port = try daemon.metricsPort()
         let first = try rawHTTP(port: port, path: "/readyz")
@@ -88,7 +83,7 @@ import Testing
 
     @Test("systemd: READY=1, then WATCHDOG=1 pings, then STOPPING=1, in that order")
     func systemdNotifications() throws {
-        let cluster = try standardCluster()
+        let cluster = try DaemonTestCluster.standard()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -38,6 +38,7 @@ struct Feed: ParsableCommand {
     @Option(help: "Instead of pacing: write exactly this many records to every partition, then stop.") var perPartition: Int?
     @Option(help: "Value size in bytes.") var size: Int = 1024
     @Option(help: "Bytes a partition may hold ahead of the group's committed offset.") var maxBacklog: Int = 4_000_000
+    @Flag(help: "Write valid postclassd posts ({\"id\", \"text\"}, padded to --size) instead of opaque bytes.") var posts = false
 
     func run() throws {
         let produced = Mutex([Int32: Int64]())  // partition -> next offset (high watermark)
@@ -51,6 +52,10 @@ struct Feed: ParsableCommand {
         })
         var payload = [UInt8](repeating: 0, count: size)
         for i in payload.indices { payload[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        if posts {
+            let head = Array(#"{"id":"bench","text":""#.utf8), tail = Array(#""}"#.utf8)
+            payload = head + [UInt8](repeating: UInt8(ascii: "a"), count: max(0, size - head.count - tail.count)) + tail
+        }
         if let perPartition {
             var token: UInt64 = 0
             for _ in 0..<perPartition {

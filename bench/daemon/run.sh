@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Whole-daemon pass-through benchmark: `postclassd run --model passthrough` on 1 KB posts at
+# batch sizes 1, 8 and 32, against the bare Kafka layer's pass-through (kafka-bench) measured in
+# the same run on the same broker, with the same paced feeder. Reports posts/s and end-to-end
+# latency (p50, p99; from each record's Kafka timestamp to its output's delivery, read from the
+# daemon's own histogram).
+#
+# Usage: bench/daemon/run.sh [--duration SECONDS] [--broker embedded|noida]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+source scripts/lib/noida.sh
+DURATION=30
+BROKER=embedded
+SIZE=1024
+while (($#)); do
+    case "$1" in
+        --duration) DURATION="$2"; shift 2 ;;
+        --broker) BROKER="$2"; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+bash scripts/install-deps.sh
+swift build -c release --product postclassd >&2
+swift build -c release --product kafka-bench >&2
+BIN="$(swift build -c release --show-bin-path)"
+PY=python3
+mkdir -p bench/results
+RESULTS="bench/results/daemon-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+PARTITIONS=24
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    noida_stop
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+RUNS="kafka-layer daemon-1 daemon-8 daemon-32"
+TOPICS=""
+for run in $RUNS; do TOPICS+="in-$run:$PARTITIONS,out-$run:$PARTITIONS,"; done
+TOPICS+="dlq:1"
+if [[ "$BROKER" == embedded ]]; then
+    "$BIN/postclassd" broker --topics "$TOPICS" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
+    BOOTSTRAP="$(cat "$WORK/bootstrap")"
+else
+    noida_start
+    BOOTSTRAP="$NOIDA_BOOTSTRAP"
+    "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$TOPICS"
+fi
+echo "[bench] $BROKER broker at $BOOTSTRAP" >&2
+
+for run in $RUNS; do
+    in="in-$run" out="out-$run" group="g-$run"
+    "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "$group" \
+        --size "$SIZE" --posts --duration "$((DURATION + 8))" >/dev/null &
+    feeder=$!
+    if [[ "$run" == kafka-layer ]]; then
+        "$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "$group" \
+            --duration "$DURATION" > "$WORK/result.json"
+        "$PY" - "$WORK/result.json" "$RESULTS" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+row = {"run": "kafka-layer", "posts_per_s": r["messages"] / (r["seconds"] or 1)}
+print(json.dumps(row)); open(sys.argv[2], "a").write(json.dumps(row) + "\n")
+PY
+    else
+        batch="${run#daemon-}"
+        "$BIN/postclassd" run --brokers "$BOOTSTRAP" --model passthrough --batch-size "$batch" --input-topics "$in" \
+            --output-topic "$out" --dlq-topic dlq --group-id "$group" --metrics-address 127.0.0.1:0 \
+            --kafka auto.commit.interval.ms=100 --log-level info 2> "$WORK/daemon.log" >/dev/null &
+        daemon=$!
+        for _ in $(seq 1 100); do grep -q "metrics, health" "$WORK/daemon.log" && break; sleep 0.1; done
+        port="$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$WORK/daemon.log" | head -1 | sed 's/.*:\([0-9]*\)\/metrics/\1/')"
+        # Measure a steady window: from the first output to DURATION seconds later.
+        "$PY" bench/daemon/measure.py --port "$port" --topic "$out" --duration "$DURATION" --run "$run" --results "$RESULTS"
+        kill -TERM "$daemon"; wait "$daemon" || true
+    fi
+    wait "$feeder" || true
+done
+"$PY" bench/daemon/report.py "$RESULTS"
