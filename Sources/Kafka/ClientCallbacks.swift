@@ -18,6 +18,11 @@ final class ClientCallbacks: Sendable {
     let deliverySink: (@Sendable (DeliveryReport) -> Void)?
     private let pending = Mutex<[ConsumerEvent]>([])
     private let latestStatistics = Mutex<ConsumerStatistics?>(nil)
+    private let assignedOnce = Mutex(false)
+
+    /// Whether the group ever gave this member an assignment (even an empty one).
+    var hasBeenAssigned: Bool { assignedOnce.withLock { $0 } }
+    func noteAssignment() { assignedOnce.withLock { $0 = true } }
 
     init(logger: Logger, errorSink: (@Sendable (KafkaError) -> Void)? = nil,
          statisticsSink: (@Sendable (ConsumerStatistics) -> Void)? = nil,
@@ -71,13 +76,17 @@ final class ClientCallbacks: Sendable {
     }
 
     /// librdkafka logs a real out-of-range reset (not the first start of a group) as a warning
-    /// with facility OFFSET: "topic [3]: offset reset (at offset 42, broker 1) to BEGINNING: ...".
-    /// It raises no event for it unless auto.offset.reset=error, so this is where we see it.
+    /// with facility OFFSET: "[thrd:main]: posts [3]: offset reset (at offset 42, broker 1) to
+    /// BEGINNING: ...". It raises no event for it unless auto.offset.reset=error, so this is
+    /// where we see it.
     func noticeOffsetReset(facility: String, message: String) {
-        guard facility == "OFFSET", message.contains("offset reset") else { return }
-        guard let open = message.firstIndex(of: "["), let close = message.firstIndex(of: "]"), open < close,
-              let partition = Int32(message[message.index(after: open)..<close]) else { return }
-        let topic = message[..<open].trimmingCharacters(in: .whitespaces)
+        guard facility == "OFFSET", let marker = message.range(of: "]: offset reset") else { return }
+        let head = message[..<marker.lowerBound]  // "...: posts [3"
+        guard let open = head.lastIndex(of: "["), let partition = Int32(head[head.index(after: open)...]) else { return }
+        var topicPart = head[..<open]
+        if let separator = topicPart.range(of: ": ", options: .backwards) { topicPart = topicPart[separator.upperBound...] }
+        let topic = topicPart.trimmingCharacters(in: .whitespaces)
+        guard !topic.isEmpty else { return }
         post(.offsetReset(TopicPartition(topic: topic, partition: partition), detail: message))
     }
 }
@@ -123,4 +132,16 @@ private let deliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_k
     _, message, opaque in
     guard let message, let callbacks = ClientCallbacks.from(opaque), let sink = callbacks.deliverySink else { return }
     sink(DeliveryReport(message))
+}
+
+/// Test access to the offset-reset log parser (the log callback itself needs a live client).
+public enum ClientCallbacksProbe {
+    public static func parse(facility: String, _ message: String) -> TopicPartition? {
+        var logger = Logger(label: "probe")
+        logger.logLevel = .critical
+        let callbacks = ClientCallbacks(logger: logger)
+        callbacks.noticeOffsetReset(facility: facility, message: message)
+        for case .offsetReset(let partition, _) in callbacks.takeEvents() { return partition }
+        return nil
+    }
 }

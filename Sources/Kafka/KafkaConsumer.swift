@@ -17,6 +17,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let callbacks: ClientCallbacks
     private let closed = Mutex(false)
     private let logger: Logger
+    private let usesCooperativeAssignor: Bool
     /// Reused by `poll` (only the polling thread touches it), grown when a larger batch is asked.
     private var pollBuffer = UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: 0)
 
@@ -24,6 +25,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// librdkafka's reason.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         self.logger = logger
+        usesCooperativeAssignor = configuration.orderedProperties().last { $0.0 == "partition.assignment.strategy" }?.1.contains("cooperative-sticky") ?? false
         callbacks = ClientCallbacks(logger: logger)
         let conf = try NativeConfiguration()
         try conf.set(configuration.orderedProperties())
@@ -203,7 +205,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             logger.warning("consumer close reported an error", metadata: ["error": "\(KafkaError(err, "close"))"])
         }
         rd_kafka_queue_destroy(queue)
-        rd_kafka_destroy(handle)
+        // librdkafka 2.0.2 aborts (assertion `assignor_state`) when a cooperative-sticky consumer
+        // that joined but never got an assignment is destroyed (librdkafka #4312, fixed in 2.3.0).
+        // Such a handle is left for process exit instead: a small leak beats a crash at shutdown.
+        if callbacks.hasBeenAssigned || !usesCooperativeAssignor {
+            rd_kafka_destroy(handle)
+        } else {
+            logger.notice("Kafka consumer handle not destroyed: it never got an assignment, and librdkafka 2.0.2 would abort (librdkafka issue 4312)")
+        }
     }
 
     /// Called by librdkafka inside `poll` when the group changes this member's partitions.
@@ -214,6 +223,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         let changed = PartitionList.read(partitions)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            callbacks.noteAssignment()
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, partitions) {
                     callbacks.post(.error(KafkaError(consuming: error, "incremental assign failed"), nil))

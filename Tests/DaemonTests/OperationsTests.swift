@@ -65,6 +65,17 @@ import Testing
         #expect(check.status == 0, "promtool: \(check.output)")
     }
 
+    @Test("a real Prometheus server scrapes the daemon: a query returns the consumed count")
+    func prometheusScrapesTheDaemon() throws {
+        let cluster = try DaemonTestCluster.standard()
+        try cluster.produce((0..<321).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [])
+        let prometheus = try PrometheusServer(targetPort: try daemon.metricsPort())
+        let value = prometheus.waitForValue(of: #"sum(postclassd_messages_consumed_total{job="postclassd"})"#, toBe: "321", timeout: .seconds(60))
+        #expect(daemon.stop() == 0)
+        #expect(value == "321", "prometheus log:\n\(prometheus.log)")
+    }
+
     @Test("/readyz is 503 before the group is joined and after the broker goes away, 200 in between")
     func readinessFollowsTheBroker() throws {
         let cluster = try DaemonTestCluster.standard()
@@ -120,5 +131,31 @@ import Testing
             Thread.sleep(forTimeInterval: 0.2)
         }
         return false
+    }
+}
+
+@Suite(.serialized) struct OffsetResetTests {
+    @Test("an offset the broker trimmed away is reset per auto.offset.reset, with a log line and a counter")
+    func trimmedOffsetIsResetLoudly() throws {
+        let cluster = try DaemonTestCluster(topics: [TopicSpec(name: "posts", partitions: 1), TopicSpec(name: "labels", partitions: 1),
+                                                     TopicSpec(name: "posts.dlq", partitions: 1)])
+        try cluster.produce([("k0", Posts.valid("p0"))], topic: "posts")
+        let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--group-id", "trim", "--kafka", "session.timeout.ms=6000"])
+        _ = try cluster.readAll("labels", expected: 1)
+        #expect(first.stop() == 0)  // commits offset 1
+        // The embedded broker keeps about 5 MB per partition: 7 MB more trims offset 1 away.
+        let text = String(repeating: "a", count: 70_000)
+        try cluster.produce((1...100).map { ("k\($0)", Posts.valid("p\($0)", text: text)) }, topic: "posts")
+        let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--group-id", "trim", "--kafka", "session.timeout.ms=6000"])
+        let port = try second.metricsPort()
+        var resets = 0.0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while resets < 1 && ContinuousClock.now < deadline {
+            resets = try second.scrape(port: port)[#"postclassd_offset_resets_total{topic="posts"}"#] ?? 0
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(second.stop() == 0)
+        #expect(resets == 1, "log:\n\(second.log.suffix(2000))")
+        #expect(second.log.contains("offset out of range"))
     }
 }

@@ -74,3 +74,14 @@ import Testing
         #expect(json.utf8CString.withUnsafeBytes { ConsumerStatistics.parse(UnsafeRawBufferPointer(rebasing: $0.prefix(5))) } == nil)
     }
 }
+
+@Suite struct OffsetResetNoticeTests {
+    @Test("librdkafka's offset-reset warning becomes an event naming the partition")
+    func resetWarningIsParsed() {
+        let callbacks = ClientCallbacksProbe.parse(
+            facility: "OFFSET", "[thrd:main]: my.posts-1 [3]: offset reset (at offset 42, broker 1) to BEGINNING: fetch failed due to requested offset not available on the broker: Broker: Offset out of range")
+        #expect(callbacks == TopicPartition(topic: "my.posts-1", partition: 3))
+        #expect(ClientCallbacksProbe.parse(facility: "OFFSET", "[thrd:main]: posts [0]: something else") == nil)
+        #expect(ClientCallbacksProbe.parse(facility: "FETCH", "[thrd:main]: posts [0]: offset reset (at offset 1)") == nil)
+    }
+}

@@ -73,13 +73,13 @@ stop_broker() {
 }
 
 # kcat's raw consume rate. kcat commits too rarely for the paced feeder, so it drains instead:
-# fill every partition with as much as the embedded broker keeps (4 MB), time kcat reading
-# exactly that back, and repeat until DURATION seconds of draining are summed.
+# fill every partition once with as much as the embedded broker keeps (4 MB), then time kcat
+# reading exactly that back, again and again until DURATION seconds of draining are summed.
 run_kcat() {
     local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds
+    "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --per-partition "$per" \
+        --size "$size" >/dev/null
     while "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$drained" "$DURATION"; do
-        "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --per-partition "$per" \
-            --size "$size" >/dev/null
         read -r n seconds < <(kcat -C -b "$BOOTSTRAP" -t "$in" -o "-$per" -e -q -f '%S\n' 2>/dev/null | "$PY" bench/kafka/count_stream.py)
         drained="$("$PY" -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$drained" "$seconds")"
         count=$((count + n))
@@ -118,13 +118,16 @@ r["mb_per_s"] = r["bytes"] / s / 1e6
 print(json.dumps(r))' "$1" "$2" "$3" | tee -a "$RESULTS" >&2
 }
 
+# A fresh broker for every run: noida keeps everything in memory, and gigabytes from earlier
+# runs would slow or stop it.
 for broker in $BROKERS; do
-    start_broker "$broker"
-    echo "[bench] $broker broker at $BOOTSTRAP" >&2
     for size in $SIZES; do
-        for sys in kcat python swift; do run_one "$broker" "$size" "$sys"; done
+        for sys in kcat python swift; do
+            start_broker "$broker"
+            run_one "$broker" "$size" "$sys"
+            stop_broker
+        done
     done
-    stop_broker
 done
 
 "$PY" bench/kafka/report.py "$RESULTS"
