@@ -41,7 +41,7 @@ import Testing
     @Test("/metrics after a known run: counters equal what was sent, dead-lettered and produced; promtool accepts it")
     func metricsMatchTheRun() throws {
         let cluster = try DaemonTestCluster.standard()
-        var records: [(key: String, value: [UInt8])] = (0..<100).map { ("k\($0)", Posts.valid("p\($0)", text: $0 % 4 == 0 ? "yeah right #sarcasm" : "fine")) }
+        var records: [(key: String, value: [UInt8])] = (0..<100).map { ("k\($0)", Posts.valid("p\($0)", text: $0 % 4 == 0 ? #"yeah right \u0023sarcasm \ud83d\ude43 \"sure\""# : "fine")) }
         records += (0..<10).map { ("bad\($0)", Array("{not json \($0)".utf8)) }
         try cluster.produce(records, topic: "posts")
         let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "rules"])
@@ -56,6 +56,7 @@ import Testing
         #expect(samples[#"postclassd_messages_produced_total{topic="labels"}"#] == 100)
         #expect(samples[#"postclassd_messages_produced_total{topic="posts.dlq"}"#] == 10)
         #expect(samples[#"postclassd_messages_dead_lettered_total{reason="malformed_json"}"#] == 10)
+        // The sarcastic texts spell '#' as \u0023: the model saw the decoded text.
         #expect(samples[#"postclassd_labels_emitted_total{label="sarcastic",task="sarcasm"}"#] == 25)
         #expect(samples[#"postclassd_labels_emitted_total{label="not_sarcastic",task="sarcasm"}"#] == 75)
         #expect(samples[#"postclassd_build_info{model_bundle="rules@1",version="0.1.0"}"#] == 1)

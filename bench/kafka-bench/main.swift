@@ -38,6 +38,7 @@ struct Feed: ParsableCommand {
     @Option(help: "Instead of pacing: write exactly this many records to every partition, then stop.") var perPartition: Int?
     @Option(help: "Value size in bytes.") var size: Int = 1024
     @Option(help: "Bytes a partition may hold ahead of the group's committed offset.") var maxBacklog: Int = 4_000_000
+    @Option(help: "Records per second at most (0: as fast as the group's commits allow).") var rate: Double = 0
     @Flag(help: "Write valid postclassd posts ({\"id\", \"text\"}, padded to --size) instead of opaque bytes.") var posts = false
 
     func run() throws {
@@ -81,7 +82,14 @@ struct Feed: ParsableCommand {
         var committed = [Int64](repeating: 0, count: Int(partitions))
         var token: UInt64 = 0
         var lastCheck = ContinuousClock.now - .seconds(1)
+        let started = ContinuousClock.now
         while ContinuousClock.now < deadline {
+            if rate > 0 {
+                // Keep to the rate: sleep while ahead of schedule.
+                let due = Double(token) / rate
+                let elapsed = (ContinuousClock.now - started) / .seconds(1)
+                if elapsed < due { Thread.sleep(forTimeInterval: min(0.01, due - elapsed)); continue }
+            }
             if ContinuousClock.now - lastCheck > .milliseconds(50) {
                 lastCheck = .now
                 if let offsets = try? watcher.committedOffsets(all, timeout: .seconds(2)) {

@@ -132,6 +132,9 @@ final class Pipeline: @unchecked Sendable {
         consumerConfig.client.properties["queued.max.messages.kbytes"] = consumerConfig.client.properties["queued.max.messages.kbytes"]
             ?? String(max(1024, min(65536, settings.maxInflightBytes / 4096)))
         consumerConfig.client.statisticsInterval = .seconds(1)  // lag and readiness
+        // A record should not wait half a second in a broker's fetch (librdkafka's default wait)
+        // on a quiet topic: labelled posts are wanted promptly.
+        consumerConfig.client.properties["fetch.wait.max.ms"] = consumerConfig.client.properties["fetch.wait.max.ms"] ?? "50"
         var producerConfig = KafkaProducerConfiguration(client: client)
         producerConfig.client.statisticsInterval = .seconds(1)
         // Dead-letter records carry the input's bytes: the producer must accept the largest input.

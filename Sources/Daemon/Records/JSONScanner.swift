@@ -183,39 +183,35 @@ struct JSONScanner {
         throw SyntaxError(offset: start, reason: "unterminated string")
     }
 
-    /// Decodes a string, including escapes and surrogate pairs.
+    /// Decodes a string, including escapes and surrogate pairs. The common case, a string with
+    /// no escapes, is one copy of its (already validated) UTF-8 bytes.
     private mutating func string() throws(SyntaxError) -> String {
         let start = index
         index += 1
-        var scalars = String.UnicodeScalarView()
+        var utf8: [UInt8] = []
         var runStart = index
-        func flushRun(_ end: Int) {
-            if end > runStart {
-                scalars.append(contentsOf: String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<end]), as: UTF8.self).unicodeScalars)
-            }
-        }
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                flushRun(index)
+                let run = UnsafeBufferPointer(rebasing: bytes[runStart..<index])
                 index += 1
-                return String(scalars)
+                if utf8.isEmpty { return String(decoding: run, as: UTF8.self) }
+                utf8.append(contentsOf: run)
+                return String(decoding: utf8, as: UTF8.self)
             }
             if b < 0x20 { throw SyntaxError(offset: index, reason: "control character in a string") }
             if b != UInt8(ascii: "\\") { index += 1; continue }
-            flushRun(index)
+            utf8.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
             index += 1
             guard let e = peek() else { break }
             index += 1
             switch e {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(e)
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800...0xDBFF).contains(code) {
@@ -231,7 +227,7 @@ struct JSONScanner {
                     throw SyntaxError(offset: index, reason: "unpaired surrogate in \\u escape")
                 }
                 guard let scalar = Unicode.Scalar(code) else { throw SyntaxError(offset: index, reason: "invalid \\u escape") }
-                scalars.append(scalar)
+                if let encoded = UTF8.encode(scalar) { utf8.append(contentsOf: encoded) }
             default:
                 throw SyntaxError(offset: index - 1, reason: "invalid escape")
             }

@@ -14,7 +14,8 @@ struct DaemonSettings: Sendable {
     var batchSize = 32
     var batchWait: Duration = .milliseconds(20)
     var workers = ProcessInfo.processInfo.activeProcessorCount
-    var maxInflightMessages = 10_000
+    /// Little's law: at 100k posts/s and ~0.5 s from read to delivered, 50k are in flight.
+    var maxInflightMessages = 100_000
     var maxInflightBytes = 256 * 1024 * 1024
     var kafkaProperties: [String: String] = [:]
     var model = "passthrough"
