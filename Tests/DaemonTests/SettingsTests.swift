@@ -1,0 +1,63 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `postclassd run` settings: flags over environment over config file, each checked at start-up
+/// with a message that names it and where it came from.
+@Suite struct SettingsTests {
+    /// Runs `postclassd run` expecting it to refuse to start; returns what it printed.
+    private func refusal(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("POSTCLASSD_") }
+        for (k, v) in environment { env[k] = v }
+        let process = Process()
+        process.executableURL = try Binaries.postclassd
+        process.arguments = ["run"] + arguments
+        process.environment = env
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0, "it started: \(text)")
+        return text
+    }
+
+    private func configFile(_ name: String, _ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID())-\(name)")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    @Test("a bad value names the setting and its source: flag, environment variable or config file")
+    func errorsNameSettingAndSource() throws {
+        #expect(try refusal(["--batch-size", "0"]).contains("setting batch-size (from command line): '0' is not a whole number from 1 to 4096"))
+        #expect(try refusal([], environment: ["POSTCLASSD_BATCH_WAIT_MS": "soon"])
+            .contains("setting batch-wait-ms (from environment variable POSTCLASSD_BATCH_WAIT_MS)"))
+        let yaml = try configFile("c.yaml", "batch-size: 32\nmax-inflight-bytes: 12 parsecs\n")
+        #expect(try refusal(["--config", yaml]).contains("setting max-inflight-bytes (from config file \(yaml))"))
+        let toml = try configFile("c.toml", "unknown-thing = 3\n\n[kafka]\n\"acks\" = \"all\"\n")
+        #expect(try refusal(["--config", toml]).contains("setting unknown-thing (from config file \(toml)): unknown setting"))
+    }
+
+    @Test("flags win over the environment, which wins over the config file")
+    func precedence() throws {
+        // The file's bad batch-size is overridden by the environment, so the error is about the
+        // next bad setting, which the flag gives.
+        let yaml = try configFile("p.yaml", "batch-size: 0\nworkers: 4\n")
+        let envOverFile = try refusal(["--config", yaml, "--log-format", "xml"], environment: ["POSTCLASSD_BATCH_SIZE": "8"])
+        #expect(!envOverFile.contains("batch-size"), "\(envOverFile)")
+        #expect(envOverFile.contains("setting log-format (from command line): 'xml' is not text or json"))
+        // The environment's bad workers is overridden by the flag.
+        let flagOverEnv = try refusal(["--workers", "2", "--drain-timeout", "forever"], environment: ["POSTCLASSD_WORKERS": "0"])
+        #expect(!flagOverEnv.contains("workers"), "\(flagOverEnv)")
+        #expect(flagOverEnv.contains("setting drain-timeout (from command line)"))
+    }
+
+    @Test("settings that conflict with each other are refused")
+    func crossChecks() throws {
+        #expect(try refusal(["--input-topics", "posts,labels"]).contains("labels is both an input and an output topic"))
+        #expect(try refusal(["--batch-size", "64", "--max-inflight-messages", "10"]).contains("below batch-size 64"))
+        #expect(try refusal(["--kafka", "no-equals-sign"]).contains("setting kafka"))
+    }
+}
