@@ -39,6 +39,8 @@ noida_start() {
 
 noida_stop() {
     if [[ -n "$NOIDA_PID" ]] && kill -0 "$NOIDA_PID" 2>/dev/null; then
+        # noida-db is a Python launcher that runs the server as its child: stop both.
+        pkill -TERM -P "$NOIDA_PID" 2>/dev/null || true
         kill "$NOIDA_PID" 2>/dev/null || true
         wait "$NOIDA_PID" 2>/dev/null || true
     fi
