@@ -211,6 +211,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         if callbacks.hasBeenAssigned || !usesCooperativeAssignor {
             rd_kafka_destroy(handle)
         } else {
+            // The live handle still calls back through its opaque pointer: keep that object too.
+            _ = Unmanaged.passRetained(callbacks)
             logger.notice("Kafka consumer handle not destroyed: it never got an assignment, and librdkafka 2.0.2 would abort (librdkafka issue 4312)")
         }
     }

@@ -9,6 +9,7 @@ import Testing
     @Test("5,000 posts with 5% invalid: every valid id once in the output, every invalid one dead-lettered with its code")
     func validAndInvalidRecords() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         var records: [(key: String, value: [UInt8])] = []
         var expectedValid = Set<String>()
         var expectedInvalid: [String: String] = [:]  // key -> code
@@ -51,6 +52,7 @@ import Testing
     @Test("SIGTERM mid-stream, then restart: no id missing and none labelled twice")
     func cleanStopLosesAndRepeatsNothing() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let total = 3000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         // A model slow enough that SIGTERM lands mid-stream.
@@ -70,6 +72,7 @@ import Testing
     @Test("kill -9 mid-stream, then restart: every id at least once (duplicates reported)")
     func hardKillLosesNothing() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let total = 3000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:1", "--batch-size", "8"])
@@ -89,6 +92,7 @@ import Testing
     @Test("--drop-when keeps matching posts out, --route sends them elsewhere; offsets still advance")
     func dropAndRoute() throws {
         let cluster = try DaemonTestCluster.standard(extra: [TopicSpec(name: "sarcastic", partitions: 1)])
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         // The rules model: no image -> correlation=irrelevant; "#sarcasm" -> sarcasm=sarcastic.
         let image = Data([0xFF, 0xD8, 0xFF, 0xD9]).base64EncodedString()
         var records: [(key: String, value: [UInt8])] = []

@@ -9,6 +9,7 @@ import Testing
     @Test("two daemons share a 3-partition topic; killing one hands its partitions to the other with nothing lost")
     func twoDaemonsShareAndTakeOver() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let total = 3000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         // A short session timeout so the group notices the killed member quickly.

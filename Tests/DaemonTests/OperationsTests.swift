@@ -9,6 +9,7 @@ import Testing
     @Test("a model 20x slower than its input: in-flight stays within the limit, the member stays in its group, all is processed")
     func backpressureKeepsLimitsAndMembership() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let total = 1000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         // 20 ms a post on 2 workers: about 100 posts/s, so the backlog takes ~10 s, longer than
@@ -41,6 +42,7 @@ import Testing
     @Test("/metrics after a known run: counters equal what was sent, dead-lettered and produced; promtool accepts it")
     func metricsMatchTheRun() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         var records: [(key: String, value: [UInt8])] = (0..<100).map { ("k\($0)", Posts.valid("p\($0)", text: $0 % 4 == 0 ? #"yeah right \u0023sarcasm \ud83d\ude43 \"sure\""# : "fine")) }
         records += (0..<10).map { ("bad\($0)", Array("{not json \($0)".utf8)) }
         try cluster.produce(records, topic: "posts")
@@ -69,6 +71,7 @@ import Testing
     @Test("a real Prometheus server scrapes the daemon: a query returns the consumed count")
     func prometheusScrapesTheDaemon() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         try cluster.produce((0..<321).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
         let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [])
         let prometheus = try PrometheusServer(targetPort: try daemon.metricsPort())
@@ -80,6 +83,7 @@ import Testing
     @Test("/readyz is 503 before the group is joined and after the broker goes away, 200 in between")
     func readinessFollowsTheBroker() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--kafka", "reconnect.backoff.max.ms=1000"])
         let port = try daemon.metricsPort()
         let first = try rawHTTP(port: port, path: "/readyz")
@@ -96,6 +100,7 @@ import Testing
     @Test("systemd: READY=1, then WATCHDOG=1 pings, then STOPPING=1, in that order")
     func systemdNotifications() throws {
         let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -140,6 +145,7 @@ import Testing
     func trimmedOffsetIsResetLoudly() throws {
         let cluster = try DaemonTestCluster(topics: [TopicSpec(name: "posts", partitions: 1), TopicSpec(name: "labels", partitions: 1),
                                                      TopicSpec(name: "posts.dlq", partitions: 1)])
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         try cluster.produce([("k0", Posts.valid("p0"))], topic: "posts")
         let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--group-id", "trim", "--kafka", "session.timeout.ms=6000"])
         _ = try cluster.readAll("labels", expected: 1)
