@@ -49,15 +49,24 @@ import Testing
         }
     }
 
-    @Test("SIGTERM mid-stream, then restart: no id missing and none labelled twice")
-    func cleanStopLosesAndRepeatsNothing() throws {
+    /// 3,000 posts and a daemon with a model slow enough that a signal lands mid-stream, once it
+    /// owns its partitions.
+    private func startMidStream() throws -> (DaemonTestCluster, DaemonProcess, Int) {
         let cluster = try DaemonTestCluster.standard()
-        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let total = 3000
         try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
-        // A model slow enough that SIGTERM lands mid-stream.
-        let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:1", "--batch-size", "8"])
-        #expect(first.waitForLog("partitions assigned", timeout: .seconds(30)))
+        // 5 ms a post on 2 workers: the backlog takes ~7 s, so a signal 1.5-3.5 s in is mid-stream.
+        // A short session timeout lets the group notice a killed member within seconds.
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:5", "--batch-size", "8", "--workers", "2",
+                                                                            "--kafka", "session.timeout.ms=6000"])
+        #expect(daemon.waitForLog("partitions assigned", timeout: .seconds(30)))
+        return (cluster, daemon, total)
+    }
+
+    @Test("SIGTERM mid-stream, then restart: no id missing and none labelled twice")
+    func cleanStopLosesAndRepeatsNothing() throws {
+        let (cluster, first, total) = try startMidStream()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         Thread.sleep(forTimeInterval: 1.5)
         #expect(first.stop() == 0, "first run's log:\n\(first.log.suffix(2000))")
         let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--batch-size", "64"])
@@ -71,16 +80,13 @@ import Testing
 
     @Test("kill -9 mid-stream, then restart: every id at least once (duplicates reported)")
     func hardKillLosesNothing() throws {
-        let cluster = try DaemonTestCluster.standard()
+        let (cluster, first, total) = try startMidStream()
         defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
-        let total = 3000
-        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
-        let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:1", "--batch-size", "8"])
-        #expect(first.waitForLog("partitions assigned", timeout: .seconds(30)))
         Thread.sleep(forTimeInterval: Double.random(in: 1.5...3.5))
         first.killHard()
-        let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--batch-size", "64"])
-        let output = try cluster.readAll("labels", expected: Int.max, idle: .seconds(8))
+        let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--batch-size", "64", "--kafka", "session.timeout.ms=6000"])
+        // The killed member holds its partitions until its session times out (6 s).
+        let output = try cluster.readAll("labels", expected: Int.max, idle: .seconds(15))
         #expect(second.stop() == 0)
         let ids = output.compactMap { Posts.id(of: $0.value) }
         let missing = Set((0..<total).map { "p\($0)" }).subtracting(ids)

@@ -127,7 +127,7 @@ final class RecordSender: Sendable {
             try producer.send(record, token: token, timeout: .seconds(60))
         } catch {
             // Never delivered: take the registration back and dead-letter (or retry) instead.
-            guard let pending = ledger.sendFailed(token: token) else { return }
+            guard let pending = ledger.takePending(token: token) else { return }
             handleFailure(pending, error: error)
         }
     }
@@ -138,7 +138,7 @@ final class RecordSender: Sendable {
 
     /// Called on the producer's delivery thread: must not block.
     func handle(_ report: DeliveryReport) {
-        guard let pending = ledger.delivered(token: report.token) else { return }
+        guard let pending = ledger.takePending(token: report.token) else { return }
         if let error = report.error {
             handleFailure(pending, error: error)
             return

@@ -88,13 +88,9 @@ final class InFlightLedger: Sendable {
         }
     }
 
-    /// Takes back a registration whose send failed before reaching the producer.
-    func sendFailed(token: UInt64) -> Pending? {
-        state.withLock { $0.pending.removeValue(forKey: token) }
-    }
-
-    /// Takes the record behind a delivery report.
-    func delivered(token: UInt64) -> Pending? {
+    /// Takes the record behind a token: when its delivery report arrives, or when its send
+    /// failed before reaching the producer.
+    func takePending(token: UInt64) -> Pending? {
         state.withLock { $0.pending.removeValue(forKey: token) }
     }
 
