@@ -7,6 +7,22 @@ enum OutputRecord {
     /// `model` and `source`.
     static func value(input raw: [UInt8], kept: [Range<Int>], prediction: Prediction,
                       model: ModelIdentity, source: ConsumedMessage) -> [UInt8] {
+        value(input: raw, kept: kept, prediction: prediction, model: model) { json in
+            json.raw("{\"topic\":")
+            json.string(source.topic)
+            json.raw(",\"partition\":")
+            json.number(Int64(source.partition))
+            json.raw(",\"offset\":")
+            json.number(source.offset)
+            json.raw(",\"timestamp\":")
+            if let ts = source.timestampMs { json.number(ts) } else { json.raw("null") }
+            json.raw("}")
+        }
+    }
+
+    /// The labelled output with `writeSource` writing the value of its `source` member.
+    static func value(input raw: [UInt8], kept: [Range<Int>], prediction: Prediction, model: ModelIdentity,
+                      writeSource: (inout JSONWriter) -> Void) -> [UInt8] {
         var json = JSONWriter(capacity: raw.count + 256)
         json.raw("{")
         for range in kept {
@@ -44,15 +60,9 @@ enum OutputRecord {
         json.string(model.name)
         json.raw(",\"version\":")
         json.string(model.version)
-        json.raw("},\"source\":{\"topic\":")
-        json.string(source.topic)
-        json.raw(",\"partition\":")
-        json.number(Int64(source.partition))
-        json.raw(",\"offset\":")
-        json.number(source.offset)
-        json.raw(",\"timestamp\":")
-        if let ts = source.timestampMs { json.number(ts) } else { json.raw("null") }
-        json.raw("}}")
+        json.raw("},\"source\":")
+        writeSource(&json)
+        json.raw("}")
         return json.bytes
     }
 

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Builds a `BundleClassifier` from a bundle folder, checking everything before the daemon says
+/// it is ready: every file the manifest names, every tensor each head needs (by name and shape),
+/// and that each head's label count agrees with its classifier.
+public enum ModelBundle {
+    /// Loads the bundle in `folder`.
+    public static func load(folder: URL, imageLimits: JPEGDecodeLimits = JPEGDecodeLimits()) throws(ModelLoadError) -> BundleClassifier {
+        let manifest = try BundleManifest.load(folder: folder)
+        let manifestPath = folder.appendingPathComponent("manifest.json").path
+
+        guard manifest.textEncoder.kind == "bert" else {
+            throw .invalidConfig(path: manifestPath, detail: "text_encoder.kind '\(manifest.textEncoder.kind)' is not supported (supported: bert)")
+        }
+        let text = try BertTextEncoder(directory: try component(manifest.textEncoder, in: folder, field: "text_encoder"))
+        let maxTokens = min(manifest.textEncoder.maxTokens ?? 77, text.encoder.maxPositions)
+
+        var image: (any ImageEncoder)?
+        if let entry = manifest.imageEncoder {
+            image = try loadImageEncoder(directory: try component(entry, in: folder, field: "image_encoder"))
+        }
+
+        let context = HeadContext(folder: folder, manifestPath: manifestPath, text: text, maxTokens: maxTokens, image: image)
+        var heads: [any TaskHead] = []
+        for entry in manifest.heads {
+            heads.append(try makeHead(entry, context: context))
+        }
+        return try BundleClassifier(manifest: manifest, text: text, maxTokens: maxTokens, image: image,
+                                    imageLimits: imageLimits, heads: heads)
+    }
+
+    /// What every head builder may read.
+    struct HeadContext {
+        let folder: URL
+        let manifestPath: String
+        let text: BertTextEncoder
+        let maxTokens: Int
+        let image: (any ImageEncoder)?
+
+        func file(_ relative: String?, head: BundleManifest.Head) throws(ModelLoadError) -> URL {
+            guard let relative else {
+                throw .invalidConfig(path: manifestPath, detail: "head '\(head.task)' (\(head.kind)) needs a weights file: set its \"weights\"")
+            }
+            let url = folder.appendingPathComponent(relative)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw .missingFile(path: url.path, hint: "head '\(head.task)' names it in \(manifestPath); rebuild the bundle or fix the path")
+            }
+            return url
+        }
+    }
+
+    private static func makeHead(_ entry: BundleManifest.Head, context: HeadContext) throws(ModelLoadError) -> any TaskHead {
+        let where_ = "head '\(entry.task)'"
+        switch entry.kind {
+        case "zero_shot_imagenet":
+            let config = try entry.config?.decode(ZeroShotConfig.self, path: context.manifestPath, field: "\(where_).config") ?? ZeroShotConfig()
+            try config.check(path: context.manifestPath)
+            guard let image = context.image, let names = image.classNames else {
+                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is zero_shot_imagenet, which needs an image encoder with a classifier and class names (efficientnet_lite)")
+            }
+            let text = context.text, maxTokens = context.maxTokens
+            return try ZeroShotCorrelationHead(task: entry.task, labels: entry.labels, config: config, classNames: names) { prompts throws(ModelLoadError) in
+                var rows: [Float] = []
+                for start in stride(from: 0, to: prompts.count, by: 64) {
+                    let chunk = Array(prompts[start..<min(start + 64, prompts.count)])
+                    let ids = chunk.map { text.tokenizer.encode($0, maxLength: maxTokens) }
+                    rows.append(contentsOf: try text.encoder.forward(ids).sentenceVectors.data)
+                }
+                do { return try Tensor(shape: [prompts.count, text.encoder.hiddenSize], data: rows) } catch {
+                    throw .inconsistent(detail: "\(where_): \(error)")
+                }
+            }
+        default:
+            throw .invalidConfig(path: context.manifestPath, detail: "\(where_) has kind '\(entry.kind)', which this build does not know (known: clfa, ananet, zero_shot_imagenet)")
+        }
+    }
+
+    /// A component's folder, which must exist.
+    private static func component(_ entry: BundleManifest.Component, in folder: URL, field: String) throws(ModelLoadError) -> URL {
+        let url = folder.appendingPathComponent(entry.path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .missingFile(path: url.path, hint: "\(field).path in \(folder.appendingPathComponent("manifest.json").path) names it; rebuild the bundle (scripts/setup-models.sh) or fix the path")
+        }
+        return url
+    }
+}
