@@ -81,6 +81,36 @@ final class ViTGoldenTests: XCTestCase {
         }
     }
 
+    /// `qkv_bias: false` checkpoints have no query/key/value biases; the result must equal the same
+    /// weights with those biases present and zero.
+    func testCheckpointWithoutQKVBiases() throws {
+        let isQKVBias = { (name: String) in
+            name.contains(".attention.attention.") && name.hasSuffix(".bias")
+        }
+        let zeroed = try temporaryDirectory(self), dropped = try temporaryDirectory(self)
+        try writeTinyViTVariant(to: zeroed, transform: { name, tensor in
+            isQKVBias(name) ? Tensor(zeros: tensor.shape) : tensor
+        })
+        try writeTinyViTVariant(to: dropped, rename: { isQKVBias($0) ? nil : $0 },
+                                config: { $0.replacingOccurrences(of: "\"qkv_bias\": true", with: "\"qkv_bias\": false") })
+        let withoutBias = try ViTEncoder(directory: dropped)
+        XCTAssertFalse(withoutBias.config.qkvBias)
+        let want = try ViTEncoder(directory: zeroed).forward(try pixels(), batch: Self.images).tokens
+        let got = try withoutBias.forward(try pixels(), batch: Self.images).tokens
+        XCTAssertLessThan(maxAbsDifference(got.data, want.data), 1e-6)
+        // And the biases matter: the fixture's own output differs.
+        let original = try ViTEncoder(directory: TestPaths.tinyViT).forward(try pixels(), batch: Self.images).tokens
+        XCTAssertGreaterThan(maxAbsDifference(got.data, original.data), 1e-2)
+        // With qkv_bias true, the same file is missing a tensor.
+        let missing = try temporaryDirectory(self)
+        try writeTinyViTVariant(to: missing, rename: { isQKVBias($0) ? nil : $0 })
+        XCTAssertThrowsError(try ViTEncoder(directory: missing)) { error in
+            guard case ModelLoadError.weights(.missingTensor(_, "encoder.layer.0.attention.attention.query.bias")) = error else {
+                return XCTFail("\(error)")
+            }
+        }
+    }
+
     func testMissingTensorIsNamed() throws {
         let dir = try temporaryDirectory(self)
         try writeTinyViTVariant(to: dir, rename: { $0 == "encoder.layer.1.layernorm_after.bias" ? nil : "vit." + $0 })

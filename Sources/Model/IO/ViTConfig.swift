@@ -5,15 +5,21 @@ import Foundation
 /// Sizes are cross-checked against the weight shapes at load time. Optional fields default as in
 /// transformers' `ViTConfig` (eps 1e-12, 224 pixels, patch 16, 3 channels, query/key/value biases).
 public struct ViTConfig: Codable, Sendable, Equatable {
+    /// Token width d (`hidden_size`).
     public var hiddenSize: Int
+    /// Transformer layers (`num_hidden_layers`).
     public var numHiddenLayers: Int
+    /// Attention heads; d must be a multiple of it (`num_attention_heads`).
     public var numAttentionHeads: Int
+    /// Width of the MLP's hidden layer (`intermediate_size`); the weights' shape is what is used.
     public var intermediateSize: Int
+    /// Added to the variance in every LayerNorm (`layer_norm_eps`).
     public var layerNormEps: Double
     /// Input height and width in pixels (HF accepts one number or a pair; pairs are `[height, width]`).
     public var imageSize: PixelSize
     /// Patch height and width in pixels, same spelling as `imageSize`.
     public var patchSize: PixelSize
+    /// Input channels (`num_channels`), 3 for RGB.
     public var numChannels: Int
     /// HF's activation name: "gelu" (erf form) is what ViT checkpoints use.
     public var hiddenAct: String
@@ -22,7 +28,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
 
     /// A height and width; decodes from a single number (square) or a `[height, width]` pair.
     public struct PixelSize: Codable, Sendable, Equatable {
+        /// Rows of pixels.
         public var height: Int
+        /// Columns of pixels.
         public var width: Int
 
         /// A size; `width` defaults to `height` (square).

@@ -11,15 +11,21 @@ public struct ViTImageProcessorConfig: Decodable, Sendable, Equatable {
         case nearest = 0, lanczos = 1, bilinear = 2, bicubic = 3, box = 4, hamming = 5
     }
 
+    /// `do_resize`; the engine resizes either way (see `preprocessConfig(path:)`).
     public var doResize: Bool
     /// Target `[height, width]`; HF writes either one number or `{"height": h, "width": w}`.
     public var size: ViTConfig.PixelSize
     /// The PIL code; only bilinear (2) and bicubic (3) map onto this engine's filters.
     public var resample: Int
+    /// Whether the 0...255 samples are multiplied by `rescaleFactor` (`do_rescale`).
     public var doRescale: Bool
+    /// `rescale_factor`, 1/255 by default.
     public var rescaleFactor: Double
+    /// Whether `imageMean` and `imageStd` are applied (`do_normalize`).
     public var doNormalize: Bool
+    /// Per-channel mean (R, G, B) after rescaling (`image_mean`).
     public var imageMean: [Float]
+    /// Per-channel standard deviation (R, G, B) (`image_std`).
     public var imageStd: [Float]
 
     enum CodingKeys: String, CodingKey {
