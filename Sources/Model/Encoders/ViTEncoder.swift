@@ -1,0 +1,160 @@
+import Foundation
+
+/// The outputs of one ViT forward pass over a batch of B images.
+public struct ViTOutput: Sendable {
+    /// `[B, 1 + N, d]`: the CLS token then the N patch tokens (row-major patch order), after the
+    /// final LayerNorm (`last_hidden_state`).
+    public let tokens: Tensor
+    /// `[B, d]`: each image's CLS token after the final LayerNorm (not HF's tanh pooler).
+    public let pooled: Tensor
+    /// When requested: the patch projections `[B, N, d]`, the embedding output `[B, 1 + N, d]`
+    /// (CLS prepended, positions added), then every layer's output `[B, 1 + N, d]`.
+    public let stages: [Tensor]
+}
+
+/// A Vision Transformer image encoder (`vit` kind), Hugging Face `ViTModel` names
+/// (google/vit-base-patch32-224-in21k, CLFA's image encoder), every size taken from the checkpoint.
+///
+/// Patches become tokens through one product: the non-overlapping p x p patches are laid out as
+/// rows (im2col) and multiplied by the conv weight `[d, C, p, p]` read as `[d, C*p*p]`. Layers are
+/// pre-LN (`x += attn(LN(x))`, `x += mlp(LN(x))`), the MLP uses exact GELU. The regions are all
+/// 1 + N tokens after the final LayerNorm; the pooled vector is the CLS token among them. HF's
+/// `pooler` (dense + tanh, trained only for in21k classification) is not used, so it is not loaded.
+public struct ViTEncoder: ImageEncoder {
+    struct Layer: Sendable {
+        let normBefore: LayerNorm
+        /// Query, key and value stacked into one `[3d, d]` product.
+        let qkv: Linear
+        let attentionOutput: Linear
+        let normAfter: LayerNorm
+        let intermediate: Linear
+        let output: Linear
+    }
+
+    /// The checkpoint's configuration.
+    public let config: ViTConfig
+    /// How a decoded picture becomes this encoder's input (see `init(directory:)`).
+    public let preprocess: ImagePreprocessConfig
+    /// The conv weight `[d, C, p, p]` seen as `[d, C*p*p]`, with its bias.
+    let patchProjection: Linear
+    /// The learned CLS token, `d` values.
+    let clsToken: [Float]
+    /// `[1 + N, d]`: row 0 for CLS, row 1 + i for patch i.
+    let positionEmbeddings: Tensor
+    let layers: [Layer]
+    let finalNorm: LayerNorm
+    let activation: Activation
+
+    /// A ViT has no classifier here; the in21k head is not part of `ViTModel`.
+    public var classNames: [String]? { nil }
+    /// Width of the token states.
+    public var hiddenSize: Int { positionEmbeddings.lastDimension }
+    /// Width of one region vector: the token width.
+    public var regionWidth: Int { hiddenSize }
+    /// Tokens per image: CLS plus the patches.
+    public var tokenCount: Int { positionEmbeddings.rowCount }
+    /// The number of transformer layers.
+    public var layerCount: Int { layers.count }
+
+    /// Loads `config.json`, `model.safetensors` and, when present, `preprocessor_config.json` (else
+    /// the preprocessing is `ImagePreprocessConfig.clfaViT` at the model's image size).
+    public init(directory: URL) throws(ModelLoadError) {
+        let config = try ViTConfig.load(from: directory.appendingPathComponent("config.json"))
+        let preprocess = try ViTImageProcessorConfig.preprocessConfig(directory: directory, imageSize: config.imageSize)
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            throw .missingFile(path: weightsURL.path, hint: "the ViT encoder folder needs model.safetensors (google/vit-base-patch32-224-in21k's, or a converted one)")
+        }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
+        try self.init(weights: file, config: config, preprocess: preprocess)
+    }
+
+    /// Builds the encoder from opened weights and a config, checking one against the other.
+    ///
+    /// - Parameter preprocess: the input preprocessing; `nil` means `ImagePreprocessConfig.clfaViT`
+    ///   at the config's image size. Its size must be the config's image size.
+    public init(weights file: SafeTensorsFile, config: ViTConfig, preprocess: ImagePreprocessConfig? = nil) throws(ModelLoadError) {
+        let prefix = file.contains("vit.embeddings.cls_token") ? "vit." : ""
+        let names = WeightNames(file: file, prefix: prefix)
+        do {
+            let cls = try file.tensor(names.full("embeddings.cls_token"), expectedShape: [1, 1, -1])
+            let d = cls.lastDimension
+            guard d == config.hiddenSize else {
+                throw ModelLoadError.inconsistent(detail: "config.json says hidden_size \(config.hiddenSize) but \(file.path) has a CLS token of width \(d)")
+            }
+            guard config.numAttentionHeads > 0, d % config.numAttentionHeads == 0 else {
+                throw ModelLoadError.inconsistent(detail: "hidden_size \(d) is not a multiple of num_attention_heads \(config.numAttentionHeads)")
+            }
+            let image = config.imageSize, patch = config.patchSize, channels = config.numChannels
+            guard patch.height > 0, patch.width > 0, image.height % patch.height == 0, image.width % patch.width == 0 else {
+                throw ModelLoadError.inconsistent(detail: "image_size \(image.height)x\(image.width) is not a whole number of \(patch.height)x\(patch.width) patches")
+            }
+            let conv = try file.tensor(names.full("embeddings.patch_embeddings.projection.weight"),
+                                       expectedShape: [d, channels, patch.height, patch.width])
+            let convBias = try file.vector(names.full("embeddings.patch_embeddings.projection.bias"), count: d)
+            patchProjection = try Linear(weight: conv.reshapedRows(channels * patch.height * patch.width), bias: convBias)
+            clsToken = cls.data
+            let tokens = 1 + config.patchGrid.rows * config.patchGrid.columns
+            positionEmbeddings = try file.tensor(names.full("embeddings.position_embeddings"), expectedShape: [1, tokens, d])
+                .reshapedRows(d)
+            let eps = Float(config.layerNormEps)
+
+            // Count the layers in the file so a config that disagrees is reported, not half-loaded.
+            var found = 0
+            while file.contains(names.full("encoder.layer.\(found).attention.attention.query.weight")) { found += 1 }
+            guard found == config.numHiddenLayers else {
+                throw ModelLoadError.inconsistent(detail: "config.json says num_hidden_layers \(config.numHiddenLayers) but \(file.path) has \(found) layers")
+            }
+            layers = try (0..<found).map { i throws(SafeTensorsError) in
+                try Self.layer(i, names: names, width: d, eps: eps, qkvBias: config.qkvBias)
+            }
+            finalNorm = try names.layerNorm("layernorm", width: d, eps: eps)
+        } catch let error as SafeTensorsError {
+            throw .weights(error)
+        } catch let error as ModelLoadError {
+            throw error
+        } catch {
+            throw .inconsistent(detail: "\(file.path): \(error)")
+        }
+        guard let activation = Activation(huggingFaceName: config.hiddenAct) else {
+            throw .inconsistent(detail: "hidden_act '\(config.hiddenAct)' is not supported (gelu, relu, quick_gelu)")
+        }
+        var resolved = preprocess ?? .clfaViT
+        if preprocess == nil { (resolved.width, resolved.height) = (config.imageSize.width, config.imageSize.height) }
+        guard resolved.width == config.imageSize.width, resolved.height == config.imageSize.height, resolved.layout == .nchw else {
+            throw .inconsistent(detail: "the ViT's input is \(config.imageSize.height)x\(config.imageSize.width) NCHW but its preprocessing gives \(resolved.height)x\(resolved.width) \(resolved.layout.rawValue)")
+        }
+        self.activation = activation
+        self.preprocess = resolved
+        self.config = config
+    }
+
+    /// Loads layer `i`: `encoder.layer.i.{layernorm_before, attention.attention.{query,key,value},
+    /// attention.output.dense, layernorm_after, intermediate.dense, output.dense}`.
+    private static func layer(_ i: Int, names: WeightNames, width d: Int, eps: Float, qkvBias: Bool) throws(SafeTensorsError) -> Layer {
+        let p = "encoder.layer.\(i)."
+        let projections = try ["query", "key", "value"].map { part throws(SafeTensorsError) in
+            let name = p + "attention.attention." + part
+            return qkvBias ? try names.linear(name, shape: [d, d])
+                : Linear(unchecked: try names.file.tensor(names.full(name + ".weight"), expectedShape: [d, d]))
+        }
+        let stacked = Tensor(uncheckedShape: [3 * d, d], data: projections.flatMap(\.weight.data))
+        let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
+        return Layer(
+            normBefore: try names.layerNorm(p + "layernorm_before", width: d, eps: eps),
+            qkv: Linear(unchecked: stacked, bias: qkvBias ? projections.flatMap { $0.bias ?? [] } : nil),
+            attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]),
+            normAfter: try names.layerNorm(p + "layernorm_after", width: d, eps: eps),
+            intermediate: intermediate,
+            output: try names.linear(p + "output.dense", shape: [d, intermediate.outFeatures]))
+    }
+}
+
+extension Linear {
+    /// For weights whose shape the loader has already checked: rank 2, bias of `weight.shape[0]` values.
+    fileprivate init(unchecked weight: Tensor, bias: [Float]? = nil) {
+        self.weight = weight
+        self.bias = bias
+    }
+}
