@@ -82,10 +82,12 @@ public struct CLFAHead: Sendable {
             throw .shapeMismatch(expected: [-1, -1, textWidth], found: text.shape, context: "CLFA text states")
         }
         let batch = text.shape[0], length = text.shape[1]
-        guard textLengths.count == batch, hasImage.count == batch,
-              textLengths.allSatisfy({ $0 >= 0 && $0 <= length }) else {
-            throw .shapeMismatch(expected: [batch, length], found: [textLengths.count, hasImage.count, textLengths.max() ?? 0],
-                                 context: "CLFA textLengths and hasImage (one per post, lengths at most L)")
+        guard textLengths.count == batch, hasImage.count == batch else {
+            throw .shapeMismatch(expected: [batch, batch], found: [textLengths.count, hasImage.count],
+                                 context: "CLFA textLengths and hasImage (one of each per post)")
+        }
+        if let bad = textLengths.first(where: { $0 < 0 || $0 > length }) {
+            throw .shapeMismatch(expected: [length], found: [bad], context: "CLFA textLengths (each in 0...L)")
         }
         var stages: [String: Tensor] = [:]
         var states = try mlpText(text.reshapedRows(textWidth))
