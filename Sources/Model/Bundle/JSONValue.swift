@@ -32,13 +32,12 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    /// Decodes this value as `T` (snake_case keys), saying where in `path` it went wrong.
+    /// Decodes this value as `T` (whose coding keys spell the JSON's snake_case names), saying
+    /// where in `path` it went wrong.
     public func decode<T: Decodable>(_ type: T.Type, path: String, field: String) throws(ModelLoadError) -> T {
         do {
             let data = try JSONEncoder().encode(self)
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            return try decoder.decode(T.self, from: data)
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw .invalidConfig(path: path, detail: "\(field): \(ManifestDecoding.describe(error))")
         } catch {

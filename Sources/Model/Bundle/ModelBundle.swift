@@ -20,7 +20,16 @@ public enum ModelBundle {
             image = try loadImageEncoder(directory: try component(entry, in: folder, field: "image_encoder"))
         }
 
-        let context = HeadContext(folder: folder, manifestPath: manifestPath, text: text, maxTokens: maxTokens, image: image)
+        var vectors: WordVectors?
+        if let entry = manifest.wordVectors {
+            guard entry.kind == "glove" else {
+                throw .invalidConfig(path: manifestPath, detail: "word_vectors.kind '\(entry.kind)' is not supported (supported: glove)")
+            }
+            vectors = try WordVectors(directory: try component(entry, in: folder, field: "word_vectors"))
+        }
+
+        let context = HeadContext(folder: folder, manifestPath: manifestPath, text: text, maxTokens: maxTokens,
+                                  image: image, vectors: vectors)
         var heads: [any TaskHead] = []
         for entry in manifest.heads {
             heads.append(try makeHead(entry, context: context))
@@ -36,6 +45,12 @@ public enum ModelBundle {
         let text: BertTextEncoder
         let maxTokens: Int
         let image: (any ImageEncoder)?
+        let vectors: WordVectors?
+
+        func weights(_ head: BundleManifest.Head) throws(ModelLoadError) -> SafeTensorsFile {
+            let url = try file(head.weights, head: head)
+            do { return try SafeTensorsFile(path: url.path) } catch { throw .weights(error) }
+        }
 
         func file(_ relative: String?, head: BundleManifest.Head) throws(ModelLoadError) -> URL {
             guard let relative else {
@@ -51,7 +66,30 @@ public enum ModelBundle {
 
     private static func makeHead(_ entry: BundleManifest.Head, context: HeadContext) throws(ModelLoadError) -> any TaskHead {
         let where_ = "head '\(entry.task)'"
+        let decision = LabelDecision(labels: entry.labels, thresholds: entry.thresholds ?? [:])
+        let textWidth = context.text.encoder.hiddenSize
         switch entry.kind {
+        case "clfa":
+            let config = try entry.config?.decode(CLFAConfig.self, path: context.manifestPath, field: "\(where_).config") ?? CLFAConfig()
+            guard context.maxTokens <= config.textLength else {
+                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) reads at most \(config.textLength) tokens (config.text_length) but text_encoder.max_tokens is \(context.maxTokens); make them agree")
+            }
+            let head = try CLFAHead(weights: try context.weights(entry), config: config)
+            return try CLFATaskHead(task: entry.task, head: head, decision: decision, textWidth: textWidth,
+                                    imageWidth: context.image?.regionWidth, manifestPath: context.manifestPath)
+        case "ananet":
+            guard let vectors = context.vectors else {
+                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, which needs word_vectors (GloVe) in the manifest")
+            }
+            guard let image = context.image else {
+                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, which needs an image_encoder in the manifest")
+            }
+            guard let config = try entry.config?.decode(AnANetConfig.self, path: context.manifestPath, field: "\(where_).config") else {
+                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, whose config needs region_count (and lambda, eta)")
+            }
+            let head = try AnANetHead(weights: try context.weights(entry), config: config)
+            return try AnANetTaskHead(task: entry.task, head: head, vectors: vectors, decision: decision, textWidth: textWidth,
+                                      imageEncoder: image, manifestPath: context.manifestPath)
         case "zero_shot_imagenet":
             let config = try entry.config?.decode(ZeroShotConfig.self, path: context.manifestPath, field: "\(where_).config") ?? ZeroShotConfig()
             try config.check(path: context.manifestPath)

@@ -21,6 +21,17 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case prompt
+        case topConcepts = "top_concepts"
+        case minConceptProbability = "min_concept_probability"
+        case implicitThreshold = "implicit_threshold"
+        case explicitThreshold = "explicit_threshold"
+        case nameMatchBonus = "name_match_bonus"
+        case temperature
+        case evidenceWords = "evidence_words"
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ZeroShotConfig()

@@ -1,0 +1,50 @@
+/// The AnANet correlation head (`ananet` kind) over a batch's features: the image encoder's
+/// regions, and per word its GloVe vector ++ the mean of its pieces' text states.
+/// Posts without an image get no label from it (the classifier marks them `no_image`).
+struct AnANetTaskHead: TaskHead {
+    let task: String
+    let head: AnANetHead
+    let vectors: WordVectors
+    let decision: LabelDecision
+    var headName: String { "ananet" }
+
+    init(task: String, head: AnANetHead, vectors: WordVectors, decision: LabelDecision, textWidth: Int,
+         imageEncoder: any ImageEncoder, manifestPath: String) throws(ModelLoadError) {
+        guard head.wordWidth == vectors.dimensions + textWidth else {
+            throw .inconsistent(detail: "head '\(task)' (ananet) reads words of width \(head.wordWidth) (gru.weight_ih_l0) but word vectors (\(vectors.dimensions)) + text states (\(textWidth)) make \(vectors.dimensions + textWidth); check word_vectors and text_encoder in \(manifestPath)")
+        }
+        guard head.regionWidth == imageEncoder.regionWidth else {
+            throw .inconsistent(detail: "head '\(task)' (ananet) reads regions of width \(head.regionWidth) (region_proj.weight) but the image encoder gives \(imageEncoder.regionWidth)")
+        }
+        guard head.labelCount == decision.labels.count else {
+            throw .inconsistent(detail: "head '\(task)' (ananet) has \(decision.labels.count) labels in \(manifestPath) but its classifiers give \(head.labelCount) outputs")
+        }
+        self.task = task
+        self.head = head
+        self.vectors = vectors
+        self.decision = decision
+    }
+
+    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+        guard let regions = features.image?.regions else {
+            return [TaskLabel?](repeating: nil, count: features.batchSize)
+        }
+        guard regions.rank == 3, regions.shape[1] == head.regionCount else {
+            throw .shapeMismatch(expected: [-1, head.regionCount, head.regionWidth], found: regions.shape, context: "AnANet regions (region_count in the head's config)")
+        }
+        let posts = features.imageRow.indices.filter { features.imageRow[$0] != nil }
+        let length = features.paddedLength, d = features.textStates.lastDimension
+        var words: [Tensor] = []
+        for b in posts {
+            let states = try Tensor(shape: [length, d], data: Array(features.textStates.data[(b * length * d)..<((b + 1) * length * d)]))
+            words.append(try WordFeatures.rows(words: features.words[b], tokenStates: states, vectors: vectors, maxWords: head.maxWords))
+        }
+        let output = try head.forward(regions: regions, words: words)
+        let c = output.probabilities.lastDimension
+        var labels = [TaskLabel?](repeating: nil, count: features.batchSize)
+        for (row, b) in posts.enumerated() {
+            labels[b] = decision.taskLabel(task: task, head: headName, probabilities: output.probabilities.data[(row * c)..<((row + 1) * c)])
+        }
+        return labels
+    }
+}
