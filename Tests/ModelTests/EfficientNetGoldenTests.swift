@@ -111,7 +111,8 @@ final class EfficientNetGoldenTests: XCTestCase {
         let preprocessor = try ImagePreprocessor(config: encoder.preprocess)
         func top5(_ url: URL) throws -> [Int] {
             let decoded = try JPEGDecoder().decodeFile(atPath: url.path, downscale: encoder.preprocess.jpegDownscale)
-            let logits = try XCTUnwrap(try encoder.encode(preprocessor(decoded.image), batch: 1).logits).data
+            let encoding = try encoder.encode(preprocessor(decoded.image), batch: 1)
+            let logits = try XCTUnwrap(encoding.logits).data
             return Array(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
         }
         func referenceTop1(_ photo: String) throws -> Int {

@@ -81,12 +81,12 @@ final class EncodeImageCommandTests: XCTestCase {
         XCTAssertEqual(result.lines.first?.pooled?.count, 1280)
     }
 
-    func testUnsupportedKindSaysSo() throws {
+    func testUnknownKindSaysSo() throws {
         let dir = try temporaryDirectory(self)
-        try Data(#"{"kind": "vit"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
-        let vit = try run(["encode-image", "--encoder", dir.path, images.appendingPathComponent("tiny_1x1.jpg").path])
-        XCTAssertNotEqual(vit.status, 0)
-        XCTAssertTrue(vit.stderr.contains("vit is not supported yet"), vit.stderr)
+        try Data(#"{"kind": "resnet"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let unknown = try run(["encode-image", "--encoder", dir.path, images.appendingPathComponent("tiny_1x1.jpg").path])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("'resnet' is not supported"), unknown.stderr)
         let missing = try run(["encode-image", "--encoder", dir.appendingPathComponent("nothing").path, "x.jpg"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("config.json") && missing.stderr.contains("setup-models.sh"), missing.stderr)

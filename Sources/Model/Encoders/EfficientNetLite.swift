@@ -132,6 +132,11 @@ public struct EfficientNetLite: ImageEncoder {
         self.config = config
     }
 
+    /// Blocks whose input map has at least this many cells per image run image by image: one
+    /// image already makes their products tall enough for sgemm, and one image's maps stay in
+    /// cache where a batch's would not (16 images at 112 x 112 x 96 are 77 MB).
+    static let imageByImageCells = 28 * 28
+
     /// Runs the network on B images, each `preprocess.valuesPerImage` values in `preprocess.layout`.
     /// - Parameter keepStages: also return the stem's, every block's and the head's output.
     public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(TensorError) -> EfficientNetOutput {
@@ -139,14 +144,28 @@ public struct EfficientNetLite: ImageEncoder {
         guard batch >= 0, pixels.count == batch * 3 * size * size else {
             throw .shapeMismatch(expected: [batch, 3 * size * size], found: [pixels.count], context: "EfficientNet input")
         }
-        var stages: [Tensor] = []
-        var x = try stem(channelsLast(pixels, batch: batch))
-        if keepStages { stages.append(x) }
-        for block in blocks {
-            var hidden = x
-            if let expand = block.expand { hidden = try expand(hidden) }
-            hidden = try block.depthwise(hidden)
-            x = try block.project(hidden, adding: block.residual ? x : nil)
+        let input = channelsLast(pixels, batch: batch)
+        // The stem and the large early blocks, image by image (one group for a batch of one).
+        let groups = batch > 1 ? (0..<batch).map { input.images($0..<($0 + 1)) } : [input]
+        var outputs: [Tensor] = [], groupStages: [[Tensor]] = []
+        var early = 0
+        for group in groups {
+            var x = try stem(group)
+            var stages = keepStages ? [x] : []
+            early = 0
+            while early < blocks.count, x.shape[1] * x.shape[2] >= Self.imageByImageCells {
+                x = try run(blocks[early], on: x)
+                if keepStages { stages.append(x) }
+                early += 1
+            }
+            outputs.append(x)
+            groupStages.append(stages)
+        }
+        var x = Tensor(stacking: outputs)
+        var stages = (0..<(groupStages.first?.count ?? 0)).map { i in Tensor(stacking: groupStages.map { $0[i] }) }
+        // The rest on the whole batch.
+        for block in blocks[early...] {
+            x = try run(block, on: x)
             if keepStages { stages.append(x) }
         }
         let features = try head(x)
@@ -157,24 +176,55 @@ public struct EfficientNetLite: ImageEncoder {
         return EfficientNetOutput(regions: regions, pooled: pooled, logits: try classifier?(pooled), stages: stages)
     }
 
+    /// One MBConv block: expand (if any), depthwise, project, residual.
+    func run(_ block: Block, on x: Tensor) throws(TensorError) -> Tensor {
+        var hidden = x
+        if let expand = block.expand { hidden = try expand(hidden) }
+        hidden = try block.depthwise(hidden)
+        return try block.project(hidden, adding: block.residual ? x : nil)
+    }
+
     public func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding {
         let out = try forward(pixels, batch: batch)
         return ImageEncoding(regions: out.regions, pooled: out.pooled, logits: out.logits)
     }
 
     /// The input as `[B, H, W, 3]`, transposed from NCHW when the preprocessing writes that layout.
-    private func channelsLast(_ pixels: [Float], batch: Int) -> Tensor {
+    func channelsLast(_ pixels: [Float], batch: Int) -> Tensor {
         let size = config.imageSize, plane = size * size
         let shape = [batch, size, size, 3]
         guard preprocess.layout == .nchw else { return Tensor(uncheckedShape: shape, data: pixels) }
-        var out = [Float](repeating: 0, count: pixels.count)
-        for b in 0..<batch {
-            let base = b * 3 * plane
-            for i in 0..<plane {
-                for c in 0..<3 { out[base + i * 3 + c] = pixels[base + c * plane + i] }
+        let values = [Float](unsafeUninitializedCapacity: pixels.count) { out, initialized in
+            pixels.withUnsafeBufferPointer { p in
+                guard let src = p.baseAddress, let dst = out.baseAddress else { return }
+                for b in 0..<batch {
+                    let from = src + b * 3 * plane, to = dst + b * 3 * plane
+                    for i in 0..<plane {
+                        to[3 * i] = from[i]
+                        to[3 * i + 1] = from[plane + i]
+                        to[3 * i + 2] = from[2 * plane + i]
+                    }
+                }
             }
+            initialized = pixels.count
         }
-        return Tensor(uncheckedShape: shape, data: out)
+        return Tensor(uncheckedShape: shape, data: values)
+    }
+}
+
+extension Tensor {
+    /// Images `range` of a `[B, ...]` tensor.
+    func images(_ range: Range<Int>) -> Tensor {
+        let per = shape.first.map { $0 == 0 ? 0 : count / $0 } ?? 0
+        return Tensor(uncheckedShape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    /// `[B, ...]` tensors of equal trailing shape, one after the other along the first dimension.
+    init(stacking parts: [Tensor]) {
+        guard let first = parts.first else { self.init(zeros: [0]); return }
+        if parts.count == 1 { self = first; return }
+        self.init(uncheckedShape: [parts.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(),
+                  data: parts.flatMap(\.data))
     }
 }
 

@@ -1,26 +1,27 @@
 import Foundation
 
-/// Loads the image encoder in `directory`, choosing the implementation by `config.json`'s `"kind"`.
+/// Loads the image encoder a folder's config.json names by its `kind`.
 ///
-/// Kinds: `efficientnet_lite` (converted by tools/convert_efficientnet_lite0.py). `vit` is the
-/// next one to come; until then it is reported as unsupported rather than unknown.
+/// Kinds: `efficientnet_lite` (converted by tools/convert_efficientnet_lite0.py). `vit` comes with
+/// the ViT encoder; until it is here, it is reported as not supported yet.
 public func loadImageEncoder(directory: URL) throws(ModelLoadError) -> any ImageEncoder {
-    let url = directory.appendingPathComponent("config.json")
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-        throw .missingFile(path: url.path, hint: "an image encoder folder needs config.json with a \"kind\" (scripts/setup-models.sh converts EfficientNet-Lite0 to models/efficientnet-lite0)")
+    let configURL = directory.appendingPathComponent("config.json")
+    guard FileManager.default.fileExists(atPath: configURL.path) else {
+        throw .missingFile(path: configURL.path, hint: "an image encoder folder needs config.json with a \"kind\" (scripts/setup-models.sh converts EfficientNet-Lite0 to models/efficientnet-lite0)")
     }
-    struct Kind: Decodable { let kind: String }
+    struct Kind: Decodable { var kind: String?; var model_type: String? }
     let kind: String
-    do { kind = try JSONDecoder().decode(Kind.self, from: data).kind } catch {
-        throw .invalidConfig(path: url.path, detail: "no \"kind\" string: \(error)")
+    do {
+        let decoded = try JSONDecoder().decode(Kind.self, from: Data(contentsOf: configURL))
+        kind = decoded.kind ?? decoded.model_type ?? ""
+    } catch {
+        throw .invalidConfig(path: configURL.path, detail: "cannot read the encoder's kind: \(error)")
     }
     switch kind {
-    case "efficientnet_lite":
-        return try EfficientNetLite(directory: directory)
+    case "efficientnet_lite": return try EfficientNetLite(directory: directory)
     case "vit":
-        throw .inconsistent(detail: "\(url.path): image encoder kind vit is not supported yet")
+        throw .invalidConfig(path: configURL.path, detail: "image encoder kind vit is not supported yet")
     default:
-        throw .inconsistent(detail: "\(url.path): unknown image encoder kind '\(kind)' (supported: efficientnet_lite)")
+        throw .invalidConfig(path: configURL.path, detail: "image encoder kind '\(kind)' is not supported (supported: efficientnet_lite)")
     }
 }

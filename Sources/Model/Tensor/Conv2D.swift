@@ -73,48 +73,68 @@ public struct Conv2D: Sendable {
         }
         let (batch, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let pixels = outH * outW, row = k * k * c
-        var y = Tensor(uncheckedShape: [batch, outH, outW, o],
-                       data: PointwiseConv.startingValues(rows: batch * pixels, bias: bias, residual: nil))
-        guard pixels > 0, o > 0 else { return y }
-        // One image's columns at a time: the buffer is reused, and stays in cache for the product.
-        var columns = [Float](repeating: 0, count: pixels * row)
-        x.data.withUnsafeBufferPointer { xb in
-            weight.data.withUnsafeBufferPointer { wb in
-                columns.withUnsafeMutableBufferPointer { cb in
-                    y.data.withUnsafeMutableBufferPointer { yb in
-                        guard let xp = xb.baseAddress, let cols = cb.baseAddress, let yp = yb.baseAddress else { return }
-                        for b in 0..<batch {
-                            im2col(image: xp + b * h * w * c, height: h, width: w, channels: c,
-                                   outHeight: outH, outWidth: outW, into: cols)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(pixels), Int32(o), Int32(row),
-                                        1, cols, Int32(row), wb.baseAddress, Int32(row), 1, yp + b * pixels * o, Int32(o))
+        guard pixels > 0, o > 0 else { return Tensor(zeros: [batch, outH, outW, o]) }
+        // A band of output rows at a time: the columns buffer is reused, and stays in cache for the
+        // product, whose output band is still in cache for the epilogue.
+        let bandRows = max(1, min(outH, PointwiseConv.chunkValues / (outW * row)))
+        var columns = [Float](repeating: 0, count: bandRows * outW * row)
+        let values = [Float](unsafeUninitializedCapacity: batch * pixels * o) { yb, initialized in
+            x.data.withUnsafeBufferPointer { xb in
+                weight.data.withUnsafeBufferPointer { wb in
+                    bias.withUnsafeBufferPointer { bb in
+                        columns.withUnsafeMutableBufferPointer { cb in
+                            guard let xp = xb.baseAddress, let bp = bb.baseAddress, let cols = cb.baseAddress,
+                                  let yp = yb.baseAddress else { return }
+                            for b in 0..<batch {
+                                for top in Swift.stride(from: 0, to: outH, by: bandRows) {
+                                    let rows = min(bandRows, outH - top), m = rows * outW
+                                    im2col(image: xp + b * h * w * c, height: h, width: w, channels: c,
+                                           outRows: top..<(top + rows), outWidth: outW, into: cols)
+                                    let out = yp + (b * outH + top) * outW * o
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(o), Int32(row),
+                                                1, cols, Int32(row), wb.baseAddress, Int32(row), 0, out, Int32(o))
+                                    PointwiseConv.finish(out, rows: m, width: o, bias: bp, residual: nil, relu6: relu6)
+                                }
+                            }
                         }
-                        if relu6 { Activation.clamp(yp, count: batch * pixels * o, low: 0, high: 6) }
                     }
                 }
             }
+            initialized = batch * pixels * o
         }
-        return y
+        return Tensor(uncheckedShape: [batch, outH, outW, o], data: values)
     }
 
-    /// Fills `cols` (`[outH * outW, k * k * C]`) with the windows of one `[H, W, C]` image.
+    /// Fills `cols` (`[outRows.count * outWidth, k * k * C]`) with the windows of output rows
+    /// `outRows` of one `[H, W, C]` image.
     private func im2col(image: UnsafePointer<Float>, height h: Int, width w: Int, channels c: Int,
-                        outHeight: Int, outWidth: Int, into cols: UnsafeMutablePointer<Float>) {
+                        outRows: Range<Int>, outWidth: Int, into cols: UnsafeMutablePointer<Float>) {
         let k = kernelSize
         var dst = cols
-        for oy in 0..<outHeight {
+        for oy in outRows {
             for ox in 0..<outWidth {
+                let ix0 = ox * stride - padding.left
+                let inside = ix0 >= 0 && ix0 + k <= w
                 for ky in 0..<k {
                     let iy = oy * stride - padding.top + ky
-                    for kx in 0..<k {
-                        let ix = ox * stride - padding.left + kx
-                        if iy >= 0, iy < h, ix >= 0, ix < w {
-                            dst.update(from: image + (iy * w + ix) * c, count: c)
-                        } else {
-                            dst.update(repeating: 0, count: c)
+                    if iy < 0 || iy >= h {
+                        dst.update(repeating: 0, count: k * c)
+                    } else if inside {
+                        // The k taps of a row are k neighbouring pixels: k * C contiguous values, few
+                        // enough (9 for RGB) that a plain loop beats a call to memmove.
+                        let src = image + (iy * w + ix0) * c
+                        for j in 0..<(k * c) { dst[j] = src[j] }
+                    } else {
+                        for kx in 0..<k {
+                            let ix = ix0 + kx
+                            if ix >= 0, ix < w {
+                                (dst + kx * c).update(from: image + (iy * w + ix) * c, count: c)
+                            } else {
+                                (dst + kx * c).update(repeating: 0, count: c)
+                            }
                         }
-                        dst += c
                     }
+                    dst += k * c
                 }
             }
         }

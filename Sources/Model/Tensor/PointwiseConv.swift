@@ -31,10 +31,15 @@ public struct PointwiseConv: Sendable {
     /// Output channels.
     public var outChannels: Int { weight.shape[0] }
 
+    /// Output values per chunk of rows: 256 KB, so a chunk is still in L2 when the epilogue reads it.
+    static let chunkValues = 64 * 1024
+
     /// `act(x · Wᵀ + bias + residual)` for every pixel of `x` (`[..., in]` -> `[..., out]`).
     ///
-    /// The output starts as bias (plus residual) and sgemm adds the product with beta = 1, so the
-    /// residual costs no pass of its own.
+    /// Done in chunks of rows: sgemm writes a chunk (beta = 0) and `finish` adds bias and residual
+    /// and clamps it while it is still in cache. Expand convs have few input channels (16 to 192)
+    /// and many outputs, so their cost is mostly moving the output: one trip to memory per chunk
+    /// instead of one per pass.
     public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws(TensorError) -> Tensor {
         guard x.lastDimension == inChannels else {
             throw .shapeMismatch(expected: [-1, inChannels], found: x.shape, context: "1x1 conv input")
@@ -45,33 +50,53 @@ public struct PointwiseConv: Sendable {
         if let residual, residual.shape != shape {
             throw .shapeMismatch(expected: shape, found: residual.shape, context: "1x1 conv residual")
         }
-        var y = Tensor(uncheckedShape: shape, data: Self.startingValues(rows: m, bias: bias, residual: residual))
-        guard m > 0 else { return y }
-        x.data.withUnsafeBufferPointer { a in
-            weight.data.withUnsafeBufferPointer { w in
-                y.data.withUnsafeMutableBufferPointer { c in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                                1, a.baseAddress, Int32(k), w.baseAddress, Int32(k), 1, c.baseAddress, Int32(n))
-                    if relu6, let p = c.baseAddress { Activation.clamp(p, count: m * n, low: 0, high: 6) }
+        let rowsPerChunk = max(1, Self.chunkValues / max(n, 1))
+        let values = [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
+            x.data.withUnsafeBufferPointer { a in
+                weight.data.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        (residual?.data ?? []).withUnsafeBufferPointer { r in
+                            guard let ap = a.baseAddress, let wp = w.baseAddress, let bp = b.baseAddress,
+                                  let yp = buffer.baseAddress else { return }
+                            // An empty array may still have a base address: only a given residual counts.
+                            let rp = residual == nil ? nil : r.baseAddress
+                            for start in stride(from: 0, to: m, by: rowsPerChunk) {
+                                let rows = min(rowsPerChunk, m - start)
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
+                                            1, ap + start * k, Int32(k), wp, Int32(k), 0, yp + start * n, Int32(n))
+                                Self.finish(yp + start * n, rows: rows, width: n, bias: bp,
+                                            residual: rp.map { $0 + start * n }, relu6: relu6)
+                            }
+                        }
+                    }
                 }
             }
+            initialized = m * n
         }
-        return y
+        return Tensor(uncheckedShape: shape, data: values)
     }
 
-    /// `rows` copies of `bias`, plus `residual` when given: written once, without a zero-fill first.
-    static func startingValues(rows: Int, bias: [Float], residual: Tensor?) -> [Float] {
-        let n = bias.count
-        return [Float](unsafeUninitializedCapacity: rows * n) { buffer, initialized in
-            bias.withUnsafeBufferPointer { b in
-                guard let o = buffer.baseAddress, let bp = b.baseAddress else { return }
-                for row in 0..<rows { (o + row * n).initialize(from: bp, count: n) }
-                residual?.data.withUnsafeBufferPointer { r in
-                    guard let rp = r.baseAddress else { return }
-                    for row in 0..<rows { Vec.add(o + row * n, rp + row * n, count: n) }
-                }
+    /// The epilogue of a conv computed without bias: `rows` rows of `width` values at `c` become
+    /// `act(c + bias + residual)`, in one pass.
+    static func finish(_ c: UnsafeMutablePointer<Float>, rows: Int, width n: Int, bias: UnsafePointer<Float>,
+                       residual: UnsafePointer<Float>?, relu6: Bool) {
+        typealias V = SIMD8<Float>
+        let low = V(repeating: 0), high = V(repeating: 6)
+        for row in 0..<rows {
+            let out = c + row * n, res = residual.map { $0 + row * n }
+            var j = 0
+            while j + V.scalarCount <= n {
+                var v = Vec.load(out + j) + Vec.load(bias + j)
+                if let res { v += Vec.load(res + j) }
+                if relu6 { v = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
+                Vec.store(v, out + j)
+                j += V.scalarCount
             }
-            initialized = rows * n
+            while j < n {
+                let v = out[j] + bias[j] + (res?[j] ?? 0)
+                out[j] = relu6 ? min(max(v, 0), 6) : v
+                j += 1
+            }
         }
     }
 }
