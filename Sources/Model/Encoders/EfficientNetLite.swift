@@ -1,0 +1,244 @@
+import Foundation
+
+/// The outputs of one EfficientNet-Lite forward pass over a batch of B images.
+public struct EfficientNetOutput: Sendable {
+    /// `[B, h * w, C]`: the head's feature map after BatchNorm and ReLU6, one vector per cell,
+    /// cells in row-major order (y, then x).
+    public let regions: Tensor
+    /// `[B, C]`: the global average of the regions.
+    public let pooled: Tensor
+    /// `[B, classes]` where the checkpoint has a classifier.
+    public let logits: Tensor?
+    /// When requested: the stem's output, every block's output and the head's output, each
+    /// channels-last `[B, h, w, C]`.
+    public let stages: [Tensor]
+}
+
+/// EfficientNet-Lite (`efficientnet_lite` kind): a stride-2 stem conv, MBConv blocks without
+/// squeeze-excite (1x1 expand, depthwise k x k, 1x1 project, residual when shapes allow), a 1x1
+/// head conv, global average pooling and a linear classifier; BatchNorm after every conv, ReLU6
+/// after all but the project convs.
+///
+/// BatchNorm is folded into the convs at load. Feature maps are channels-last (`[B, H, W, C]`):
+/// 1x1 convs are then one sgemm over all pixels of the batch, the depthwise kernel is SIMD across
+/// channels, and the head's output already is the `[B, 49, C]` region layout the heads read.
+public struct EfficientNetLite: ImageEncoder {
+    struct Block: Sendable {
+        let expand: PointwiseConv?
+        let depthwise: DepthwiseConv
+        let project: PointwiseConv
+        let residual: Bool
+    }
+
+    /// The checkpoint's configuration.
+    public let config: EfficientNetConfig
+    public let classNames: [String]?
+    let stem: Conv2D
+    let blocks: [Block]
+    let head: PointwiseConv
+    let classifier: Linear?
+
+    public var preprocess: ImagePreprocessConfig { config.preprocess }
+    public var regionWidth: Int { head.outChannels }
+    /// The number of MBConv blocks.
+    public var blockCount: Int { blocks.count }
+
+    /// Loads `config.json`, `model.safetensors` and the class names file from a converted model folder.
+    public init(directory: URL) throws(ModelLoadError) {
+        let config = try EfficientNetConfig.load(from: directory.appendingPathComponent("config.json"))
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            throw .missingFile(path: weightsURL.path, hint: "the encoder folder needs model.safetensors (scripts/setup-models.sh converts EfficientNet-Lite0)")
+        }
+        var names: [String]?
+        if let file = config.classNamesFile {
+            let url = directory.appendingPathComponent(file)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+                throw .missingFile(path: url.path, hint: "config.json names it as class_names_file")
+            }
+            names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if names?.last == "" { names?.removeLast() }
+        }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
+        try self.init(weights: file, config: config, classNames: names)
+    }
+
+    /// Builds the encoder from opened weights, checking the config against the weight shapes.
+    public init(weights file: SafeTensorsFile, config: EfficientNetConfig, classNames: [String]?) throws(ModelLoadError) {
+        guard config.activation == "relu6" else {
+            throw .inconsistent(detail: "activation '\(config.activation)' is not supported (EfficientNet-Lite uses relu6)")
+        }
+        do { try config.preprocess.validate() } catch { throw .inconsistent(detail: error.description) }
+        guard config.preprocess.width == config.imageSize, config.preprocess.height == config.imageSize,
+              config.stem.inputSize == config.imageSize else {
+            // The padding in config.json is static, computed for image_size; another size would shift every window.
+            throw .inconsistent(detail: "preprocess size \(config.preprocess.width)x\(config.preprocess.height) and stem input_size \(config.stem.inputSize) must equal image_size \(config.imageSize)")
+        }
+        let loader = FoldedWeights(file: file, eps: config.batchNormEpsilon)
+        do {
+            let stem = try loader.conv(config.stem.weight, norm: config.stem.batchNorm, shape: [-1, -1, -1, -1])
+            self.stem = try Conv2D(weight: stem.weight, bias: stem.bias, stride: config.stem.stride,
+                                   padding: config.stem.padding, relu6: true)
+            var channels = self.stem.outChannels
+            var blocks: [Block] = []
+            for (position, b) in config.blocks.enumerated() {
+                guard b.index == position else { throw ModelLoadError.inconsistent(detail: "config.json lists block \(b.index) at position \(position)") }
+                let p = "_blocks.\(b.index)."
+                guard file.contains(p + "_expand_conv.weight") == b.hasExpandConv else {
+                    throw ModelLoadError.inconsistent(detail: "config.json says block \(b.index) has_expand_conv \(b.hasExpandConv); \(file.path) disagrees")
+                }
+                var expand: PointwiseConv?
+                if b.hasExpandConv {
+                    let e = try loader.conv(p + "_expand_conv.weight", norm: p + "_bn0", shape: [-1, channels, 1, 1])
+                    expand = try PointwiseConv(weight: e.weight, bias: e.bias, relu6: true)
+                }
+                let hidden = expand?.outChannels ?? channels
+                let d = try loader.conv(p + "_depthwise_conv.weight", norm: p + "_bn1", shape: [hidden, 1, -1, -1])
+                let pr = try loader.conv(p + "_project_conv.weight", norm: p + "_bn2", shape: [-1, hidden, 1, 1])
+                let project = try PointwiseConv(weight: pr.weight, bias: pr.bias, relu6: false)
+                guard !b.residual || (b.stride == 1 && project.outChannels == channels) else {
+                    throw ModelLoadError.inconsistent(detail: "block \(b.index) is marked residual but maps \(channels) channels to \(project.outChannels) with stride \(b.stride)")
+                }
+                blocks.append(Block(expand: expand,
+                                    depthwise: try DepthwiseConv(weight: d.weight, bias: d.bias, stride: b.stride,
+                                                                 padding: b.padding, relu6: true),
+                                    project: project, residual: b.residual))
+                channels = project.outChannels
+            }
+            guard !file.contains("_blocks.\(blocks.count)._depthwise_conv.weight") else {
+                throw ModelLoadError.inconsistent(detail: "\(file.path) has more blocks than the \(blocks.count) in config.json")
+            }
+            self.blocks = blocks
+            let h = try loader.conv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1])
+            head = try PointwiseConv(weight: h.weight, bias: h.bias, relu6: true)
+            if let c = config.classifier {
+                let weight = try file.tensor(c.weight, expectedShape: [-1, head.outChannels])
+                classifier = try Linear(weight: weight, bias: try file.vector(c.bias, count: weight.shape[0]))
+            } else {
+                classifier = nil
+            }
+        } catch let error as SafeTensorsError {
+            throw .weights(error)
+        } catch let error as ModelLoadError {
+            throw error
+        } catch {
+            throw .inconsistent(detail: "\(file.path): \(error)")
+        }
+        if let classNames, let classifier, classNames.count != classifier.outFeatures {
+            throw .inconsistent(detail: "\(classNames.count) class names for \(classifier.outFeatures) classes")
+        }
+        self.classNames = classifier == nil ? nil : classNames
+        self.config = config
+    }
+
+    /// Blocks whose input map has at least this many cells per image run image by image: one
+    /// image already makes their products tall enough for sgemm, and one image's maps stay in
+    /// cache where a batch's would not (16 images at 112 x 112 x 96 are 77 MB).
+    static let imageByImageCells = 28 * 28
+
+    /// Runs the network on B images, each `preprocess.valuesPerImage` values in `preprocess.layout`.
+    /// - Parameter keepStages: also return the stem's, every block's and the head's output.
+    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(TensorError) -> EfficientNetOutput {
+        let size = config.imageSize
+        guard batch >= 0, pixels.count == batch * 3 * size * size else {
+            throw .shapeMismatch(expected: [batch, 3 * size * size], found: [pixels.count], context: "EfficientNet input")
+        }
+        let input = channelsLast(pixels, batch: batch)
+        // The stem and the large early blocks, image by image (one group for a batch of one).
+        let groups = batch > 1 ? (0..<batch).map { input.images($0..<($0 + 1)) } : [input]
+        var outputs: [Tensor] = [], groupStages: [[Tensor]] = []
+        var early = 0
+        for group in groups {
+            var x = try stem(group)
+            var stages = keepStages ? [x] : []
+            early = 0
+            while early < blocks.count, x.shape[1] * x.shape[2] >= Self.imageByImageCells {
+                x = try run(blocks[early], on: x)
+                if keepStages { stages.append(x) }
+                early += 1
+            }
+            outputs.append(x)
+            groupStages.append(stages)
+        }
+        var x = Tensor(stacking: outputs)
+        var stages = (0..<(groupStages.first?.count ?? 0)).map { i in Tensor(stacking: groupStages.map { $0[i] }) }
+        // The rest on the whole batch.
+        for block in blocks[early...] {
+            x = try run(block, on: x)
+            if keepStages { stages.append(x) }
+        }
+        let features = try head(x)
+        if keepStages { stages.append(features) }
+        let cells = features.shape[1] * features.shape[2], width = features.shape[3]
+        let regions = try features.reshaped([batch, cells, width])
+        let pooled = try Pooling.maskedMean(regions, lengths: [Int](repeating: cells, count: batch), paddedLength: cells)
+        return EfficientNetOutput(regions: regions, pooled: pooled, logits: try classifier?(pooled), stages: stages)
+    }
+
+    /// One MBConv block: expand (if any), depthwise, project, residual.
+    func run(_ block: Block, on x: Tensor) throws(TensorError) -> Tensor {
+        var hidden = x
+        if let expand = block.expand { hidden = try expand(hidden) }
+        hidden = try block.depthwise(hidden)
+        return try block.project(hidden, adding: block.residual ? x : nil)
+    }
+
+    public func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding {
+        let out = try forward(pixels, batch: batch)
+        return ImageEncoding(regions: out.regions, pooled: out.pooled, logits: out.logits)
+    }
+
+    /// The input as `[B, H, W, 3]`, transposed from NCHW when the preprocessing writes that layout.
+    func channelsLast(_ pixels: [Float], batch: Int) -> Tensor {
+        let size = config.imageSize, plane = size * size
+        let shape = [batch, size, size, 3]
+        guard preprocess.layout == .nchw else { return Tensor(uncheckedShape: shape, data: pixels) }
+        let values = [Float](unsafeUninitializedCapacity: pixels.count) { out, initialized in
+            pixels.withUnsafeBufferPointer { p in
+                guard let src = p.baseAddress, let dst = out.baseAddress else { return }
+                for b in 0..<batch {
+                    let from = src + b * 3 * plane, to = dst + b * 3 * plane
+                    for i in 0..<plane {
+                        to[3 * i] = from[i]
+                        to[3 * i + 1] = from[plane + i]
+                        to[3 * i + 2] = from[2 * plane + i]
+                    }
+                }
+            }
+            initialized = pixels.count
+        }
+        return Tensor(uncheckedShape: shape, data: values)
+    }
+}
+
+extension Tensor {
+    /// Images `range` of a `[B, ...]` tensor.
+    func images(_ range: Range<Int>) -> Tensor {
+        let per = shape.first.map { $0 == 0 ? 0 : count / $0 } ?? 0
+        return Tensor(uncheckedShape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    /// `[B, ...]` tensors of equal trailing shape, one after the other along the first dimension.
+    init(stacking parts: [Tensor]) {
+        guard let first = parts.first else { self.init(zeros: [0]); return }
+        if parts.count == 1 { self = first; return }
+        self.init(uncheckedShape: [parts.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(),
+                  data: parts.flatMap(\.data))
+    }
+}
+
+/// Reads conv weights and folds the BatchNorm that follows them.
+private struct FoldedWeights {
+    let file: SafeTensorsFile
+    let eps: Double
+
+    func conv(_ name: String, norm: String, shape: [Int]) throws -> (weight: Tensor, bias: [Float]) {
+        let weight = try file.tensor(name, expectedShape: shape)
+        let n = weight.shape[0]
+        let bn = try BatchNorm(gamma: try file.vector(norm + ".weight", count: n), beta: try file.vector(norm + ".bias", count: n),
+                               mean: try file.vector(norm + ".running_mean", count: n),
+                               variance: try file.vector(norm + ".running_var", count: n), eps: eps)
+        return try bn.fold(into: weight)
+    }
+}

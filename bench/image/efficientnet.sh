@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# EfficientNet-Lite0 forward pass: Swift engine (OpenBLAS) against ONNX Runtime on the same converted
+# weights, images/s at batch 1 and 16 (preprocessed 224x224 input, decode not included), same thread
+# count on both sides (default 1).
+# Bar (issue 6): Swift >= 1.0x ONNX Runtime at batch 16.
+#
+# Usage: [ROUNDS=3] bench/image/efficientnet.sh [threads]
+# Needs: models/efficientnet-lite0 (scripts/setup-models.sh); installs the pinned onnx and onnxruntime
+# into models/.venv (bench only: neither the tests nor CI use them).
+# Results: bench/results/efficientnet-<timestamp>.json + a table on stdout.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+THREADS="${1:-1}"
+ROUNDS="${ROUNDS:-3}"
+MODEL="$ROOT/models/efficientnet-lite0"
+PY="$ROOT/models/.venv/bin/python"
+PINS="onnxruntime==1.32.0 onnx==1.23.2"
+
+[[ -f "$MODEL/model.safetensors" ]] || scripts/setup-models.sh --no-goldens
+"$PY" -c "import onnx, onnxruntime" 2>/dev/null \
+    || "$ROOT/models/.venv/bin/pip" install --quiet --disable-pip-version-check $PINS
+
+# swiftc -O -wmo straight from Sources/Model, like bench/model: the package has no bench product, and a
+# release `swift build` of the whole package (swift-nio, ...) takes far longer than this one module.
+echo "[bench] building the Swift encoder benchmark (swiftc -O)" >&2
+BUILD=.build-effnet-bench
+mkdir -p "$BUILD" bench/results
+cat > "$BUILD/CJPEG.modulemap" <<EOF
+module CJPEG { header "$ROOT/Sources/CJPEG/include/pcd_jpeg.h" export * }
+EOF
+clang -O2 -c Sources/CJPEG/pcd_jpeg.c -I Sources/CJPEG/include -o "$BUILD/pcd_jpeg.o"
+swiftc -O -wmo -module-name EffnetBench -I Sources/COpenBLAS -Xcc -fmodule-map-file="$BUILD/CJPEG.modulemap" \
+    $(find Sources/Model -name '*.swift' | sort) bench/image/efficientnet-bench/main.swift "$BUILD/pcd_jpeg.o" \
+    -lopenblas -ljpeg -o "$BUILD/efficientnet-bench"
+
+# Rounds alternate the engines so that load from other processes hits both alike; the summary takes
+# each engine's best round (each round reports medians).
+RUNS=()
+for round in $(seq 1 "$ROUNDS"); do
+    echo "[bench] round $round/$ROUNDS: swift" >&2
+    RUNS+=("$(OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5)")
+    echo "[bench] round $round/$ROUNDS: onnxruntime" >&2
+    RUNS+=("$("$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5)")
+done
+OUT="bench/results/efficientnet-$(date -u +%Y%m%dT%H%M%SZ).json"
+"$PY" - "$OUT" "${RUNS[@]}" <<'PY'
+import json, sys
+out, runs = sys.argv[1], [json.loads(r) for r in sys.argv[2:]]
+json.dump(runs, open(out, "w"), indent=1)
+best = {}
+for run in runs:
+    for r in run["results"]:
+        key = (run["engine"], r["batch"])
+        best[key] = max(best.get(key, 0), r["images_per_s"])
+threads = runs[0]["threads"]
+print(f"EfficientNet-Lite0 forward, {threads} thread(s), best round of {len(runs) // 2} (medians within a round); {out}")
+print("| batch | Swift images/s | ONNX Runtime images/s | Swift / ORT |")
+print("|---:|---:|---:|---:|")
+for batch in sorted({b for _, b in best}):
+    s, o = best[("swift-openblas", batch)], best[("onnxruntime", batch)]
+    print(f"| {batch} | {s:.1f} | {o:.1f} | {s / o:.2f}x |")
+for run in runs:
+    if run["engine"] == "swift-openblas":
+        for r in run["results"]:
+            print(f"swift batch {r['batch']} time by layer kind: " +
+                  ", ".join(f"{k} {v:.0%}" for k, v in sorted(r["batch1_cpu_ms_by_layer_kind"].items(), key=lambda kv: -kv[1])))
+        break
+s16, o16 = best[("swift-openblas", 16)], best[("onnxruntime", 16)]
+print("bar (Swift >= 1.0x ONNX Runtime at batch 16):", "met" if s16 >= o16 else "NOT met")
+PY

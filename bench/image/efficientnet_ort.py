@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""ONNX Runtime baseline for the EfficientNet-Lite0 forward pass, on the same converted weights.
+
+The ONNX graph is built here with onnx.helper from models/efficientnet-lite0/{config.json,
+model.safetensors} (no torch): Conv (asymmetric TF-"same" pads from config.json) ->
+BatchNormalization (eps from config.json, left for ORT's optimiser to fold, as it would be in an
+exported model) -> Clip(0, 6), residual Add, GlobalAveragePool, Flatten, Gemm. Inputs NCHW
+[B, 3, 224, 224]; outputs logits [B, 1000] and the head's feature map [B, 1280, 7, 7].
+
+Checks the graph against the converter's numpy reference outputs first (logits within 1e-3), then
+times batch 1 and 16 (medians of timed runs after a warm-up, wall and process CPU time) and prints
+one JSON object: {"engine": "onnxruntime", "version": ..., "threads": T, "results": [{"batch",
+"median_s", "images_per_s", "median_cpu_s", "images_per_cpu_s", "runs"}]}
+
+Usage: models/.venv/bin/python bench/image/efficientnet_ort.py [--threads T] [--model DIR]
+Needs: numpy, safetensors, onnx, onnxruntime (bench/image/run.sh installs the pinned versions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_graph(folder: Path) -> onnx.ModelProto:
+    cfg = json.loads((folder / "config.json").read_text())
+    t = load_file(str(folder / "model.safetensors"))
+    eps = cfg["batch_norm_epsilon"]
+    nodes, inits = [], []
+    counter = iter(range(1_000_000))
+
+    def init(name: str) -> str:
+        inits.append(numpy_helper.from_array(t[name].astype(np.float32), name))
+        return name
+
+    def conv_bn(x: str, weight: str, bn: str, stride: int = 1, pad=((0, 0), (0, 0)), groups: int = 1,
+                relu6: bool = True) -> str:
+        n = next(counter)
+        (top, bottom), (left, right) = pad
+        nodes.append(helper.make_node("Conv", [x, init(weight)], [f"conv{n}"], strides=[stride, stride],
+                                      pads=[top, left, bottom, right], group=groups))
+        nodes.append(helper.make_node("BatchNormalization", [f"conv{n}"] + [init(f"{bn}.{p}") for p in
+                                      ("weight", "bias", "running_mean", "running_var")], [f"bn{n}"], epsilon=eps))
+        if not relu6:
+            return f"bn{n}"
+        nodes.append(helper.make_node("Clip", [f"bn{n}", "zero", "six"], [f"act{n}"]))
+        return f"act{n}"
+
+    inits += [numpy_helper.from_array(np.array(0, np.float32), "zero"),
+              numpy_helper.from_array(np.array(6, np.float32), "six")]
+    s = cfg["stem"]
+    x = conv_bn("pixels", s["weight"], s["batch_norm"], s["stride"], (s["padding_top_bottom"], s["padding_left_right"]))
+    for b in cfg["blocks"]:
+        p = f"_blocks.{b['index']}."
+        inp = x
+        if b["has_expand_conv"]:
+            x = conv_bn(x, p + "_expand_conv.weight", p + "_bn0")
+        hidden = t[p + "_depthwise_conv.weight"].shape[0]
+        x = conv_bn(x, p + "_depthwise_conv.weight", p + "_bn1", b["stride"],
+                    (b["padding_top_bottom"], b["padding_left_right"]), groups=hidden)
+        x = conv_bn(x, p + "_project_conv.weight", p + "_bn2", relu6=False)
+        if b["residual"]:
+            nodes.append(helper.make_node("Add", [x, inp], [f"res{b['index']}"]))
+            x = f"res{b['index']}"
+    h = cfg["head"]
+    features = conv_bn(x, h["weight"], h["batch_norm"])
+    nodes.append(helper.make_node("Identity", [features], ["features"]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["features"], ["pooled4d"]))
+    nodes.append(helper.make_node("Flatten", ["pooled4d"], ["pooled"], axis=1))
+    c = cfg["classifier"]
+    nodes.append(helper.make_node("Gemm", ["pooled", init(c["weight"]), init(c["bias"])], ["logits"], transB=1))
+    size = cfg["image_size"]
+    graph = helper.make_graph(
+        nodes, "efficientnet_lite0",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", None]),
+         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", None, None, None])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def check(session: ort.InferenceSession, folder: Path) -> float:
+    """Largest logit difference from the numpy reference over its photos."""
+    ref = folder / "reference"
+    index = json.loads((ref / "index.json").read_text())
+    worst = 0.0
+    for photo in index["photos"]:
+        x = np.fromfile(ref / f"{photo['photo']}.input.f32", "<f4").reshape(1, 3, 224, 224)
+        logits = session.run(["logits"], {"pixels": x})[0][0]
+        worst = max(worst, float(np.abs(logits - np.fromfile(ref / f"{photo['photo']}.logits.f32", "<f4")).max()))
+    return worst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "efficientnet-lite0")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--min-seconds", type=float, default=5.0)
+    args = ap.parse_args()
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(build_graph(args.model).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    worst = check(session, args.model)
+    if worst > 1e-3:
+        sys.exit(f"the ONNX graph disagrees with the numpy reference: max logit difference {worst}")
+    rng = np.random.default_rng(0)
+    results = []
+    for batch in [int(b) for b in args.batches.split(",")]:
+        x = rng.uniform(-1, 1, (batch, 3, 224, 224)).astype(np.float32)
+        session.run(["logits", "features"], {"pixels": x})  # warm-up
+        # Wall and process CPU seconds per run: on a shared machine CPU time moves much less than
+        # wall time when other processes take turns on the cores.
+        times, cpu_times, start = [], [], time.perf_counter()
+        while len(times) < 5 or time.perf_counter() - start < args.min_seconds:
+            t0, c0 = time.perf_counter(), time.process_time()
+            session.run(["logits", "features"], {"pixels": x})
+            cpu_times.append(time.process_time() - c0)
+            times.append(time.perf_counter() - t0)
+        m, cpu = statistics.median(times), statistics.median(cpu_times)
+        results.append({"batch": batch, "median_s": m, "images_per_s": batch / m, "runs": len(times),
+                        "median_cpu_s": cpu, "images_per_cpu_s": batch / cpu})
+        print(f"bench onnxruntime batch {batch}: {batch / m:.1f} images/s, {batch / cpu:.1f} images per CPU second",
+              file=sys.stderr)
+    print(json.dumps({"engine": "onnxruntime", "version": ort.__version__, "threads": args.threads,
+                      "max_logit_difference_vs_reference": worst, "results": results}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
