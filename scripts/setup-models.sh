@@ -9,7 +9,8 @@
 # Usage: scripts/setup-models.sh [--no-goldens]
 #   --no-goldens   only place model files; skip generating the reference outputs in models/golden/.
 #
-# Other models (EfficientNet-Lite0, GloVe) get their own setup_* function below, called from main.
+# Each model (MiniLM, EfficientNet-Lite0, GloVe) has its own setup_* function below, called from main;
+# the last step assembles them into the default bundle, models/default.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -221,6 +222,51 @@ setup_glove() {
 }
 # ------------------------------------------------------------------ end of the GloVe block
 
+# The demo's photos (scikit-image samples) in models/demo-images, named by scripts/demo/posts.tsv.
+setup_demo_images() {
+    local dest="$MODELS/demo-images"
+    local stamp
+    stamp="$(sha256sum "$ROOT/tools/images/make_demo_images.py" | cut -d' ' -f1)"
+    if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "demo images already in $dest"
+        return
+    fi
+    log "writing demo images to $dest"
+    "$VENV/bin/python" "$ROOT/tools/images/make_demo_images.py" "$dest" >/dev/null || die "could not write the demo images"
+    echo "$stamp" > "$dest/.stamp"
+}
+
+# ------------------------------------------------------------------ the default bundle
+# models/default: the bundle `postclassd run` and `postclassd classify` use unless told otherwise.
+# The manifest is committed (tools/bundles/default/manifest.json); the encoders and word vectors are
+# the folders placed above (linked, not copied); the trained sarcasm head is committed in
+# tools/train/sarcasm-head/ (see its README for how it was made).
+assemble_default_bundle() {
+    local dest="$MODELS/default"
+    local head="$ROOT/tools/train/sarcasm-head/sarcasm.safetensors"
+    [[ -f "$head" ]] || die "missing $head (it is committed; is the checkout complete?)"
+    for part in all-MiniLM-L6-v2 efficientnet-lite0 glove-6b-50d; do
+        [[ -d "$MODELS/$part" ]] || die "missing $MODELS/$part; the steps above should have placed it"
+    done
+    local stamp
+    stamp="$(cat "$ROOT/tools/bundles/default/manifest.json" "$head" | sha256sum | cut -d' ' -f1)"
+    if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "default bundle already assembled in $dest"
+        return
+    fi
+    log "assembling the default bundle in $dest"
+    rm -rf "$dest"
+    mkdir -p "$dest/heads"
+    cp "$ROOT/tools/bundles/default/manifest.json" "$dest/manifest.json"
+    ln -s ../all-MiniLM-L6-v2 "$dest/text-encoder"
+    ln -s ../efficientnet-lite0 "$dest/image-encoder"
+    ln -s ../glove-6b-50d "$dest/glove"
+    cp "$head" "$dest/heads/sarcasm.safetensors"
+    echo "$stamp" > "$dest/.stamp"
+    log "default bundle placed in $dest"
+}
+# ------------------------------------------------------------------ end of the default bundle
+
 main() {
     local goldens=1
     for arg in "$@"; do
@@ -235,6 +281,8 @@ main() {
     setup_test_images     # image-path block above
     convert_efficientnet  # image-path block above
     setup_glove           # GloVe block above
+    assemble_default_bundle
+    setup_demo_images
     if [[ $goldens == 1 ]]; then make_goldens; fi
     log "done"
 }
