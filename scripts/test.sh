@@ -20,3 +20,10 @@ echo "[test] Kafka integration tests run on the embedded broker and on $KAFKA_BO
 swift build --build-tests
 # Serially: the suites start brokers and daemons, and 2 cores are all a CI machine has.
 swift test --skip-build --no-parallel "$@"
+if [[ $# -eq 0 ]]; then
+    # The README's main command, bounded: the daemon on its embedded broker with the default bundle
+    # labels every demo post and dead-letters the bad one (the script fails otherwise). The debug
+    # build just made is reused rather than building release too.
+    echo "[test] the demo, bounded" >&2
+    POSTCLASSD_DEMO_BUILD=debug POSTCLASSD_DEMO_METRICS=127.0.0.1:0 bash scripts/demo.sh --bounded
+fi

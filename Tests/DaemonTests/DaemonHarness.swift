@@ -13,7 +13,10 @@ final class DaemonProcess: @unchecked Sendable {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("postclassd-\(UUID()).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = try Binaries.postclassd
-        process.arguments = ["run", "--brokers", brokers, "--metrics-address", "127.0.0.1:0"] + arguments
+        // The pipeline tests use the pass-through test model unless they name one (the daemon's
+        // own default is the real bundle, which these tests do not need).
+        let model = arguments.contains("--model") ? [] : ["--model", "passthrough"]
+        process.arguments = ["run", "--brokers", brokers, "--metrics-address", "127.0.0.1:0"] + model + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env

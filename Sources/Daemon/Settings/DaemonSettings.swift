@@ -18,7 +18,7 @@ struct DaemonSettings: Sendable {
     var maxInflightMessages = 100_000
     var maxInflightBytes = 256 * 1024 * 1024
     var kafkaProperties: [String: String] = [:]
-    var model = "passthrough"
+    var model = "models/default"
     var drainTimeout: Duration = .seconds(30)
     var logLevel: Logger.Level = .info
     var logFormat: LogFormat = .text

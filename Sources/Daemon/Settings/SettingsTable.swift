@@ -40,7 +40,7 @@ enum SettingsTable {
         SettingSpec(name: "kafka", help: "A librdkafka property key=value (repeatable), e.g. security.protocol=SASL_SSL.") { s, v throws(SettingsProblem) in
             for (key, value) in try properties(v) { s.kafkaProperties[key] = value }
         },
-        SettingSpec(name: "model", help: "The model: passthrough, rules, slow:MS (test models), or a bundle folder.") { s, v throws(SettingsProblem) in
+        SettingSpec(name: "model", help: "The model: a bundle folder (default models/default, built by scripts/setup-models.sh), or a test model: passthrough, rules, slow:MS.") { s, v throws(SettingsProblem) in
             s.model = try scalar(v)
         },
         SettingSpec(name: "drain-timeout", help: "On SIGTERM, how long in-flight batches may take to finish (e.g. 30s, 500ms).") { s, v throws(SettingsProblem) in
