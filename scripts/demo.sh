@@ -66,7 +66,8 @@ say "metrics at $METRICS (health at /healthz, readiness at /readyz)"
 say "labelled records from topic labels (Ctrl-C to stop):"
 if ((BOUNDED)); then
     timeout 300 kcat -b "$BOOTSTRAP" -G demo-reader -o beginning -c "$count" -q -f '%s\n' labels \
-        | python3 scripts/demo/show.py --count "$count"
+        | python3 scripts/demo/show.py --count "$count" --expect demo-03:correlation=explicit \
+            --expect demo-11:correlation=no_image --expect demo-01:sarcasm=not_sarcastic
     say "dead-letter records from topic posts.dlq:"
     timeout 30 kcat -b "$BOOTSTRAP" -G demo-dlq-reader -o beginning -c 1 -q -f 'error.code and message in headers: %h\n' posts.dlq
     curl -fsS "$METRICS" | grep -E '^postclassd_(messages_(consumed|produced|dead_lettered)|labels_emitted)_total' | sed 's/^/  /' >&2 || true

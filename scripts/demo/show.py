@@ -1,7 +1,7 @@
 """Prints labelled records (JSON lines on stdin) as they arrive: a readable summary, then the record.
 
-Usage: kcat ... -f '%s\n' labels | python3 scripts/demo/show.py [--count N]
-With --count, exits after N records and fails if any record lacks a label.
+Usage: kcat ... -f '%s\n' labels | python3 scripts/demo/show.py [--count N] [--expect ID:TASK=LABEL ...]
+With --count, exits after N records and fails if any record lacks a label or an --expect fails.
 """
 import json
 import sys
@@ -26,6 +26,12 @@ def summary(record: dict) -> str:
 
 def main() -> int:
     count = int(sys.argv[sys.argv.index("--count") + 1]) if "--count" in sys.argv else None
+    expected = {}
+    for i, arg in enumerate(sys.argv):
+        if arg == "--expect":
+            post, label = sys.argv[i + 1].split(":", 1)
+            task, value = label.split("=", 1)
+            expected[(post, task)] = value
     seen = 0
     for line in sys.stdin:
         line = line.strip()
@@ -38,6 +44,11 @@ def main() -> int:
         if "sarcasm" not in record.get("labels", {}) or "correlation" not in record.get("labels", {}):
             print(f"record {record.get('id')} lacks a label", file=sys.stderr)
             return 1
+        for (post, task), value in expected.items():
+            got = record.get("labels", {}).get(task, {}).get("label")
+            if record.get("id") == post and got != value:
+                print(f"record {post}: {task} is {got}, expected {value}", file=sys.stderr)
+                return 1
         seen += 1
         if count is not None and seen >= count:
             return 0

@@ -141,7 +141,9 @@ public struct ZeroShotCorrelationHead: TaskHead {
         let bands = [(lo - s) / t, min(s - lo, hi - s) / t, (s - hi) / t]
         let pseudo = SmallVectors.softmax(bands)
         let winner = s >= hi ? 2 : (s >= lo ? 1 : 0)
-        let matched = best.named.isEmpty ? closestWords(b, to: best.concept, features: features) : Array(NSOrderedSet(array: best.named)) as? [String] ?? best.named
+        var seen = Set<String>()
+        let matched = best.named.isEmpty ? closestWords(b, to: best.concept, features: features)
+                                         : best.named.filter { seen.insert($0).inserted }
         return TaskLabel(task: task, label: labels[winner],
                          probabilities: zip(labels, pseudo).map { (label: $0, probability: $1) },
                          head: headName,
