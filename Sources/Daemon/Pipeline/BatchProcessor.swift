@@ -138,13 +138,12 @@ final class RecordSender: Sendable {
 
     /// Called on the producer's delivery thread: must not block.
     func handle(_ report: DeliveryReport) {
-        guard let pending = ledger.takePending(token: report.token) else { return }
+        guard let pending = ledger.settle(token: report.token, delivered: report.error == nil) else { return }
         if let error = report.error {
             handleFailure(pending, error: error)
             return
         }
         onDelivered(pending, report)
-        ledger.finish(pending.message, epoch: pending.epoch)
     }
 
     private func handleFailure(_ pending: InFlightLedger.Pending, error: KafkaError) {

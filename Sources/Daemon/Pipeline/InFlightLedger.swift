@@ -62,14 +62,18 @@ final class InFlightLedger: Sendable {
         state.withLock { $0.epochs[partition] }
     }
 
-    /// Takes a record in. Returns its epoch, or nil if its partition is no longer assigned.
-    func admit(_ message: ConsumedMessage) -> UInt64? {
+    /// Takes records in. Returns each one's epoch, or nil where its partition is no longer
+    /// assigned (or the record is a redelivery). One lock for a whole poll's worth of records:
+    /// at batch size 1 the lock is otherwise the daemon's most contended spot.
+    func admit(_ messages: ArraySlice<ConsumedMessage>) -> [UInt64?] {
         state.withLock { s in
-            guard let epoch = s.epochs[message.topicPartition] else { return nil }
-            guard s.tracker.track(message.topicPartition, offset: message.offset) else { return nil }
-            s.messages += 1
-            s.bytes += message.byteCount
-            return epoch
+            messages.map { message in
+                guard let epoch = s.epochs[message.topicPartition],
+                      s.tracker.track(message.topicPartition, offset: message.offset) else { return nil }
+                s.messages += 1
+                s.bytes += message.byteCount
+                return epoch
+            }
         }
     }
 
@@ -94,15 +98,27 @@ final class InFlightLedger: Sendable {
         state.withLock { $0.pending.removeValue(forKey: token) }
     }
 
+    /// A delivery report: takes the record behind the token and, when its output was delivered,
+    /// finishes it too, under one lock (the delivery thread does this for every record).
+    func settle(token: UInt64, delivered: Bool) -> Pending? {
+        state.withLock { s in
+            guard let pending = s.pending.removeValue(forKey: token) else { return nil }
+            if delivered { finish(&s, pending.message, epoch: pending.epoch) }
+            return pending
+        }
+    }
+
     /// Marks a record finished (its output is delivered, or it needs none) and stores the offset
     /// if the finished prefix of its partition grew.
     func finish(_ message: ConsumedMessage, epoch: UInt64) {
-        state.withLock { s in
-            release(&s, message)
-            guard s.epochs[message.topicPartition] == epoch,
-                  let next = s.tracker.finish(message.topicPartition, offset: message.offset) else { return }
-            storeOffset(message.topicPartition, next)
-        }
+        state.withLock { s in finish(&s, message, epoch: epoch) }
+    }
+
+    private func finish(_ s: inout State, _ message: ConsumedMessage, epoch: UInt64) {
+        release(&s, message)
+        guard s.epochs[message.topicPartition] == epoch,
+              let next = s.tracker.finish(message.topicPartition, offset: message.offset) else { return }
+        storeOffset(message.topicPartition, next)
     }
 
     /// Lets go of a record that will not be finished here (its partition was revoked).

@@ -239,13 +239,16 @@ final class Pipeline: @unchecked Sendable {
         guard !parked.isEmpty else { return }
         var load = ledger.load
         var taken = 0
-        let now = ContinuousClock.now
         for message in parked {
             guard load.messages < settings.maxInflightMessages, load.bytes + message.byteCount <= settings.maxInflightBytes || load.messages == 0 else { break }
             taken += 1
-            guard let epoch = ledger.admit(message) else { continue }  // revoked, or a redelivery
             load.messages += 1
             load.bytes += message.byteCount
+        }
+        let now = ContinuousClock.now
+        let epochs = ledger.admit(parked[..<taken])
+        for (message, epoch) in zip(parked[..<taken], epochs) {
+            guard let epoch else { continue }  // revoked, or a redelivery
             if let full = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) {
                 submit(full, pool: pool, processor: processor)
             }
