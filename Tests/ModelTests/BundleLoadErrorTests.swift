@@ -33,12 +33,13 @@ final class BundleLoadErrorTests: XCTestCase {
 
     func testMalformedManifestJSON() throws {
         let message = try loadError { try Data("{\"format\": 1, \"name\": \"tiny\",".utf8).write(to: $0.url("manifest.json")) }
-        XCTAssertTrue(message.contains("manifest.json") && message.contains("JSON"), message)
+        XCTAssertTrue(message.contains("manifest.json") && message.contains("not valid JSON")
+                      && message.contains("end of file"), message)
     }
 
     func testManifestFieldOfTheWrongType() throws {
         let message = try loadError { try $0.editHead(0) { $0["labels"] = "sarcastic" } }
-        XCTAssertTrue(message.contains("manifest.json") && message.contains("heads.[0].labels"), message)
+        XCTAssertTrue(message.contains("manifest.json") && message.contains("heads[0].labels"), message)
     }
 
     func testUnknownHeadKind() throws {
@@ -72,7 +73,8 @@ final class BundleLoadErrorTests: XCTestCase {
         let sarcasm = try loadError { try $0.editHead(0) { $0["labels"] = ["no", "maybe", "yes"]; $0["thresholds"] = nil } }
         XCTAssertTrue(sarcasm.contains("head 'sarcasm'") && sarcasm.contains("3 labels") && sarcasm.contains("classifier.weight"), sarcasm)
         let correlation = try loadError { try $0.editHead(1) { $0["labels"] = ["irrelevant", "explicit"]; $0["thresholds"] = nil } }
-        XCTAssertTrue(correlation.contains("head 'correlation'") && correlation.contains("2 labels"), correlation)
+        XCTAssertTrue(correlation.contains("head 'correlation'") && correlation.contains("2 labels")
+                      && correlation.contains("association.classifier.weight"), correlation)
     }
 
     func testThresholdForUnknownLabel() throws {

@@ -186,8 +186,7 @@ def widest_gap_threshold(values: list[float]) -> float:
 
 def cuts_a_word(bundle: dict, text: str) -> bool:
     """Whether truncation to max_tokens splits a word's pieces."""
-    ids, _ = ananet_reference.word_spans(bundle["tokenizer"], text, 10_000)
-    _, spans = ananet_reference.word_spans(bundle["tokenizer"], text, 10_000)
+    ids, spans = ananet_reference.word_spans(bundle["tokenizer"], text, 10_000)  # untruncated
     body_end = 1 + MAX_TOKENS - 2
     return len(ids) > MAX_TOKENS and any(start < body_end < end for _, start, end in spans)
 

@@ -17,7 +17,7 @@ struct AnANetTaskHead: TaskHead {
             throw .inconsistent(detail: "head '\(task)' (ananet) reads regions of width \(head.regionWidth) (region_proj.weight) but the image encoder gives \(imageEncoder.regionWidth)")
         }
         guard head.labelCount == decision.labels.count else {
-            throw .inconsistent(detail: "head '\(task)' (ananet) has \(decision.labels.count) labels in \(manifestPath) but its classifiers give \(head.labelCount) outputs")
+            throw .inconsistent(detail: "head '\(task)' (ananet) has \(decision.labels.count) labels in \(manifestPath) but its classifiers (association.classifier.weight, alignment.classifier.weight) give \(head.labelCount) outputs")
         }
         self.task = task
         self.head = head

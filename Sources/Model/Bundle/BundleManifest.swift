@@ -61,9 +61,14 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         let manifest: BundleManifest
         do {
             let data = try Data(contentsOf: url)
+            if let problem = ManifestDecoding.syntaxProblem(in: data) {
+                throw ModelLoadError.invalidConfig(path: path, detail: "not valid JSON: \(problem)")
+            }
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             manifest = try decoder.decode(BundleManifest.self, from: data)
+        } catch let error as ModelLoadError {
+            throw error
         } catch let error as DecodingError {
             throw .invalidConfig(path: path, detail: ManifestDecoding.describe(error))
         } catch {

@@ -50,7 +50,11 @@ public enum JSONValue: Codable, Sendable, Equatable {
 enum ManifestDecoding {
     static func describe(_ error: DecodingError) -> String {
         func where_(_ path: [any CodingKey]) -> String {
-            path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            guard !path.isEmpty else { return "the top level" }
+            // heads[0].labels: keys joined by dots, indices in brackets.
+            return path.enumerated().map { i, key in
+                key.intValue.map { "[\($0)]" } ?? (i == 0 ? key.stringValue : "." + key.stringValue)
+            }.joined()
         }
         switch error {
         case let .keyNotFound(key, context):
@@ -63,6 +67,17 @@ enum ManifestDecoding {
             return "\(where_(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"
+        }
+    }
+
+    /// Where `data` stops being JSON ("Invalid value around character 13."), for the syntax errors
+    /// `JSONDecoder` reports only as "not valid JSON"; nil when it parses.
+    static func syntaxProblem(in data: Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
         }
     }
 }
