@@ -62,9 +62,9 @@ for batch in sorted({b for _, b in best}):
     print(f"| {batch} | {s:.1f} | {o:.1f} | {s / o:.2f}x |")
 for run in runs:
     if run["engine"] == "swift-openblas":
-        for r in run["results"]:
-            print(f"swift batch {r['batch']} time by layer kind: " +
-                  ", ".join(f"{k} {v:.0%}" for k, v in sorted(r["batch1_cpu_ms_by_layer_kind"].items(), key=lambda kv: -kv[1])))
+        parts = run["batch1_cpu_ms_by_layer_kind"]
+        print("swift CPU ms per layer kind, one image: " +
+              ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if "." not in k))
         break
 s16, o16 = best[("swift-openblas", 16)], best[("onnxruntime", 16)]
 print("bar (Swift >= 1.0x ONNX Runtime at batch 16):", "met" if s16 >= o16 else "NOT met")

@@ -50,7 +50,6 @@ func breakdown(_ net: EfficientNetLite, pixels: [Float], batch: Int, runs: Int, 
         if let block, perBlock { seconds[String(format: "block%02d.", block) + kind, default: 0] += t }
         return result
     }
-    let size = net.config.imageSize
     for _ in 0..<runs {
         let nhwc = timed("input_layout") { net.channelsLast(pixels, batch: batch) }
         var x = try timed("stem") { try net.stem(nhwc) }
