@@ -24,10 +24,13 @@ fi
 
 echo "[bench] building the Swift encoder benchmark (swiftc -O)" >&2
 mkdir -p .build-model/bench bench/results
-swiftc -O -wmo -module-name ModelBench -I Sources/COpenBLAS \
-    Sources/Model/Tensor/*.swift Sources/Model/IO/*.swift Sources/Model/Tokenizer/*.swift \
-    Sources/Model/Encoders/*.swift Sources/Model/Model.swift bench/model/main.swift \
-    -lopenblas -o .build-model/bench/encoder-bench
+# The Model module links libjpeg through the CJPEG shim: compile the shim, hand swiftc a module map.
+printf 'module CJPEG { header "%s/Sources/CJPEG/include/pcd_jpeg.h" export * }\n' "$PWD" > .build-model/bench/CJPEG.modulemap
+clang -O2 -c Sources/CJPEG/pcd_jpeg.c -I Sources/CJPEG/include -o .build-model/bench/pcd_jpeg.o
+# shellcheck disable=SC2046
+swiftc -O -wmo -module-name ModelBench -I Sources/COpenBLAS -Xcc -fmodule-map-file=.build-model/bench/CJPEG.modulemap \
+    $(find Sources/Model -name '*.swift' | sort) bench/model/main.swift .build-model/bench/pcd_jpeg.o \
+    -lopenblas -ljpeg -o .build-model/bench/encoder-bench
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="bench/results/model-$STAMP.json"
