@@ -91,6 +91,7 @@ struct RunCommand: ParsableCommand {
         defer { _ = try? blockingAwait { try await server.shutdown() } }
         logger.info("metrics, health and readiness at http://\(server.boundAddress)/metrics, /healthz, /readyz")
 
+        BLASThreads.set(settings.effectiveBLASThreads)
         telemetry.modelLoading(expected: .seconds(300))
         let classifier: any Classifier
         do {

@@ -14,6 +14,11 @@ struct DaemonSettings: Sendable {
     var batchSize = 32
     var batchWait: Duration = .milliseconds(20)
     var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// OpenBLAS's threads per product. Workers already run batches side by side, and OpenBLAS
+    /// serialises products that arrive from several threads while its own pool is busy, so by
+    /// default workers x BLAS threads = cores.
+    var blasThreads: Int?
+    var effectiveBLASThreads: Int { blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, workers)) }
     /// Little's law: at 100k posts/s and ~0.5 s from read to delivered, 50k are in flight.
     var maxInflightMessages = 100_000
     var maxInflightBytes = 256 * 1024 * 1024
