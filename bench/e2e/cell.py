@@ -2,10 +2,11 @@
 """One cell of bench/e2e: starts one system (postclassd or the Python baseline) on its own input
 and output topics, feeds it posts, and measures it from the outside the same way for both:
 
-1. saturated window (--duration s): the feeder keeps the input about a second of the system's own
-   pace ahead of its committed offsets (at least 4 batches + 32 records; at most --backlog per
+1. saturated window (--duration s): the feeder keeps the input about two seconds of the system's
+   own pace ahead of its committed offsets (at least 8 batches + 64 records, so that postclassd's
+   workers, which take records as soon as they arrive, always find full batches; at most --backlog per
    partition, so that the embedded broker's ~5 MB per partition is never trimmed away unread):
-   the system never starves, and the backlog drains in about a second afterwards.
+   the system never starves, and the backlog drains in a few seconds afterwards.
    posts/s = output records read per second.
    Stage times and the process's CPU seconds are sampled at the window's edges.
 2. drain: the feeder stops and the backlog is let through.
@@ -124,12 +125,12 @@ class Feeder(threading.Thread):
                             committed[tp.partition] = tp.offset
                 except Exception:  # noqa: BLE001 - a slow broker answer: keep the last view
                     pass
-                # About a second of the system's own pace (commits per second, smoothed) ahead.
+                # About two seconds of the system's own pace (commits per second, smoothed) ahead.
                 total = sum(committed)
                 if pace_at is not None and now > pace_at:
                     pace = 0.8 * pace + 0.2 * (total - pace_total) / (now - pace_at)
                 pace_at, pace_total = now, total
-                allowed = min(self.backlog, -(-max(self.min_total, int(pace)) // self.partitions))
+                allowed = min(self.backlog, -(-max(self.min_total, int(2 * pace)) // self.partitions))
             sent_any = False
             for _ in range(self.partitions):
                 p = (p + 1) % self.partitions
@@ -249,16 +250,18 @@ def main() -> None:
     ap.add_argument("--python", default=str(ROOT / "models/.venv/bin/python"))
     ap.add_argument("--model", type=Path, default=ROOT / "models/default")
     ap.add_argument("--batch-wait-ms", type=int, default=20)
-    ap.add_argument("--duration", type=float, default=20)
-    ap.add_argument("--latency-duration", type=float, default=15)
+    ap.add_argument("--duration", type=float, default=15)
+    ap.add_argument("--latency-duration", type=float, default=10)
     ap.add_argument("--rate", type=float, default=0, help="posts/s of the paced window (0: half the saturated rate)")
     ap.add_argument("--backlog", type=int, help="records per partition ahead of the commits (default: 250 text, 16 image)")
     ap.add_argument("--kafka", action="append", default=[], help="librdkafka key=value for both systems (repeatable)")
+    ap.add_argument("--variant", default="", help="a name for a diagnostic run with --env (part of the topic names)")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE in the system's environment (repeatable)")
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--results", type=Path, required=True)
     a = ap.parse_args()
 
-    name = f"{a.system}-{a.kind}-{a.batch}"
+    name = f"{a.system}{'-' + a.variant if a.variant else ''}-{a.kind}-{a.batch}"
     topic_in, topic_out, group = f"in-{name}", f"out-{name}", f"g-{name}"
     backlog = a.backlog or (2000 if a.kind == "text" else 16)
     phases = {}
@@ -278,7 +281,8 @@ def main() -> None:
         cmd = [a.python, str(ROOT / "bench/e2e/pyservice.py"), *common, "--stats", str(stats_file),
                "--cache", str(ROOT / "bench/results/.cache")]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     reader = Reader(a.brokers, topic_out)
     reader.start()
 
@@ -290,7 +294,7 @@ def main() -> None:
 
     port = None
     try:
-        feeder = Feeder(a.brokers, topic_in, a.partitions, group, a.kind, backlog, min_total=4 * a.batch + 32)
+        feeder = Feeder(a.brokers, topic_in, a.partitions, group, a.kind, backlog, min_total=8 * a.batch + 64)
         feeder.start()
         deadline = time.monotonic() + 300
         while reader.count() == 0:
@@ -333,7 +337,7 @@ def main() -> None:
 
         busy = {k: s1["stages"].get(k, 0.0) - s0["stages"].get(k, 0.0) for k in s1["stages"]}
         batches, batch_posts = s1["batches"] - s0["batches"], s1["posts"] - s0["posts"]
-        row = {"system": a.system, "kind": a.kind, "batch": a.batch, "ready_s": round(ready_s, 1),
+        row = {"system": a.system, "variant": a.variant, "env": a.env, "kind": a.kind, "batch": a.batch, "ready_s": round(ready_s, 1),
                "window_s": round(window, 2), "posts_per_s": saturated, "drained": drained,
                "cpu_ms_per_post": 1000 * (cpu1 - cpu0) / max(posts, 1), "cpu_cores_busy": (cpu1 - cpu0) / window,
                "mean_batch": batch_posts / max(batches, 1),

@@ -6,7 +6,8 @@ import sys
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 meta = {k: v for r in rows if r.get("meta") for k, v in r.items()}
-cells = {(r["kind"], r["batch"], r["system"]): r for r in rows if not r.get("meta")}
+cells = {(r["kind"], r["batch"], r["system"] + ("+" + r["variant"] if r.get("variant") else "")): r
+         for r in rows if not r.get("meta")}
 keys = sorted({(k, b) for k, b, _ in cells}, key=lambda x: (x[0] != "text", x[1]))
 
 
@@ -61,3 +62,17 @@ for system, stages, note in [
         ms, share = r["stage_ms_per_post"], r["stage_share_of_wall"]
         print(f"| {kind} | {batch} | " + " | ".join(
             f"{ms[st]:.2f} ({100 * share[st]:.0f}%)" if st in ms else "-" for st in stages) + " |")
+
+diag = [(k, b) for k, b in keys if (k, b, "postclassd+blas1") in cells]
+if diag:
+    print("\n## Diagnostic: postclassd with OPENBLAS_NUM_THREADS=1\n")
+    print("`postclassd run` leaves OpenBLAS at its default (one thread per core) while it runs `--workers` "
+          "(= cores) batches at once, so each worker's products fan out again. Same cell, same paced rate:\n")
+    print("| posts | batch | posts/s default / BLAS 1 | CPU ms/post default / BLAS 1 | p50 ms default / BLAS 1 | p99 ms default / BLAS 1 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, batch in diag:
+        s, d = cells.get((kind, batch, "postclassd")), cells[(kind, batch, "postclassd+blas1")]
+        if not s:
+            continue
+        print(f"| {kind} | {batch} | {f(s['posts_per_s'])} / {f(d['posts_per_s'])} | {f(s['cpu_ms_per_post'], 2)} / "
+              f"{f(d['cpu_ms_per_post'], 2)} | {f(s['p50_ms'])} / {f(d['p50_ms'])} | {f(s['p99_ms'])} / {f(d['p99_ms'])} |")

@@ -8,22 +8,30 @@
 # common paced rate (half the Python baseline's saturated rate, so both are measured at the same
 # load), plus per-stage times and CPU per post. The report (markdown) has the Swift/Python ratios.
 #
-# Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--kinds text,image] [--batches 1,8,32]
+# Both systems get --kafka fetch.wait.max.ms=10: the embedded (mock) broker answers a fetch only
+# when fetch.wait.max.ms has passed, not when data arrives as a real broker does, which with the
+# default 500 ms adds ~250 ms per hop to every latency (measured: Python p50 490 -> 138 ms).
+# --diagnose adds postclassd with OPENBLAS_NUM_THREADS=1 at batch 32 (each of postclassd's worker
+# threads otherwise calls a 2-thread OpenBLAS: see the report's CPU per post).
+#
+# Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--kinds text,image] [--batches 1,8,32] [--diagnose]
 # Results: bench/results/e2e-<timestamp>.jsonl and .md (git-ignored).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-DURATION=20
-LATENCY_DURATION=15
+DURATION=15
+LATENCY_DURATION=10
+DIAGNOSE=0
 KINDS="text,image"
 BATCHES="1,8,32"
-PARTITIONS=8
+PARTITIONS=16
 while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --latency-duration) LATENCY_DURATION="$2"; shift 2 ;;
         --kinds) KINDS="$2"; shift 2 ;;
         --batches) BATCHES="$2"; shift 2 ;;
+        --diagnose) DIAGNOSE=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -54,7 +62,7 @@ trap cleanup EXIT
 TOPICS=""
 for kind in ${KINDS//,/ }; do
     for batch in ${BATCHES//,/ }; do
-        for system in python postclassd; do
+        for system in python postclassd postclassd-blas1; do
             TOPICS+="in-$system-$kind-$batch:$PARTITIONS,out-$system-$kind-$batch:$PARTITIONS,"
         done
     done
@@ -75,13 +83,19 @@ PY
 for kind in ${KINDS//,/ }; do
     for batch in ${BATCHES//,/ }; do
         common=(--kind "$kind" --batch "$batch" --brokers "$BOOTSTRAP" --partitions "$PARTITIONS" --bin "$BIN"
-                --duration "$DURATION" --latency-duration "$LATENCY_DURATION" --work "$WORK" --results "$RESULTS")
+                --duration "$DURATION" --latency-duration "$LATENCY_DURATION" --work "$WORK" --results "$RESULTS"
+                --kafka fetch.wait.max.ms=10)
         echo "[bench] $kind batch $batch: python baseline (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         "$PY" bench/e2e/cell.py --system python "${common[@]}" || { cat "$WORK/python-$kind-$batch.log" >&2; exit 1; }
         # postclassd's latency is measured at the rate the baseline's was.
         rate="$("$PY" -c "import json,sys; print([r for r in map(json.loads, open(sys.argv[1])) if r.get('system') == 'python'][-1]['latency_rate'])" "$RESULTS")"
         echo "[bench] $kind batch $batch: postclassd (load $(cut -d' ' -f1 /proc/loadavg))" >&2
         "$PY" bench/e2e/cell.py --system postclassd --rate "$rate" "${common[@]}" || { cat "$WORK/postclassd-$kind-$batch.log" >&2; exit 1; }
+        if ((DIAGNOSE)) && [[ "$batch" == 32 ]]; then
+            echo "[bench] $kind batch $batch: postclassd with OPENBLAS_NUM_THREADS=1 (diagnostic)" >&2
+            "$PY" bench/e2e/cell.py --system postclassd --variant blas1 --env OPENBLAS_NUM_THREADS=1 --rate "$rate" "${common[@]}" \
+                || { cat "$WORK/postclassd-blas1-$kind-$batch.log" >&2; exit 1; }
+        fi
     done
 done
 "$PY" - "$RESULTS" <<'PY'
