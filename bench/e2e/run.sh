@@ -62,7 +62,9 @@ trap cleanup EXIT
 TOPICS=""
 for kind in ${KINDS//,/ }; do
     for batch in ${BATCHES//,/ }; do
-        for system in python postclassd postclassd-blas1; do
+        systems="python postclassd"
+        ((DIAGNOSE)) && [[ "$batch" == 32 ]] && systems+=" postclassd-blas1"
+        for system in $systems; do
             TOPICS+="in-$system-$kind-$batch:$PARTITIONS,out-$system-$kind-$batch:$PARTITIONS,"
         done
     done
@@ -70,7 +72,8 @@ done
 TOPICS+="dlq:1"
 "$BIN/postclassd" broker --topics "$TOPICS" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
 PIDS+=($!)
-for _ in $(seq 1 100); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
+for _ in $(seq 1 600); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
+[[ -s "$WORK/bootstrap" ]] || { echo "[bench] the embedded broker did not start within 60 s" >&2; exit 1; }
 BOOTSTRAP="$(cat "$WORK/bootstrap")"
 echo "[bench] embedded broker at $BOOTSTRAP; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$PY" - "$RESULTS" <<'PY'
