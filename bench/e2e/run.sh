@@ -15,7 +15,7 @@
 # threads otherwise calls a 2-thread OpenBLAS: see the report's CPU per post).
 #
 # Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--kinds text,image] [--batches 1,8,32] [--diagnose]
-# Results: bench/results/e2e-<timestamp>.jsonl and .md (git-ignored).
+# Results: bench/results/e2e-<timestamp>.jsonl, .md and -logs/ (each system's log per cell; git-ignored).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -55,6 +55,7 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    mkdir -p "${RESULTS%.jsonl}-logs" && cp "$WORK"/*.log "${RESULTS%.jsonl}-logs/" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
