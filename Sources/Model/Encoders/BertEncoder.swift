@@ -113,12 +113,8 @@ public struct BertEncoder: Sendable {
                     outputNorm: try names.layerNorm(p + "output.LayerNorm", width: d, eps: eps)))
             }
             self.layers = layers
-        } catch let error as SafeTensorsError {
-            throw .weights(error)
-        } catch let error as ModelLoadError {
-            throw error
         } catch {
-            throw .inconsistent(detail: "\(file.path): \(error)")
+            throw .loading(error, file: file.path)
         }
         guard let activation = Activation(huggingFaceName: config.hiddenAct) else {
             throw .inconsistent(detail: "hidden_act '\(config.hiddenAct)' is not supported (gelu, relu, quick_gelu)")

@@ -111,12 +111,8 @@ public struct EfficientNetLite: ImageEncoder {
             } else {
                 classifier = nil
             }
-        } catch let error as SafeTensorsError {
-            throw .weights(error)
-        } catch let error as ModelLoadError {
-            throw error
         } catch {
-            throw .inconsistent(detail: "\(file.path): \(error)")
+            throw .loading(error, file: file.path)
         }
         if let classNames, let classifier, classNames.count != classifier.outFeatures {
             throw .inconsistent(detail: "\(classNames.count) class names for \(classifier.outFeatures) classes")

@@ -110,12 +110,8 @@ public struct ViTEncoder: ImageEncoder {
                 try Self.layer(i, names: names, width: d, eps: eps, qkvBias: config.qkvBias)
             }
             finalNorm = try names.layerNorm("layernorm", width: d, eps: eps)
-        } catch let error as SafeTensorsError {
-            throw .weights(error)
-        } catch let error as ModelLoadError {
-            throw error
         } catch {
-            throw .inconsistent(detail: "\(file.path): \(error)")
+            throw .loading(error, file: file.path)
         }
         guard let activation = Activation(huggingFaceName: config.hiddenAct) else {
             throw .inconsistent(detail: "hidden_act '\(config.hiddenAct)' is not supported (gelu, relu, quick_gelu)")

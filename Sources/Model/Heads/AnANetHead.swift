@@ -84,12 +84,8 @@ public struct AnANetHead: Sendable {
             self.associationProjection = projection
             self.associationClassifier = association
             self.alignmentClassifier = alignment
-        } catch let error as SafeTensorsError {
-            throw .weights(error)
-        } catch let error as ModelLoadError {
-            throw error
         } catch {
-            throw .inconsistent(detail: "\(file.path): \(error)")
+            throw .loading(error, file: file.path)
         }
         self.config = config
     }

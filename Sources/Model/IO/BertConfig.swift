@@ -98,3 +98,16 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ModelLoadError {
+    /// The load error for anything thrown while building a model from a weights file: the
+    /// weights' own errors and load errors pass through, anything else is an inconsistency
+    /// reported with the file's path.
+    static func loading(_ error: any Error, file: String) -> ModelLoadError {
+        switch error {
+        case let error as SafeTensorsError: return .weights(error)
+        case let error as ModelLoadError: return error
+        default: return .inconsistent(detail: "\(file): \(error)")
+        }
+    }
+}
