@@ -247,13 +247,13 @@ final class Pipeline: @unchecked Sendable {
         }
         let now = ContinuousClock.now
         let epochs = ledger.admit(parked[..<taken])
+        var full: [[AdmittedRecord]] = []
         for (message, epoch) in zip(parked[..<taken], epochs) {
             guard let epoch else { continue }  // revoked, or a redelivery
-            if let full = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) {
-                submit(full, pool: pool, processor: processor)
-            }
+            if let batch = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) { full.append(batch) }
         }
         parked.removeFirst(taken)
+        submit(full, pool: pool, processor: processor)
     }
 
     private func dispatchDue(pool: WorkerPool, processor: BatchProcessor) {
@@ -261,10 +261,26 @@ final class Pipeline: @unchecked Sendable {
     }
 
     private func submit(_ batch: [AdmittedRecord], pool: WorkerPool, processor: BatchProcessor) {
-        let waited = (ContinuousClock.now - (batch.first?.admittedAt ?? .now)) / .seconds(1)
-        pool.submit { [self] in
-            let outcome = processor.process(batch)
-            report(outcome, size: batch.count, waited: waited)
+        submit([batch], pool: pool, processor: processor)
+    }
+
+    /// Hands batches to the pool. One poll can cut many small batches at once (a thousand at
+    /// batch size 1); they go out as one job per worker, each running its share in order, so
+    /// the per-job cost (a dispatch, a wake-up) is paid per worker rather than per batch. Each
+    /// batch is still classified, sent and reported on its own.
+    private func submit(_ batches: [[AdmittedRecord]], pool: WorkerPool, processor: BatchProcessor) {
+        guard !batches.isEmpty else { return }
+        let now = ContinuousClock.now
+        let jobs = min(batches.count, pool.workers)
+        for job in 0..<jobs {
+            let share = stride(from: job, to: batches.count, by: jobs).map { batches[$0] }
+            pool.submit { [self] in
+                for batch in share {
+                    let waited = (now - (batch.first?.admittedAt ?? now)) / .seconds(1)
+                    let outcome = processor.process(batch)
+                    report(outcome, size: batch.count, waited: waited)
+                }
+            }
         }
     }
 
