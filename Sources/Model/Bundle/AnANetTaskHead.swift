@@ -33,10 +33,10 @@ struct AnANetTaskHead: TaskHead {
             throw .shapeMismatch(expected: [-1, head.regionCount, head.regionWidth], found: regions.shape, context: "AnANet regions (region_count in the head's config)")
         }
         let posts = features.imageRow.indices.filter { features.imageRow[$0] != nil }
-        let length = features.paddedLength, d = features.textStates.lastDimension
+        let length = features.paddedLength
         var words: [Tensor] = []
         for b in posts {
-            let states = try Tensor(shape: [length, d], data: Array(features.textStates.data[(b * length * d)..<((b + 1) * length * d)]))
+            let states = features.textStates.rows((b * length)..<((b + 1) * length))
             words.append(try WordFeatures.rows(words: features.words[b], tokenStates: states, vectors: vectors, maxWords: head.maxWords))
         }
         let output = try head.forward(regions: regions, words: words)

@@ -101,8 +101,7 @@ public enum ModelBundle {
                 var rows: [Float] = []
                 for start in stride(from: 0, to: prompts.count, by: 64) {
                     let chunk = Array(prompts[start..<min(start + 64, prompts.count)])
-                    let ids = chunk.map { text.tokenizer.encode($0, maxLength: maxTokens) }
-                    rows.append(contentsOf: try text.encoder.forward(ids).sentenceVectors.data)
+                    for encoded in try text.encode(chunk, maxLength: maxTokens) { rows.append(contentsOf: encoded.embedding) }
                 }
                 do { return try Tensor(shape: [prompts.count, text.encoder.hiddenSize], data: rows) } catch {
                     throw .inconsistent(detail: "\(where_): \(error)")
