@@ -23,6 +23,9 @@ let package = Package(
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
+        // Element-wise kernels (GELU, softmax) with AVX2 + FMA bodies picked at run time. Always
+        // optimised, so that debug builds (where the tests run) are not dozens of times slower.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Kafka: a Swift API over librdkafka (consumer, producer, embedded mock broker).
         .target(name: "Kafka", dependencies: [
@@ -30,7 +33,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Model: tensors, encoders, task heads and bundles on OpenBLAS and libjpeg.
-        .target(name: "Model", dependencies: ["COpenBLAS", "CJPEG"]),
+        .target(name: "Model", dependencies: ["COpenBLAS", "CJPEG", "CKernels"]),
         // Metrics: Prometheus exposition, health and readiness (module name avoids swift-metrics' `Metrics`).
         .target(name: "PostclassMetrics", dependencies: [
             .product(name: "Metrics", package: "swift-metrics"),

@@ -28,7 +28,7 @@ struct EncodeTextCommand: ParsableCommand {
     @Option(name: .long, help: "Maximum ids per text, [CLS] and [SEP] included (longer texts are truncated).")
     var maxLength: Int = 128
 
-    @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    @Option(name: .long, help: "Threads for each batch: the encoder splits every product and kernel into this many slices, each sgemm on one OpenBLAS thread (default: OpenBLAS's own threads).")
     var threads: Int?
 
     func validate() throws {
@@ -38,18 +38,20 @@ struct EncodeTextCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { BLASThreads.set(threads) }
+        // With --threads the encoder's own slices use the cores, so OpenBLAS must not add threads.
+        if threads != nil { BLASThreads.set(1) }
+        let slices = threads ?? 1
         let model = try BertTextEncoder(directory: URL(fileURLWithPath: encoder))
         var batch: [String] = []
         batch.reserveCapacity(batchSize)
         while let line = readLine(strippingNewline: true) {
             batch.append(line)
             if batch.count == batchSize {
-                try write(model.encode(batch, maxLength: maxLength))
+                try write(model.encode(batch, maxLength: maxLength, threads: slices))
                 batch.removeAll(keepingCapacity: true)
             }
         }
-        if !batch.isEmpty { try write(model.encode(batch, maxLength: maxLength)) }
+        if !batch.isEmpty { try write(model.encode(batch, maxLength: maxLength, threads: slices)) }
     }
 
     private func write(_ results: [BertTextEncoder.Encoded]) throws {

@@ -5,13 +5,13 @@ import XCTest
 /// The encoder against the numpy reference: every stage of the tiny random-weight fixture, and the
 /// real all-MiniLM-L6-v2 weights on 100 sentences.
 final class BertGoldenTests: XCTestCase {
-    private func checkTinyBert(directory: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkTinyBert(directory: URL, threads: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
         let golden = try GoldenTexts.load(TestPaths.tinyBert.appendingPathComponent("expected.json"))
         let expected = try SafeTensorsFile(path: TestPaths.tinyBert.appendingPathComponent("expected.safetensors").path)
         let encoder = try BertEncoder(directory: directory)
         XCTAssertEqual(encoder.layerCount, 2, file: file, line: line)
         // One padded batch of all texts: padding must not change any post's result.
-        let output = try encoder.forward(golden.ids, keepStages: true)
+        let output = try encoder.forward(golden.ids, keepStages: true, threads: threads)
         XCTAssertEqual(output.stages.count, 3, file: file, line: line)
         let d = encoder.hiddenSize
         var worst: Float = 0
@@ -33,6 +33,11 @@ final class BertGoldenTests: XCTestCase {
 
     func testTinyBertEveryStageMatchesReference() throws {
         try checkTinyBert(directory: TestPaths.tinyBert)
+    }
+
+    /// Every product and kernel split into three slices (an uneven split) gives the same stages.
+    func testTinyBertSlicedAcrossThreadsMatchesReference() throws {
+        try checkTinyBert(directory: TestPaths.tinyBert, threads: 3)
     }
 
     func testBertPrefixAndGammaBetaNames() throws {
@@ -59,7 +64,8 @@ final class BertGoldenTests: XCTestCase {
     }
 
     /// all-MiniLM-L6-v2 on 100 sentences: token states within 1e-4 of the numpy reference (float64),
-    /// sentence vectors with cosine >= 0.9999.
+    /// sentence vectors with cosine >= 0.9999. The forward runs split over two threads (the bench's
+    /// setting; 16 posts take the row-sliced products), the encode call on one.
     func testMiniLMMatchesReference() throws {
         let json = TestPaths.golden.appendingPathComponent("minilm-reference.json")
         let tensors = TestPaths.golden.appendingPathComponent("minilm-reference.safetensors")
@@ -74,7 +80,7 @@ final class BertGoldenTests: XCTestCase {
             let range = start..<min(start + batchSize, golden.texts.count)
             // Swift's own tokenizer must give the reference's ids too.
             let results = try encoder.encode(Array(golden.texts[range]), maxLength: golden.max_length)
-            let output = try encoder.encoder.forward(Array(golden.ids[range]))
+            let output = try encoder.encoder.forward(Array(golden.ids[range]), threads: 2)
             for (k, i) in range.enumerated() {
                 XCTAssertEqual(results[k].tokens, golden.ids[i], "sentence \(i)")
                 let n = golden.ids[i].count

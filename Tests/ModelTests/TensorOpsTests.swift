@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import XCTest
 @testable import Model
 
@@ -62,19 +63,33 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(t.data, [0, 0, 0, 0.5, 2, 6])
     }
 
-    func testVectorisedExpAndGELUMatchLibm() {
-        var worstExp: Float = 0, worstGELU: Float = 0
-        var x: Float = -80
-        while x < 80 {
-            let exact = Foundation.exp(Double(x))
-            worstExp = max(worstExp, Float(abs(Double(VecMath.exp(x)) - exact) / exact))
-            let v = Double(x * 0.125)
-            let exactGELU = 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))
-            worstGELU = max(worstGELU, Float(abs(Double(VecMath.gelu(x * 0.125)) - exactGELU)))
-            x += 0.0917
+    /// Both bodies of the C kernels (AVX2 + FMA and portable) against libm's erf and exp.
+    func testGELUAndSoftmaxKernelsMatchLibmInBothBodies() {
+        let xs = stride(from: Float(-10), to: 10, by: 0.01147).map { $0 }
+        for portable in [false, true] {
+            pck_force_portable(portable ? 1 : 0)
+            defer { pck_force_portable(0) }
+            var g = xs
+            g.withUnsafeMutableBufferPointer { pck_gelu($0.baseAddress!, $0.count) }
+            var worstGELU = 0.0
+            for (x, y) in zip(xs, g) {
+                let v = Double(x)
+                worstGELU = max(worstGELU, abs(Double(y) - 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))))
+            }
+            XCTAssertLessThan(worstGELU, 2e-6, "portable body: \(portable)")
+
+            // One row of 1,001 scores over a wide range: every probability within 1e-6 relative.
+            let row = stride(from: Float(-80), to: 0, by: 0.08).map { $0 }
+            var s = row
+            s.withUnsafeMutableBufferPointer { pck_softmax_rows($0.baseAddress!, 1, $0.count, nil) }
+            let exps = row.map { Foundation.exp(Double($0) - Double(row.max()!)) }
+            let total = exps.reduce(0, +)
+            var worstRelative = 0.0
+            for (p, e) in zip(s, exps) where e / total > 1e-30 {
+                worstRelative = max(worstRelative, abs(Double(p) - e / total) / (e / total))
+            }
+            XCTAssertLessThan(worstRelative, 2e-6, "portable body: \(portable)")
         }
-        XCTAssertLessThan(worstExp, 1e-6)
-        XCTAssertLessThan(worstGELU, 2e-6)
     }
 
     func testMaskedSoftmaxGivesPaddedKeysZero() throws {
@@ -91,6 +106,24 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(scores[7], 0)
     }
 
+    /// A masked row wider than one AVX2 vector (12 keys, the last 5 hidden), in both bodies.
+    func testMaskedSoftmaxWideRowInBothBodies() {
+        let scores: [Float] = [0.3, -1, 2, 0.7, 5, -3, 1.5, 90, 2, 4, 1, 0]
+        let mask: [Float] = [0, 0, 0, 0, 0, 0, 0] + [Float](repeating: -Float.greatestFiniteMagnitude, count: 5)
+        let e = scores[0..<7].map { Foundation.exp(Double($0) - 5) }
+        let total = e.reduce(0, +)
+        for portable in [false, true] {
+            pck_force_portable(portable ? 1 : 0)
+            defer { pck_force_portable(0) }
+            var s = scores
+            s.withUnsafeMutableBufferPointer { sb in
+                mask.withUnsafeBufferPointer { Softmax.rows(sb.baseAddress!, rows: 1, width: 12, mask: $0.baseAddress!) }
+            }
+            for j in 0..<7 { XCTAssertEqual(Double(s[j]), e[j] / total, accuracy: 1e-6, "portable body: \(portable)") }
+            XCTAssertEqual(Array(s[7...]), [0, 0, 0, 0, 0], "portable body: \(portable)")
+        }
+    }
+
     func testAttentionMatchesNaiveVersion() throws {
         var seed: UInt64 = 3
         let (batch, length, d, heads) = (2, 5, 8, 2)
@@ -98,6 +131,10 @@ final class TensorOpsTests: XCTestCase {
         let lengths = [5, 3]
         let mask = MultiHeadAttention.additiveMask(lengths: lengths, paddedLength: length)
         let out = try MultiHeadAttention.selfAttention(qkv: qkv, batch: batch, length: length, heads: heads, additiveMask: mask)
+        // The (post, head) pairs split over three slices give the same contexts.
+        let sliced = try MultiHeadAttention.selfAttention(qkv: qkv, batch: batch, length: length, heads: heads,
+                                                          additiveMask: mask, threads: 3)
+        XCTAssertEqual(sliced, out)
         let dh = d / heads
         for b in 0..<batch {
             for h in 0..<heads {
@@ -114,6 +151,35 @@ final class TensorOpsTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Sliced products (rows for tall inputs, columns for short ones) and sliced kernels agree
+    /// with the single-slice versions.
+    func testSlicedOperationsMatchOneSlice() throws {
+        var seed: UInt64 = 11
+        let layer = try Linear(weight: Tensor(shape: [40, 24], data: random(40 * 24, seed: &seed)),
+                               bias: random(40, seed: &seed))
+        for rows in [5, 300] {  // 5 rows: column slices; 300: row slices
+            let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
+            let one = try layer(x), sliced = try layer(x, threads: 3)
+            XCTAssertEqual(sliced.shape, one.shape)
+            XCTAssertLessThan(maxAbsDifference(sliced.data, one.data), 1e-5, "\(rows) rows")
+        }
+        var g = try Tensor(shape: [1000], data: random(1000, seed: &seed).map { $0 * 4 })
+        var gSliced = g
+        Activation.gelu.apply(&g)
+        Activation.gelu.apply(&gSliced, threads: 3)
+        XCTAssertEqual(g, gSliced)
+        let norm = try LayerNorm(gamma: random(16, seed: &seed), beta: random(16, seed: &seed), eps: 1e-5)
+        let residual = try Tensor(shape: [50, 16], data: random(800, seed: &seed))
+        var n1 = try Tensor(shape: [50, 16], data: random(800, seed: &seed))
+        var n2 = n1
+        try norm.apply(to: &n1, adding: residual)
+        try norm.apply(to: &n2, adding: residual, threads: 3)
+        XCTAssertEqual(n1, n2)
+        XCTAssertEqual(Parallel.slices(count: 100, parts: 3, granularity: 16), [0..<32, 32..<64, 64..<100])
+        XCTAssertEqual(Parallel.slices(count: 10, parts: 4, granularity: 16), [0..<10])
+        XCTAssertEqual(Parallel.slices(count: 0, parts: 2), [])
     }
 
     func testMaskedMeanIgnoresPadding() throws {

@@ -6,17 +6,22 @@
 # from the daemon's own histogram) in a second window fed at half that rate, so the latency is
 # the pipeline's and not a backlog's.
 #
-# Usage: bench/daemon/run.sh [--duration SECONDS] [--broker embedded|noida]
+# Rounds repeat the whole sequence (fresh topics each round) so that the shares are quoted as
+# medians over rounds, each round's daemon rate against that round's Kafka layer.
+#
+# Usage: bench/daemon/run.sh [--duration SECONDS] [--rounds N] [--broker embedded|noida]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 source scripts/lib/noida.sh
 DURATION=30
+ROUNDS=3
 BROKER=embedded
 SIZE=1024
 while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
         --broker) BROKER="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -41,7 +46,9 @@ trap cleanup EXIT
 
 RUNS="kafka-layer daemon-1 daemon-8 daemon-32"
 TOPICS=""
-for run in $RUNS; do TOPICS+="in-$run:$PARTITIONS,out-$run:$PARTITIONS,"; done
+for round in $(seq 1 "$ROUNDS"); do
+    for run in $RUNS; do TOPICS+="in-$run-r$round:$PARTITIONS,out-$run-r$round:$PARTITIONS,"; done
+done
 TOPICS+="dlq:1"
 if [[ "$BROKER" == embedded ]]; then
     "$BIN/postclassd" broker --topics "$TOPICS" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
@@ -55,18 +62,20 @@ else
 fi
 echo "[bench] $BROKER broker at $BOOTSTRAP" >&2
 
+for round in $(seq 1 "$ROUNDS"); do
 for run in $RUNS; do
-    in="in-$run" out="out-$run" group="g-$run"
+    echo "[bench] round $round/$ROUNDS: $run" >&2
+    in="in-$run-r$round" out="out-$run-r$round" group="g-$run-r$round"
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "$group" \
         --size "$SIZE" --posts --duration "$((DURATION + 8))" >/dev/null &
     feeder=$!
     if [[ "$run" == kafka-layer ]]; then
         "$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "$group" \
             --duration "$DURATION" > "$WORK/result.json"
-        "$PY" - "$WORK/result.json" "$RESULTS" <<'PY'
+        "$PY" - "$WORK/result.json" "$RESULTS" "$round" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-row = {"run": "kafka-layer", "posts_per_s": r["messages"] / (r["seconds"] or 1)}
+row = {"run": "kafka-layer", "round": int(sys.argv[3]), "posts_per_s": r["messages"] / (r["seconds"] or 1)}
 print(json.dumps(row)); open(sys.argv[2], "a").write(json.dumps(row) + "\n")
 PY
     else
@@ -86,15 +95,16 @@ PY
             --size "$SIZE" --posts --rate "$rate" --duration "$((DURATION + 8))" >/dev/null &
         feeder=$!
         "$PY" bench/daemon/measure.py --port "$port" --topic "$out" --duration "$DURATION" --run "$run" --results "$WORK/paced.jsonl"
-        "$PY" - "$WORK/saturated.jsonl" "$WORK/paced.jsonl" "$RESULTS" "$rate" <<'PY'
+        "$PY" - "$WORK/saturated.jsonl" "$WORK/paced.jsonl" "$RESULTS" "$rate" "$round" <<'PY'
 import json, sys
 sat = json.loads(open(sys.argv[1]).read().splitlines()[-1]); paced = json.loads(open(sys.argv[2]).read().splitlines()[-1])
-row = {"run": sat["run"], "posts_per_s": sat["posts_per_s"], "latency_at_rate": int(sys.argv[4]),
+row = {"run": sat["run"], "round": int(sys.argv[5]), "posts_per_s": sat["posts_per_s"], "latency_at_rate": int(sys.argv[4]),
        "p50_ms": paced["p50_ms"], "p99_ms": paced["p99_ms"]}
 print(json.dumps(row)); open(sys.argv[3], "a").write(json.dumps(row) + "\n")
 PY
         kill -TERM "$daemon"; wait "$daemon" || true
     fi
     wait "$feeder" || true
+done
 done
 "$PY" bench/daemon/report.py "$RESULTS"

@@ -3,6 +3,8 @@
 // Built by bench/model/run.sh with swiftc -O straight from Sources/Model (the package has no bench
 // product); prints one JSON object. Inputs: fixed-length sequences of `length` ids ([CLS] ... [SEP]),
 // so every batch is exactly B x L with no padding, like the ONNX Runtime and PyTorch baselines.
+// The encoder runs on `threads` threads through its intra-op slices (OpenBLAS single-threaded);
+// the sgemm peak is OpenBLAS's own, on the same number of threads.
 import COpenBLAS
 import Foundation
 
@@ -60,7 +62,10 @@ var results: [[String: Any]] = []
 for batch in [1, 8, 32] {
     var rng = SystemRandomNumberGenerator()
     let ids = (0..<batch).map { _ in [101] + (0..<(length - 2)).map { _ in Int.random(in: 1000..<30000, using: &rng) } + [102] }
-    let times = try measure { _ = try encoder.forward(ids) }
+    // The encoder's own intra-op slices on `threads` threads, each sgemm single-threaded.
+    BLASThreads.set(1)
+    let times = try measure { _ = try encoder.forward(ids, threads: threads) }
+    BLASThreads.set(threads)
     let m = median(times)
     let gflops = flopsPerSequence * Double(batch) / m / 1e9
     results.append(["batch": batch, "median_s": m, "sentences_per_s": Double(batch) / m,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Plain-array vector helpers for the per-post arithmetic of heads (a few thousand values, where
 /// clarity matters more than SIMD).
 enum SmallVectors {
@@ -14,7 +16,7 @@ enum SmallVectors {
     /// Numerically stable softmax.
     static func softmax(_ v: [Float]) -> [Float] {
         guard let top = v.max() else { return [] }
-        let e = v.map { VecMath.exp($0 - top) }
+        let e = v.map { expf($0 - top) }
         let total = e.reduce(0, +)
         return e.map { $0 / total }
     }

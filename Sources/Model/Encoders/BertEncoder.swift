@@ -126,8 +126,12 @@ public struct BertEncoder: Sendable {
     /// Runs the encoder on a batch of id sequences (each `[CLS] … [SEP]`, unpadded).
     ///
     /// Sequences are padded to the longest; padded keys are masked out of attention.
-    /// - Parameter keepStages: also return the embedding output and every layer's output.
-    public func forward(_ ids: [[Int]], keepStages: Bool = false) throws(ModelLoadError) -> BertOutput {
+    /// - Parameters:
+    ///   - keepStages: also return the embedding output and every layer's output.
+    ///   - threads: every product and kernel is split into this many slices run at once
+    ///     (`Parallel`); with more than 1, set `BLASThreads.set(1)` so the slices' sgemm calls do
+    ///     not each start OpenBLAS threads of their own.
+    public func forward(_ ids: [[Int]], keepStages: Bool = false, threads: Int = 1) throws(ModelLoadError) -> BertOutput {
         let lengths = ids.map(\.count)
         let length = lengths.max() ?? 0
         let batch = ids.count
@@ -145,15 +149,16 @@ public struct BertEncoder: Sendable {
             if keepStages { stages.append(try x.reshaped([batch, length, d])) }
             let mask = MultiHeadAttention.additiveMask(lengths: lengths, paddedLength: length)
             for layer in layers {
-                let qkv = try layer.qkv(x)
+                let qkv = try layer.qkv(x, threads: threads)
                 let context = try MultiHeadAttention.selfAttention(
-                    qkv: qkv, batch: batch, length: length, heads: config.numAttentionHeads, additiveMask: mask)
-                var attended = try layer.attentionOutput(context)
-                try layer.attentionNorm.apply(to: &attended, adding: x)
-                var hidden = try layer.intermediate(attended)
-                activation.apply(&hidden)
-                var out = try layer.output(hidden)
-                try layer.outputNorm.apply(to: &out, adding: attended)
+                    qkv: qkv, batch: batch, length: length, heads: config.numAttentionHeads,
+                    additiveMask: mask, threads: threads)
+                var attended = try layer.attentionOutput(context, threads: threads)
+                try layer.attentionNorm.apply(to: &attended, adding: x, threads: threads)
+                var hidden = try layer.intermediate(attended, threads: threads)
+                activation.apply(&hidden, threads: threads)
+                var out = try layer.output(hidden, threads: threads)
+                try layer.outputNorm.apply(to: &out, adding: attended, threads: threads)
                 x = out
                 if keepStages { stages.append(try x.reshaped([batch, length, d])) }
             }

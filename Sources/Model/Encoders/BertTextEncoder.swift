@@ -32,12 +32,13 @@ public struct BertTextEncoder: Sendable {
         }
     }
 
-    /// Encodes a batch of texts, truncated to `maxLength` ids each (capped at the model's positions).
-    public func encode(_ texts: [String], maxLength: Int) throws(ModelLoadError) -> [Encoded] {
+    /// Encodes a batch of texts, truncated to `maxLength` ids each (capped at the model's positions),
+    /// with the forward pass split into `threads` slices (`BertEncoder.forward`).
+    public func encode(_ texts: [String], maxLength: Int, threads: Int = 1) throws(ModelLoadError) -> [Encoded] {
         let limit = min(maxLength, encoder.maxPositions)
         let batch = tokenizer.encode(batch: texts, maxLength: limit)
         guard !texts.isEmpty else { return [] }
-        let output = try encoder.forward(batch.ids)
+        let output = try encoder.forward(batch.ids, threads: threads)
         let d = encoder.hiddenSize
         return batch.ids.enumerated().map { b, ids in
             Encoded(tokens: ids, embedding: Array(output.sentenceVectors.data[(b * d)..<((b + 1) * d)]))

@@ -12,9 +12,10 @@ public enum MultiHeadAttention {
     ///   - heads: the number of heads; `d` must be a multiple of it.
     ///   - additiveMask: `[B, L]` values added to every score of the key at that position (0 to keep,
     ///     a large negative number to hide).
+    ///   - threads: the (post, head) pairs are split into this many slices run at once (`Parallel`).
     /// - Returns: the concatenated heads' contexts, `[B*L, d]`.
     public static func selfAttention(qkv: Tensor, batch: Int, length: Int, heads: Int,
-                                     additiveMask: Tensor) throws(TensorError) -> Tensor {
+                                     additiveMask: Tensor, threads: Int = 1) throws(TensorError) -> Tensor {
         let width3 = qkv.lastDimension
         guard width3 % 3 == 0, qkv.rowCount == batch * length else {
             throw .shapeMismatch(expected: [batch * length, width3], found: qkv.shape, context: "attention qkv")
@@ -30,28 +31,25 @@ public enum MultiHeadAttention {
         let scale = 1 / Float(dh).squareRoot()
         var context = Tensor(zeros: [batch * length, d])
         guard batch > 0, length > 0 else { return context }
-        // One scores buffer reused for every (post, head): [L, L]. The (post, head) loop stays on
-        // this thread: running pairs on two threads measured no faster, because OpenBLAS's
-        // workers keep spinning on the cores between the larger products.
-        var scores = [Float](repeating: 0, count: length * length)
         let L = Int32(length), DH = Int32(dh), ld3 = Int32(width3), ld = Int32(d)
         qkv.data.withUnsafeBufferPointer { qb in
             additiveMask.data.withUnsafeBufferPointer { mb in
                 context.data.withUnsafeMutableBufferPointer { cb in
-                    scores.withUnsafeMutableBufferPointer { sb in
-                        guard let q0 = qb.baseAddress, let m0 = mb.baseAddress,
-                              let c0 = cb.baseAddress, let s = sb.baseAddress else { return }
-                        for b in 0..<batch {
+                    guard let q0 = qb.baseAddress, let m0 = mb.baseAddress, let c0 = cb.baseAddress else { return }
+                    Parallel.forEachSlice(count: batch * heads, threads: threads) { pairs in
+                        // One [L, L] scores buffer per slice, reused for each of its (post, head) pairs.
+                        let s = UnsafeMutablePointer<Float>.allocate(capacity: length * length)
+                        defer { s.deallocate() }
+                        for pair in pairs {
+                            let b = pair / heads, h = pair % heads
                             let rows = q0 + b * length * width3
-                            for h in 0..<heads {
-                                // Strided views into the fused rows: no copies of Q, K or V.
-                                let q = rows + h * dh, k = rows + d + h * dh, v = rows + 2 * d + h * dh
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, DH,
-                                            scale, q, ld3, k, ld3, 0, s, L)
-                                Softmax.rows(s, rows: length, width: length, mask: m0 + b * length)
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, DH, L,
-                                            1, s, L, v, ld3, 0, c0 + b * length * d + h * dh, ld)
-                            }
+                            // Strided views into the fused rows: no copies of Q, K or V.
+                            let q = rows + h * dh, k = rows + d + h * dh, v = rows + 2 * d + h * dh
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, DH,
+                                        scale, q, ld3, k, ld3, 0, s, L)
+                            Softmax.rows(s, rows: length, width: length, mask: m0 + b * length)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, DH, L,
+                                        1, s, L, v, ld3, 0, c0 + b * length * d + h * dh, ld)
                         }
                     }
                 }

@@ -26,8 +26,9 @@ public struct LayerNorm: Sendable {
         return y
     }
 
-    /// `LN(x + residual)` in place in `x`: the post-LN block's "add & norm" in one pass.
-    public func apply(to x: inout Tensor, adding residual: Tensor?) throws(TensorError) {
+    /// `LN(x + residual)` in place in `x`: the post-LN block's "add & norm" in one pass, with the
+    /// rows split into `threads` slices (`Parallel`).
+    public func apply(to x: inout Tensor, adding residual: Tensor?, threads: Int = 1) throws(TensorError) {
         let d = gamma.count
         guard x.lastDimension == d else {
             throw .shapeMismatch(expected: [-1, d], found: x.shape, context: "LayerNorm input")
@@ -41,21 +42,26 @@ public struct LayerNorm: Sendable {
         x.data.withUnsafeMutableBufferPointer { xb in
             gamma.withUnsafeBufferPointer { g in
                 beta.withUnsafeBufferPointer { b in
-                    guard let xp = xb.baseAddress, let gp = g.baseAddress, let bp = b.baseAddress else { return }
-                    for row in 0..<rows {
-                        let r = xp + row * d
-                        if let residual {
-                            residual.data.withUnsafeBufferPointer { rb in
-                                if let rp = rb.baseAddress { Vec.add(r, rp + row * d, count: d) }
+                    withResidual(residual) { rp in
+                        guard let xp = xb.baseAddress, let gp = g.baseAddress, let bp = b.baseAddress else { return }
+                        Parallel.forEachSlice(count: rows, threads: threads) { slice in
+                            for row in slice {
+                                let r = xp + row * d
+                                if let rp { Vec.add(r, rp + row * d, count: d) }
+                                let mean = Vec.sum(r, count: d) / Float(d)
+                                let variance = Vec.sumOfSquaredDeviations(r, mean: mean, count: d) / Float(d)
+                                let inv = 1 / (variance + eps).squareRoot()
+                                Vec.normalise(r, mean: mean, inverseStd: inv, gamma: gp, beta: bp, count: d)
                             }
                         }
-                        let mean = Vec.sum(r, count: d) / Float(d)
-                        let variance = Vec.sumOfSquaredDeviations(r, mean: mean, count: d) / Float(d)
-                        let inv = 1 / (variance + eps).squareRoot()
-                        Vec.normalise(r, mean: mean, inverseStd: inv, gamma: gp, beta: bp, count: d)
                     }
                 }
             }
         }
+    }
+
+    private func withResidual(_ residual: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let residual else { return body(nil) }
+        residual.data.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
