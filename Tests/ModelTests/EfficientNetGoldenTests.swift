@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import XCTest
 @testable import Model
@@ -25,7 +26,16 @@ func argmax(_ values: ArraySlice<Float>) -> Int {
 /// The encoder against the numpy reference (tools/reference/efficientnet_reference.py): every stage
 /// of the tiny random-weight fixture, and the real EfficientNet-Lite0 on scikit-image's photos.
 final class EfficientNetGoldenTests: XCTestCase {
+    /// In both bodies of the C kernels (the depthwise rows run in AVX2 + FMA or portable code).
     func testTinyEveryStageMatchesReference() throws {
+        for portable in [false, true] {
+            pck_force_portable(portable ? 1 : 0)
+            defer { pck_force_portable(0) }
+            try checkTinyEveryStage()
+        }
+    }
+
+    private func checkTinyEveryStage() throws {
         let expected = try SafeTensorsFile(path: TestPaths.tinyEfficientNet.appendingPathComponent("expected.safetensors").path)
         let encoder = try EfficientNetLite(directory: TestPaths.tinyEfficientNet)
         XCTAssertEqual(encoder.blockCount, 5)

@@ -124,18 +124,30 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// Attention against a float64 loop, in both kernel bodies: a head width of 4 (portable only),
+    /// 16 with a length that is not a multiple of 8, and 64 with a length over 64.
     func testAttentionMatchesNaiveVersion() throws {
+        for (batch, length, d, heads, lengths) in [(2, 5, 8, 2, [5, 3]), (2, 37, 32, 2, [37, 20]), (1, 70, 64, 1, [66])] {
+            for portable in [false, true] {
+                pck_force_portable(portable ? 1 : 0)
+                defer { pck_force_portable(0) }
+                try checkAttention(batch: batch, length: length, d: d, heads: heads, lengths: lengths,
+                                   label: "L=\(length) d=\(d) heads=\(heads) portable=\(portable)")
+            }
+        }
+    }
+
+    private func checkAttention(batch: Int, length: Int, d: Int, heads: Int, lengths: [Int], label: String) throws {
         var seed: UInt64 = 3
-        let (batch, length, d, heads) = (2, 5, 8, 2)
         let qkv = try Tensor(shape: [batch * length, 3 * d], data: random(batch * length * 3 * d, seed: &seed))
-        let lengths = [5, 3]
         let mask = MultiHeadAttention.additiveMask(lengths: lengths, paddedLength: length)
         let out = try MultiHeadAttention.selfAttention(qkv: qkv, batch: batch, length: length, heads: heads, additiveMask: mask)
         // The (post, head) pairs split over three slices give the same contexts.
         let sliced = try MultiHeadAttention.selfAttention(qkv: qkv, batch: batch, length: length, heads: heads,
                                                           additiveMask: mask, threads: 3)
-        XCTAssertEqual(sliced, out)
+        XCTAssertEqual(sliced, out, label)
         let dh = d / heads
+        var worst = 0.0
         for b in 0..<batch {
             for h in 0..<heads {
                 for i in 0..<length {
@@ -146,11 +158,12 @@ final class TensorOpsTests: XCTestCase {
                     let total = scores.reduce(0, +)
                     for j in 0..<dh {
                         let expected = (0..<lengths[b]).map { scores[$0] / total * at($0, 2, j) }.reduce(0, +)
-                        XCTAssertEqual(Double(out.data[(b * length + i) * d + h * dh + j]), expected, accuracy: 1e-5)
+                        worst = max(worst, abs(Double(out.data[(b * length + i) * d + h * dh + j]) - expected))
                     }
                 }
             }
         }
+        XCTAssertLessThan(worst, 1e-5, label)
     }
 
     /// Sliced products (rows for tall inputs, columns for short ones) and sliced kernels agree
@@ -180,6 +193,38 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Parallel.slices(count: 100, parts: 3, granularity: 16), [0..<32, 32..<64, 64..<100])
         XCTAssertEqual(Parallel.slices(count: 10, parts: 4, granularity: 16), [0..<10])
         XCTAssertEqual(Parallel.slices(count: 0, parts: 2), [])
+    }
+
+    /// A product without its bias, then bias + GELU (or bias + residual + LayerNorm) in one pass,
+    /// equals the product with its bias followed by the plain pass, in both kernel bodies.
+    func testBiasFusedIntoTheNextPass() throws {
+        var seed: UInt64 = 17
+        let layer = try Linear(weight: Tensor(shape: [40, 24], data: random(40 * 24, seed: &seed)),
+                               bias: random(40, seed: &seed).map { $0 * 3 })
+        let x = try Tensor(shape: [300, 24], data: random(300 * 24, seed: &seed))
+        let norm = try LayerNorm(gamma: random(40, seed: &seed), beta: random(40, seed: &seed), eps: 1e-5)
+        let residual = try Tensor(shape: [300, 40], data: random(300 * 40, seed: &seed))
+        for portable in [false, true] {
+            pck_force_portable(portable ? 1 : 0)
+            defer { pck_force_portable(0) }
+            var fused = try layer(x, threads: 2, includingBias: false)
+            try Activation.gelu.apply(&fused, bias: layer.bias ?? [], threads: 2)
+            var plain = try layer(x)
+            Activation.gelu.apply(&plain)
+            XCTAssertLessThan(maxAbsDifference(fused.data, plain.data), 1e-5, "portable body: \(portable)")
+
+            var fusedNorm = try layer(x, includingBias: false)
+            try norm.apply(to: &fusedNorm, adding: residual, bias: layer.bias, threads: 2)
+            var plainNorm = try layer(x)
+            try norm.apply(to: &plainNorm, adding: residual)
+            XCTAssertLessThan(maxAbsDifference(fusedNorm.data, plainNorm.data), 1e-5, "portable body: \(portable)")
+        }
+        var relu = try layer(x, includingBias: false)
+        try Activation.relu6.apply(&relu, bias: layer.bias ?? [])
+        var reluPlain = try layer(x)
+        Activation.relu6.apply(&reluPlain)
+        XCTAssertLessThan(maxAbsDifference(relu.data, reluPlain.data), 1e-5)
+        XCTAssertThrowsError(try Activation.gelu.apply(&relu, bias: [1, 2]))
     }
 
     func testMaskedMeanIgnoresPadding() throws {

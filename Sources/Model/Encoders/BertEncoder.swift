@@ -153,12 +153,18 @@ public struct BertEncoder: Sendable {
                 let context = try MultiHeadAttention.selfAttention(
                     qkv: qkv, batch: batch, length: length, heads: config.numAttentionHeads,
                     additiveMask: mask, threads: threads)
-                var attended = try layer.attentionOutput(context, threads: threads)
-                try layer.attentionNorm.apply(to: &attended, adding: x, threads: threads)
-                var hidden = try layer.intermediate(attended, threads: threads)
-                activation.apply(&hidden, threads: threads)
-                var out = try layer.output(hidden, threads: threads)
-                try layer.outputNorm.apply(to: &out, adding: attended, threads: threads)
+                // The three products below leave their bias to the pass that follows them (saves
+                // a pass over each output; the intermediate one is megabytes at batch 32).
+                var attended = try layer.attentionOutput(context, threads: threads, includingBias: false)
+                try layer.attentionNorm.apply(to: &attended, adding: x, bias: layer.attentionOutput.bias, threads: threads)
+                var hidden = try layer.intermediate(attended, threads: threads, includingBias: false)
+                if let bias = layer.intermediate.bias {
+                    try activation.apply(&hidden, bias: bias, threads: threads)
+                } else {
+                    activation.apply(&hidden, threads: threads)
+                }
+                var out = try layer.output(hidden, threads: threads, includingBias: false)
+                try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
                 x = out
                 if keepStages { stages.append(try x.reshaped([batch, length, d])) }
             }

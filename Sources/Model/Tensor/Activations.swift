@@ -16,20 +16,43 @@ public enum Activation: String, Sendable, Codable {
     /// `min(max(0, x), 6)`, EfficientNet-Lite's activation.
     case relu6
 
+    /// `x[row] = act(x[row] + bias)` for every row: a linear layer's bias (left out of its product)
+    /// and its activation in one pass, with rows split into `threads` slices.
+    public func apply(_ x: inout Tensor, bias: [Float], threads: Int = 1) throws(TensorError) {
+        let width = x.lastDimension, rows = x.rowCount
+        guard bias.count == width else {
+            throw .shapeMismatch(expected: [width], found: [bias.count], context: "activation bias")
+        }
+        x.data.withUnsafeMutableBufferPointer { buffer in
+            bias.withUnsafeBufferPointer { b in
+                guard let p0 = buffer.baseAddress, let bp = b.baseAddress else { return }
+                Parallel.forEachSlice(count: rows, threads: threads) { slice in
+                    let p = p0 + slice.lowerBound * width
+                    if self == .gelu { return pck_bias_gelu(p, slice.count, width, bp) }
+                    for row in 0..<slice.count { Vec.add(p + row * width, bp, count: width) }
+                    self.apply(p, count: slice.count * width)
+                }
+            }
+        }
+    }
+
     /// Applies the activation to every value of `x`, split into `threads` slices (`Parallel`).
     public func apply(_ x: inout Tensor, threads: Int = 1) {
         let n = x.count
         x.data.withUnsafeMutableBufferPointer { buffer in
             guard let p0 = buffer.baseAddress else { return }
             Parallel.forEachSlice(count: n, threads: threads, granularity: 64) { range in
-                let p = p0 + range.lowerBound, count = range.count
-                switch self {
-                case .gelu: Self.gelu(p, count: count)
-                case .quickGELU: Self.quickGELU(p, count: count)
-                case .relu: Self.clamp(p, count: count, low: 0, high: .infinity)
-                case .relu6: Self.clamp(p, count: count, low: 0, high: 6)
-                }
+                self.apply(p0 + range.lowerBound, count: range.count)
             }
+        }
+    }
+
+    private func apply(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .gelu: Self.gelu(p, count: count)
+        case .quickGELU: Self.quickGELU(p, count: count)
+        case .relu: Self.clamp(p, count: count, low: 0, high: .infinity)
+        case .relu6: Self.clamp(p, count: count, low: 0, high: 6)
         }
     }
 

@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 
 /// Scaled dot-product multi-head attention over a batch of equal-length (padded) sequences.
 public enum MultiHeadAttention {
@@ -31,25 +31,22 @@ public enum MultiHeadAttention {
         let scale = 1 / Float(dh).squareRoot()
         var context = Tensor(zeros: [batch * length, d])
         guard batch > 0, length > 0 else { return context }
-        let L = Int32(length), DH = Int32(dh), ld3 = Int32(width3), ld = Int32(d)
+        let scratchCount = pck_attention_scratch(length, dh)
         qkv.data.withUnsafeBufferPointer { qb in
             additiveMask.data.withUnsafeBufferPointer { mb in
                 context.data.withUnsafeMutableBufferPointer { cb in
                     guard let q0 = qb.baseAddress, let m0 = mb.baseAddress, let c0 = cb.baseAddress else { return }
                     Parallel.forEachSlice(count: batch * heads, threads: threads) { pairs in
-                        // One [L, L] scores buffer per slice, reused for each of its (post, head) pairs.
-                        let s = UnsafeMutablePointer<Float>.allocate(capacity: length * length)
-                        defer { s.deallocate() }
+                        // One scratch buffer per slice, reused for each of its (post, head) pairs.
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                        defer { scratch.deallocate() }
                         for pair in pairs {
                             let b = pair / heads, h = pair % heads
                             let rows = q0 + b * length * width3
                             // Strided views into the fused rows: no copies of Q, K or V.
-                            let q = rows + h * dh, k = rows + d + h * dh, v = rows + 2 * d + h * dh
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, DH,
-                                        scale, q, ld3, k, ld3, 0, s, L)
-                            Softmax.rows(s, rows: length, width: length, mask: m0 + b * length)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, DH, L,
-                                        1, s, L, v, ld3, 0, c0 + b * length * d + h * dh, ld)
+                            pck_attention_head(rows + h * dh, rows + d + h * dh, rows + 2 * d + h * dh, width3,
+                                               length, dh, scale, m0 + b * length,
+                                               c0 + b * length * d + h * dh, d, scratch)
                         }
                     }
                 }

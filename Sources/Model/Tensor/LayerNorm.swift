@@ -26,10 +26,14 @@ public struct LayerNorm: Sendable {
         return y
     }
 
-    /// `LN(x + residual)` in place in `x`: the post-LN block's "add & norm" in one pass, with the
-    /// rows split into `threads` slices (`Parallel`).
-    public func apply(to x: inout Tensor, adding residual: Tensor?, threads: Int = 1) throws(TensorError) {
+    /// `LN(x + bias + residual)` in place in `x`: the post-LN block's "add & norm" in one pass, with
+    /// the rows split into `threads` slices (`Parallel`). `bias`, one value per feature, is the
+    /// preceding linear layer's when it was left out of the product.
+    public func apply(to x: inout Tensor, adding residual: Tensor?, bias: [Float]? = nil, threads: Int = 1) throws(TensorError) {
         let d = gamma.count
+        if let bias, bias.count != d {
+            throw .shapeMismatch(expected: [d], found: [bias.count], context: "LayerNorm bias")
+        }
         guard x.lastDimension == d else {
             throw .shapeMismatch(expected: [-1, d], found: x.shape, context: "LayerNorm input")
         }
@@ -42,11 +46,13 @@ public struct LayerNorm: Sendable {
         x.data.withUnsafeMutableBufferPointer { xb in
             gamma.withUnsafeBufferPointer { g in
                 beta.withUnsafeBufferPointer { b in
-                    withResidual(residual) { rp in
+                    withOptional(residual?.data) { rp in
+                    withOptional(bias) { linearBias in
                         guard let xp = xb.baseAddress, let gp = g.baseAddress, let bp = b.baseAddress else { return }
                         Parallel.forEachSlice(count: rows, threads: threads) { slice in
                             for row in slice {
                                 let r = xp + row * d
+                                if let linearBias { Vec.add(r, linearBias, count: d) }
                                 if let rp { Vec.add(r, rp + row * d, count: d) }
                                 let mean = Vec.sum(r, count: d) / Float(d)
                                 let variance = Vec.sumOfSquaredDeviations(r, mean: mean, count: d) / Float(d)
@@ -55,13 +61,14 @@ public struct LayerNorm: Sendable {
                             }
                         }
                     }
+                    }
                 }
             }
         }
     }
 
-    private func withResidual(_ residual: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
-        guard let residual else { return body(nil) }
-        residual.data.withUnsafeBufferPointer { body($0.baseAddress) }
+    private func withOptional(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let values else { return body(nil) }
+        values.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }

@@ -34,7 +34,10 @@ public struct Linear: Sendable {
     /// sgemm (see `Parallel`): slices of rows when there are at least `rowsPerSliceForRowSplit` per
     /// slice, otherwise slices of output columns, so that a short input (one post) does not leave
     /// each slice packing the whole weight for a handful of rows.
-    public func callAsFunction(_ x: Tensor, threads: Int = 1) throws(TensorError) -> Tensor {
+    ///
+    /// With `includingBias: false` the bias is left out, for a caller that adds it in its next pass
+    /// over the output (`Activation.apply(_:bias:threads:)`, `LayerNorm.apply(to:adding:bias:threads:)`).
+    public func callAsFunction(_ x: Tensor, threads: Int = 1, includingBias: Bool = true) throws(TensorError) -> Tensor {
         guard x.lastDimension == inFeatures else {
             throw .shapeMismatch(expected: [-1, inFeatures], found: x.shape, context: "Linear input")
         }
@@ -42,7 +45,7 @@ public struct Linear: Sendable {
         var outShape = x.shape
         outShape[outShape.count - 1] = n
         if m == 0 { return Tensor(uncheckedShape: outShape, data: []) }
-        let bias = self.bias
+        let bias = includingBias ? self.bias : nil
         let values = [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
             initialized = m * n
             guard let c = buffer.baseAddress else { return }

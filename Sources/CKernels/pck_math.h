@@ -1,0 +1,67 @@
+// Private to CKernels: the exp shared by the kernels, in a scalar and an AVX2 + FMA version, the
+// row softmax both kernels files use, and the CPU check.
+//
+//   exp(x): range reduction x = n ln2 + r, |r| <= ln2/2 (ln2 split in two parts so r is exact
+//           enough), a degree-6 Taylor polynomial for e^r, then 2^n built in the exponent bits.
+//           Inputs are clamped to [-87, 88] so 2^n stays normal; below -87 the result is exactly 0
+//           (so masked keys get probability 0).
+#ifndef PCK_MATH_H
+#define PCK_MATH_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <immintrin.h>
+
+#define PCK_AVX2 __attribute__((target("avx2,fma")))
+
+static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static inline float exp_scalar(float x) {
+    float xc = fminf(fmaxf(x, -87.0f), 88.0f);
+    const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+    float shifted = xc * 1.4426950408889634f + magic;
+    float n = shifted - magic;
+    float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1;
+    p = p * r + 1;
+    uint32_t exponent = (float_to_bits(shifted) - float_to_bits(magic) + 127u) << 23;
+    return x < -87.0f ? 0.0f : p * bits_to_float(exponent);
+}
+
+PCK_AVX2 static inline __m256 exp_avx2(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.4426950408889634f), magic);
+    __m256 n = _mm256_sub_ps(shifted, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic));
+    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
+    __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    // x >= -87 keeps the value; below, the lane becomes exactly 0.
+    return _mm256_and_ps(result, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
+}
+
+/// 1 when the CPU has AVX2 and FMA and pck_force_portable is off.
+int pck_has_avx2_fma(void);
+
+/// softmax(s + mask) over one row of `width` (>= 1) values, in place; `mask` may be NULL.
+void pck_softmax_row_portable(float *s, size_t width, const float *mask);
+PCK_AVX2 void pck_softmax_row_avx2(float *s, size_t width, const float *mask);
+
+#endif
