@@ -29,12 +29,15 @@ printf 'module CJPEG { header "%s/Sources/CJPEG/include/pcd_jpeg.h" export * }\n
 clang -O2 -c Sources/CJPEG/pcd_jpeg.c -I Sources/CJPEG/include -o .build-model/bench/pcd_jpeg.o
 # ... and the element-wise kernels through the CKernels shim.
 printf 'module CKernels { header "%s/Sources/CKernels/include/pck_kernels.h" export * }\n' "$PWD" > .build-model/bench/CKernels.modulemap
-clang -O2 -c Sources/CKernels/pck_kernels.c -I Sources/CKernels/include -o .build-model/bench/pck_kernels.o
+rm -f .build-model/bench/pck_*.o  # objects of renamed sources would link twice
+for c in Sources/CKernels/*.c; do
+    clang -O2 -c "$c" -I Sources/CKernels/include -o ".build-model/bench/$(basename "$c" .c).o"
+done
 # shellcheck disable=SC2046
 swiftc -O -wmo -module-name ModelBench -I Sources/COpenBLAS -Xcc -fmodule-map-file=.build-model/bench/CJPEG.modulemap \
     -Xcc -fmodule-map-file=.build-model/bench/CKernels.modulemap \
     $(find Sources/Model -name '*.swift' | sort) bench/model/main.swift .build-model/bench/pcd_jpeg.o \
-    .build-model/bench/pck_kernels.o -lopenblas -ljpeg -o .build-model/bench/encoder-bench
+    .build-model/bench/pck_*.o -lopenblas -ljpeg -o .build-model/bench/encoder-bench
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="bench/results/model-$STAMP.json"
