@@ -227,6 +227,37 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertThrowsError(try Activation.gelu.apply(&relu, bias: [1, 2]))
     }
 
+    /// The direct 1x1 conv kernel (few input channels) against a float64 loop, in both bodies, with
+    /// 45 outputs (blocks of 32 and 8, then a scalar tail), an odd pixel count, residual and ReLU6.
+    func testDirectPointwiseConvMatchesNaiveVersion() throws {
+        var seed: UInt64 = 23
+        let (pixels, inputs, outputs) = (7, 20, 45)
+        let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
+        let bias = random(outputs, seed: &seed)
+        let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })
+        let residual = try Tensor(shape: [1, 1, pixels, outputs], data: random(pixels * outputs, seed: &seed))
+        for relu6 in [false, true] {
+            let conv = try PointwiseConv(weight: weight, bias: bias, relu6: relu6)
+            XCTAssertNotNil(conv.weightInMajor)
+            for portable in [false, true] {
+                pck_force_portable(portable ? 1 : 0)
+                defer { pck_force_portable(0) }
+                let y = try conv(x, adding: residual)
+                XCTAssertEqual(y.shape, [1, 1, pixels, outputs])
+                var worst = 0.0
+                for p in 0..<pixels {
+                    for o in 0..<outputs {
+                        var v = Double(bias[o]) + Double(residual.data[p * outputs + o])
+                        for i in 0..<inputs { v += Double(x.data[p * inputs + i]) * Double(weight.data[o * inputs + i]) }
+                        if relu6 { v = min(max(v, 0), 6) }
+                        worst = max(worst, abs(Double(y.data[p * outputs + o]) - v))
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-5, "relu6 \(relu6), portable body \(portable)")
+            }
+        }
+    }
+
     func testMaskedMeanIgnoresPadding() throws {
         let states = try Tensor(shape: [2, 3, 2], data: [1, 2, 3, 4, 100, 100, 5, 6, 7, 8, 9, 10])
         let pooled = try Pooling.maskedMean(states, lengths: [2, 3], paddedLength: 3)

@@ -42,6 +42,12 @@ size_t pck_attention_scratch(size_t length, size_t head_width);
 void pck_depthwise_row(const float *const *rows, size_t kernel, const float *weight, const float *bias,
                        size_t channels, size_t stride, size_t out_width, int relu6, float *out);
 
+/// A 1x1 convolution over `rows` channels-last pixels, for few input channels:
+/// y[r, n] = act(bias[n] + sum_k x[r, k] * weight_in_major[k * out_channels + n] (+ residual[r, n])),
+/// act ReLU6 when `relu6` is non-zero; `residual` may be NULL. Each output value is stored once.
+void pck_pointwise_conv(const float *x, size_t rows, size_t in_channels, const float *weight_in_major,
+                        const float *bias, const float *residual, size_t out_channels, int relu6, float *y);
+
 /// 1 when the AVX2 + FMA bodies are in use, 0 for the portable ones (for logs and benchmarks).
 int pck_uses_avx2(void);
 

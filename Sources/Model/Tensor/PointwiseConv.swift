@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// A 1x1 convolution over channels-last feature maps `[B, H, W, C]`, with a bias (BatchNorm folded
@@ -12,6 +13,13 @@ public struct PointwiseConv: Sendable {
     public let bias: [Float]
     /// Whether ReLU6 follows (expand and head convs); project convs are linear.
     public let relu6: Bool
+    /// The weight input-major, `[in, out]`, for convs with at most `directMaxInputs` input
+    /// channels, which run as one C kernel (`pck_pointwise_conv`) instead of sgemm + epilogue.
+    let weightInMajor: [Float]?
+
+    /// Up to this many input channels, the direct kernel beats sgemm: the product is mostly the
+    /// writing of an output six times wider than its input, which the kernel does once, finished.
+    static let directMaxInputs = 64
 
     /// - Parameter weight: `[out, in, 1, 1]` or `[out, in]`; `bias` needs `out` values.
     public init(weight: Tensor, bias: [Float], relu6: Bool) throws(TensorError) {
@@ -21,9 +29,19 @@ public struct PointwiseConv: Sendable {
         guard bias.count == weight.shape[0] else {
             throw .shapeMismatch(expected: [weight.shape[0]], found: [bias.count], context: "1x1 conv bias")
         }
-        self.weight = Tensor(uncheckedShape: [weight.shape[0], weight.shape[1]], data: weight.data)
+        let (out, inputs) = (weight.shape[0], weight.shape[1])
+        self.weight = Tensor(uncheckedShape: [out, inputs], data: weight.data)
         self.bias = bias
         self.relu6 = relu6
+        if inputs <= Self.directMaxInputs {
+            var transposed = [Float](repeating: 0, count: weight.count)
+            for o in 0..<out {
+                for i in 0..<inputs { transposed[i * out + o] = weight.data[o * inputs + i] }
+            }
+            weightInMajor = transposed
+        } else {
+            weightInMajor = nil
+        }
     }
 
     /// Input channels.
@@ -36,7 +54,8 @@ public struct PointwiseConv: Sendable {
 
     /// `act(x · Wᵀ + bias + residual)` for every pixel of `x` (`[..., in]` -> `[..., out]`).
     ///
-    /// Done in chunks of rows: sgemm writes a chunk (beta = 0) and `finish` adds bias and residual
+    /// Convs with few input channels run as one direct kernel (`weightInMajor`). The others are
+    /// done in chunks of rows: sgemm writes a chunk (beta = 0) and `finish` adds bias and residual
     /// and clamps it while it is still in cache. Expand convs have few input channels (16 to 192)
     /// and many outputs, so their cost is mostly moving the output: one trip to memory per chunk
     /// instead of one per pass.
@@ -60,6 +79,12 @@ public struct PointwiseConv: Sendable {
                                   let yp = buffer.baseAddress else { return }
                             // An empty array may still have a base address: only a given residual counts.
                             let rp = residual == nil ? nil : r.baseAddress
+                            if let direct = weightInMajor {
+                                direct.withUnsafeBufferPointer { d in
+                                    pck_pointwise_conv(ap, m, k, d.baseAddress, bp, rp, n, relu6 ? 1 : 0, yp)
+                                }
+                                return
+                            }
                             for start in stride(from: 0, to: m, by: rowsPerChunk) {
                                 let rows = min(rowsPerChunk, m - start)
                                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
