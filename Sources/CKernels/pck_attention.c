@@ -45,19 +45,11 @@ void score_tile(const float *q, size_t ld, size_t rows, const float *kt, size_t 
                 size_t dh, float scale, float *s, size_t lds) {
     __m256 a0[4], a1[4];
     for (size_t b = 0; b < 4; b++) { a0[b] = _mm256_setzero_ps(); a1[b] = _mm256_setzero_ps(); }
-    const float *q1 = rows == 2 ? q + ld : q;
-    for (size_t d = 0; d < dh; d++) {
-        __m256 b0 = _mm256_set1_ps(q[d] * scale), b1 = _mm256_set1_ps(q1[d] * scale);
-        const float *row = kt + d * lp;
-        for (size_t b = 0; b < blocks; b++) {
-            __m256 kv = _mm256_loadu_ps(row + 8 * b);
-            a0[b] = _mm256_fmadd_ps(b0, kv, a0[b]);
-            a1[b] = _mm256_fmadd_ps(b1, kv, a1[b]);
-        }
-    }
+    pck_tile_2x8n(q, rows == 2 ? q + ld : q, dh, kt, lp, blocks, a0, a1);
+    const __m256 sv = _mm256_set1_ps(scale);
     for (size_t b = 0; b < blocks; b++) {
-        _mm256_storeu_ps(s + 8 * b, a0[b]);
-        if (rows == 2) _mm256_storeu_ps(s + lds + 8 * b, a1[b]);
+        _mm256_storeu_ps(s + 8 * b, _mm256_mul_ps(a0[b], sv));
+        if (rows == 2) _mm256_storeu_ps(s + lds + 8 * b, _mm256_mul_ps(a1[b], sv));
     }
 }
 
@@ -67,16 +59,7 @@ void value_tile(const float *p, size_t lp, size_t rows, const float *v, size_t l
                 size_t n, float *out, size_t ldo) {
     __m256 a0[4], a1[4];
     for (size_t b = 0; b < 4; b++) { a0[b] = _mm256_setzero_ps(); a1[b] = _mm256_setzero_ps(); }
-    const float *p1 = rows == 2 ? p + lp : p;
-    for (size_t j = 0; j < n; j++) {
-        __m256 b0 = _mm256_set1_ps(p[j]), b1 = _mm256_set1_ps(p1[j]);
-        const float *vj = v + j * ld;
-        for (size_t b = 0; b < blocks; b++) {
-            __m256 vv = _mm256_loadu_ps(vj + 8 * b);
-            a0[b] = _mm256_fmadd_ps(b0, vv, a0[b]);
-            a1[b] = _mm256_fmadd_ps(b1, vv, a1[b]);
-        }
-    }
+    pck_tile_2x8n(p, rows == 2 ? p + lp : p, n, v, ld, blocks, a0, a1);
     for (size_t b = 0; b < blocks; b++) {
         _mm256_storeu_ps(out + 8 * b, a0[b]);
         if (rows == 2) _mm256_storeu_ps(out + ldo + 8 * b, a1[b]);
@@ -94,7 +77,7 @@ PCK_AVX2 static void attention_avx2(const float *q, const float *k, const float 
         for (size_t j = n; j < lp; j++) kt[d * lp + j] = 0;
     }
     // Scores in tiles of up to 2 query rows x 32 keys (eight accumulators, so the FMA chains
-    // overlap): s[i, j..j+8] = sum_d (scale q[i, d]) K^T[d, j..j+8].
+    // overlap): s[i, j..j+8] = scale sum_d q[i, d] K^T[d, j..j+8].
     for (size_t i = 0; i < n; i += 2) {
         const size_t rows = n - i >= 2 ? 2 : 1;
         // Literal block counts, so that after inlining the accumulators live in registers.

@@ -57,6 +57,24 @@ PCK_AVX2 static inline __m256 exp_avx2(__m256 x) {
     return _mm256_and_ps(result, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
 }
 
+/// The micro-kernel of the small products (attention, direct 1x1 conv): two rows of A against
+/// `blocks` (1 to 4) groups of 8 columns of B, `acc0[j] += sum_k a0[k] b[k * ldb + 8j]` and the same
+/// for a1. Called with a literal `blocks`, so that after inlining the eight accumulators live in
+/// registers and their FMA chains overlap; each loaded B vector feeds both rows.
+PCK_AVX2 static inline __attribute__((always_inline))
+void pck_tile_2x8n(const float *a0, const float *a1, size_t depth, const float *b, size_t ldb, size_t blocks,
+                   __m256 acc0[4], __m256 acc1[4]) {
+    for (size_t k = 0; k < depth; k++) {
+        __m256 s0 = _mm256_set1_ps(a0[k]), s1 = _mm256_set1_ps(a1[k]);
+        const float *row = b + k * ldb;
+        for (size_t j = 0; j < blocks; j++) {
+            __m256 bv = _mm256_loadu_ps(row + 8 * j);
+            acc0[j] = _mm256_fmadd_ps(s0, bv, acc0[j]);
+            acc1[j] = _mm256_fmadd_ps(s1, bv, acc1[j]);
+        }
+    }
+}
+
 /// 1 when the CPU has AVX2 and FMA and pck_force_portable is off.
 int pck_has_avx2_fma(void);
 

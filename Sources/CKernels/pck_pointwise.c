@@ -40,16 +40,7 @@ void tile(const float *x, size_t in, size_t rows, const float *wt, size_t out, c
           const float *residual, size_t blocks, int relu6, float *y) {
     __m256 a0[4], a1[4];
     for (size_t b = 0; b < blocks; b++) { a0[b] = _mm256_loadu_ps(bias + 8 * b); a1[b] = a0[b]; }
-    const float *x1 = rows == 2 ? x + in : x;
-    for (size_t k = 0; k < in; k++) {
-        __m256 b0 = _mm256_set1_ps(x[k]), b1 = _mm256_set1_ps(x1[k]);
-        const float *w = wt + k * out;
-        for (size_t b = 0; b < blocks; b++) {
-            __m256 wv = _mm256_loadu_ps(w + 8 * b);
-            a0[b] = _mm256_fmadd_ps(b0, wv, a0[b]);
-            a1[b] = _mm256_fmadd_ps(b1, wv, a1[b]);
-        }
-    }
+    pck_tile_2x8n(x, rows == 2 ? x + in : x, in, wt, out, blocks, a0, a1);
     for (size_t b = 0; b < blocks; b++) {
         _mm256_storeu_ps(y + 8 * b, finish8(a0[b], residual ? residual + 8 * b : NULL, relu6));
         if (rows == 2) _mm256_storeu_ps(y + out + 8 * b, finish8(a1[b], residual ? residual + out + 8 * b : NULL, relu6));
