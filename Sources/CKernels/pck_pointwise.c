@@ -1,7 +1,8 @@
 // A 1x1 convolution with few input channels over channels-last pixels, with bias, optional
-// residual and optional ReLU6 fused in (EfficientNet-Lite's expand convs of the early stages).
+// residual and optional ReLU6 fused in (EfficientNet-Lite's expand convs of the early stages, and
+// the project convs with up to 128 inputs; PointwiseConv.directMaxInputs picks them).
 //
-// Why not sgemm: with 16 to 64 input channels the product is mostly the writing of its output
+// Why not sgemm: with 16 to 128 input channels the product is mostly the writing of its output
 // (6x wider than its input), and sgemm writes it, then the epilogue reads and writes it again.
 // Here each output value is computed in registers and stored once, finished. Weights are
 // input-major ([in][out]) so one input value, broadcast, multiplies 8 contiguous output channels.
