@@ -156,10 +156,33 @@ struct JSONScanner {
     }
 
     /// Validates a string without decoding it.
+    /// The index of the first byte at or after `from` that ends a plain run of string bytes: a
+    /// quote, a backslash or a control character (or `bytes.count`). Eight bytes at a time while
+    /// none of them is one of those (SWAR: a byte lane is flagged when `lane - k` borrows into its
+    /// high bit while the lane's own high bit is clear, i.e. lane < k, or lane == 0 after an xor).
+    /// Post texts are mostly such runs; this took the scanner from two thirds of a post's decode
+    /// to a small share.
+    private func plainRunEnd(from start: Int) -> Int {
+        let n = bytes.count
+        var i = start
+        guard let base = UnsafeRawPointer(bytes.baseAddress) else { return i }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= n {
+            let x = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let quote = x ^ (ones &* 0x22), backslash = x ^ (ones &* 0x5C)
+            let flagged = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((x &- ones &* 0x20) & ~x)
+            if flagged & highs != 0 { break }
+            i += 8
+        }
+        return i
+    }
+
     private mutating func skipString() throws(SyntaxError) {
         let start = index
         index += 1
         while index < bytes.count {
+            index = plainRunEnd(from: index)
+            guard index < bytes.count else { break }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") { index += 1; return }
             if b < 0x20 { throw SyntaxError(offset: index, reason: "control character in a string") }
@@ -191,6 +214,8 @@ struct JSONScanner {
         var utf8: [UInt8] = []
         var runStart = index
         while index < bytes.count {
+            index = plainRunEnd(from: index)
+            guard index < bytes.count else { break }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 let run = UnsafeBufferPointer(rebasing: bytes[runStart..<index])
