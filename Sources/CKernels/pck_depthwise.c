@@ -1,30 +1,38 @@
 // One output row of a depthwise k x k convolution over channels-last rows, with bias and optional
 // ReLU6 (EfficientNet-Lite's depthwise layers).
 //
-// The caller (DepthwiseConv.swift) hands k padded input rows, so every window is whole and this
-// kernel has no edge cases. Channels are the SIMD dimension (8 per AVX2 register); four output
-// pixels are computed together, so each tap's weights are loaded once for four FMAs, which is
-// what bounds this kernel (loads, not arithmetic).
+// The caller (DepthwiseConv.swift) hands the k input rows under the output row, straight from the
+// feature map (a row of zeros stands for each row of padding above or below), so nothing is copied.
+// Output pixels whose window lies inside the row (all but the first and last one or two) take the
+// fast path: channels are the SIMD dimension (8 per AVX2 register), and eight output pixels are
+// computed together (four at a row's end), so each tap's weights are loaded once for eight FMAs
+// and eight FMA chains are in flight. The few pixels whose window hangs over the left or right
+// padding skip the taps outside the row.
 #include "pck_kernels.h"
 #include "pck_math.h"
 
 static inline float clamp6(float v) { return v < 0 ? 0 : (v > 6 ? 6 : v); }
 
-// One output pixel at padded column `column`, channels [first, c).
+// One output pixel whose window starts at input column x0 (possibly negative), channels [first, c).
 static void pixel_scalar(const float *const *rows, size_t k, const float *weight, const float *bias,
-                         size_t c, size_t first, size_t column, int relu6, float *out) {
+                         size_t c, size_t first, ptrdiff_t x0, size_t width, int relu6, float *out) {
     for (size_t ch = first; ch < c; ch++) {
         float acc = bias[ch];
         for (size_t ky = 0; ky < k; ky++) {
-            for (size_t kx = 0; kx < k; kx++) acc += weight[(ky * k + kx) * c + ch] * rows[ky][(column + kx) * c + ch];
+            for (size_t kx = 0; kx < k; kx++) {
+                const ptrdiff_t ix = x0 + (ptrdiff_t)kx;
+                if (ix >= 0 && ix < (ptrdiff_t)width) acc += weight[(ky * k + kx) * c + ch] * rows[ky][(size_t)ix * c + ch];
+            }
         }
         out[ch] = relu6 ? clamp6(acc) : acc;
     }
 }
 
-static void row_portable(const float *const *rows, size_t k, const float *weight, const float *bias,
-                         size_t c, size_t stride, size_t out_width, int relu6, float *out) {
-    for (size_t ox = 0; ox < out_width; ox++) pixel_scalar(rows, k, weight, bias, c, 0, ox * stride, relu6, out + ox * c);
+static void row_portable(const float *const *rows, size_t k, const float *weight, const float *bias, size_t c,
+                         size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6, float *out) {
+    for (size_t ox = 0; ox < out_width; ox++) {
+        pixel_scalar(rows, k, weight, bias, c, 0, (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left, width, relu6, out + ox * c);
+    }
 }
 
 PCK_AVX2 static inline __m256 finish8(__m256 v, int relu6) {
@@ -32,46 +40,79 @@ PCK_AVX2 static inline __m256 finish8(__m256 v, int relu6) {
     return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
 }
 
-// Four output pixels starting at padded column `column` (pixels `stride` columns apart).
-PCK_AVX2 static void four_pixels_avx2(const float *const *rows, size_t k, const float *weight, const float *bias,
-                                      size_t c, size_t stride, size_t column, int relu6, float *out) {
+// A pixel whose window hangs over the row's ends: the taps outside are skipped.
+PCK_AVX2 static void edge_pixel_avx2(const float *const *rows, size_t k, const float *weight, const float *bias,
+                                     size_t c, ptrdiff_t x0, size_t width, int relu6, float *out) {
+    const size_t kx_first = x0 < 0 ? (size_t)(-x0) : 0;
+    const ptrdiff_t room = (ptrdiff_t)width - x0;
+    const size_t kx_end = room < (ptrdiff_t)k ? (room > 0 ? (size_t)room : 0) : k;
+    size_t ch = 0;
+    for (; ch + 8 <= c; ch += 8) {
+        __m256 acc = _mm256_loadu_ps(bias + ch);
+        for (size_t ky = 0; ky < k; ky++) {
+            for (size_t kx = kx_first; kx < kx_end; kx++) {
+                const float *tap = rows[ky] + (size_t)(x0 + (ptrdiff_t)kx) * c + ch;
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(weight + (ky * k + kx) * c + ch), _mm256_loadu_ps(tap), acc);
+            }
+        }
+        _mm256_storeu_ps(out + ch, finish8(acc, relu6));
+    }
+    pixel_scalar(rows, k, weight, bias, c, ch, x0, width, relu6, out);
+}
+
+// `P` (4 or 8, a literal after inlining) output pixels whose windows start at input column x0 and
+// lie inside the row, pixels `stride` columns apart.
+PCK_AVX2 static inline __attribute__((always_inline))
+void pixels_avx2(const size_t P, const float *const *rows, size_t k, const float *weight, const float *bias,
+                 size_t c, size_t stride, size_t x0, size_t width, int relu6, float *out) {
     const size_t step = stride * c;
     size_t ch = 0;
     for (; ch + 8 <= c; ch += 8) {
-        __m256 a0 = _mm256_loadu_ps(bias + ch), a1 = a0, a2 = a0, a3 = a0;
+        __m256 acc[8];
+        const __m256 b = _mm256_loadu_ps(bias + ch);
+        for (size_t p = 0; p < P; p++) acc[p] = b;
         for (size_t ky = 0; ky < k; ky++) {
-            const float *tap = rows[ky] + column * c + ch;
+            const float *tap = rows[ky] + x0 * c + ch;
             const float *w = weight + ky * k * c + ch;
             for (size_t kx = 0; kx < k; kx++, tap += c, w += c) {
-                __m256 wv = _mm256_loadu_ps(w);
-                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tap), a0);
-                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tap + step), a1);
-                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tap + 2 * step), a2);
-                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tap + 3 * step), a3);
+                const __m256 wv = _mm256_loadu_ps(w);
+                for (size_t p = 0; p < P; p++) acc[p] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tap + p * step), acc[p]);
             }
         }
-        _mm256_storeu_ps(out + ch, finish8(a0, relu6));
-        _mm256_storeu_ps(out + c + ch, finish8(a1, relu6));
-        _mm256_storeu_ps(out + 2 * c + ch, finish8(a2, relu6));
-        _mm256_storeu_ps(out + 3 * c + ch, finish8(a3, relu6));
+        for (size_t p = 0; p < P; p++) _mm256_storeu_ps(out + p * c + ch, finish8(acc[p], relu6));
     }
-    for (size_t p = 0; p < 4; p++) pixel_scalar(rows, k, weight, bias, c, ch, column + p * stride, relu6, out + p * c);
+    for (size_t p = 0; p < P; p++) {
+        pixel_scalar(rows, k, weight, bias, c, ch, (ptrdiff_t)(x0 + p * stride), width, relu6, out + p * c);
+    }
 }
 
-PCK_AVX2 static void row_avx2(const float *const *rows, size_t k, const float *weight, const float *bias,
-                              size_t c, size_t stride, size_t out_width, int relu6, float *out) {
-    if (out_width < 4) { row_portable(rows, k, weight, bias, c, stride, out_width, relu6, out); return; }
-    // A width that is not a multiple of four ends with a group overlapping the one before
-    // (7 = 0...3, 3...6): recomputing a pixel costs less than a one-pixel loop.
-    for (size_t ox = 0; ox < out_width;) {
-        size_t first = ox < out_width - 4 ? ox : out_width - 4;
-        four_pixels_avx2(rows, k, weight, bias, c, stride, first * stride, relu6, out + first * c);
+PCK_AVX2 static void row_avx2(const float *const *rows, size_t k, const float *weight, const float *bias, size_t c,
+                              size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6, float *out) {
+    // Inside pixels: ox * stride >= pad_left and ox * stride - pad_left + k <= width.
+    size_t lo = (pad_left + stride - 1) / stride, hi = width + pad_left >= k ? (width + pad_left - k) / stride + 1 : 0;
+    if (hi > out_width) hi = out_width;
+    if (lo > hi) lo = hi;
+    if (hi - lo < 4) lo = hi;  // too few for the grouped path: all pixels take the edge path
+    for (size_t ox = 0; ox < lo; ox++) {
+        edge_pixel_avx2(rows, k, weight, bias, c, (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left, width, relu6, out + ox * c);
+    }
+    size_t ox = lo;
+    for (; ox + 8 <= hi; ox += 8) pixels_avx2(8, rows, k, weight, bias, c, stride, ox * stride - pad_left, width, relu6, out + ox * c);
+    // The rest in groups of four, the last one overlapping the one before when the count is not a
+    // multiple of four (7 = 0...3, 3...6): recomputing a pixel costs less than a one-pixel loop.
+    while (ox < hi) {
+        const size_t first = ox + 4 <= hi ? ox : hi - 4;
+        pixels_avx2(4, rows, k, weight, bias, c, stride, first * stride - pad_left, width, relu6, out + first * c);
         ox = first + 4;
+    }
+    for (ox = hi; ox < out_width; ox++) {
+        edge_pixel_avx2(rows, k, weight, bias, c, (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left, width, relu6, out + ox * c);
     }
 }
 
 void pck_depthwise_row(const float *const *rows, size_t kernel, const float *weight, const float *bias,
-                       size_t channels, size_t stride, size_t out_width, int relu6, float *out) {
-    if (pck_has_avx2_fma()) row_avx2(rows, kernel, weight, bias, channels, stride, out_width, relu6, out);
-    else row_portable(rows, kernel, weight, bias, channels, stride, out_width, relu6, out);
+                       size_t channels, size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6,
+                       float *out) {
+    if (pck_has_avx2_fma()) row_avx2(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
+    else row_portable(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
 }

@@ -37,6 +37,7 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     func run() throws {
+        FreedMemory.keepForReuse()
         if let threads { BLASThreads.set(threads) }
         let classifier = try ClassifierFactory.make(model)
         guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {

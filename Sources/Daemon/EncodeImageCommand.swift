@@ -40,6 +40,7 @@ struct EncodeImageCommand: ParsableCommand {
     }
 
     func run() throws {
+        FreedMemory.keepForReuse()
         if let threads { BLASThreads.set(threads) }
         let model = try loadImageEncoder(directory: URL(fileURLWithPath: encoder))
         let preprocessor = try ImagePreprocessor(config: model.preprocess)

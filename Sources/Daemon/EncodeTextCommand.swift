@@ -38,6 +38,7 @@ struct EncodeTextCommand: ParsableCommand {
     }
 
     func run() throws {
+        FreedMemory.keepForReuse()
         // With --threads the encoder's own slices use the cores, so OpenBLAS must not add threads.
         if threads != nil { BLASThreads.set(1) }
         let slices = threads ?? 1

@@ -92,6 +92,7 @@ struct RunCommand: ParsableCommand {
         logger.info("metrics, health and readiness at http://\(server.boundAddress)/metrics, /healthz, /readyz")
 
         BLASThreads.set(settings.effectiveBLASThreads)
+        FreedMemory.keepForReuse()
         telemetry.modelLoading(expected: .seconds(300))
         let classifier: any Classifier
         do {

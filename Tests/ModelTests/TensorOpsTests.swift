@@ -227,33 +227,87 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertThrowsError(try Activation.gelu.apply(&relu, bias: [1, 2]))
     }
 
-    /// The direct 1x1 conv kernel (few input channels) against a float64 loop, in both bodies, with
-    /// 45 outputs (blocks of 32 and 8, then a scalar tail), an odd pixel count, residual and ReLU6.
-    func testDirectPointwiseConvMatchesNaiveVersion() throws {
+    /// The packed-weight 1x1 conv kernel against a float64 loop, in both bodies, over shapes that
+    /// reach every path: rows that are not a multiple of the 6-row block, outputs that end in a
+    /// partial panel of 16 (45 = 16 + 16 + 13, 8 = half a panel, 3), few and many inputs (more
+    /// than one group of panels fits in L2 at 1152), residual and ReLU6.
+    func testPackedPointwiseConvMatchesNaiveVersion() throws {
         var seed: UInt64 = 23
-        let (pixels, inputs, outputs) = (7, 20, 45)
-        let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
-        let bias = random(outputs, seed: &seed)
-        let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })
-        let residual = try Tensor(shape: [1, 1, pixels, outputs], data: random(pixels * outputs, seed: &seed))
-        for relu6 in [false, true] {
-            let conv = try PointwiseConv(weight: weight, bias: bias, relu6: relu6)
-            XCTAssertNotNil(conv.weightInMajor)
-            for portable in [false, true] {
-                pck_force_portable(portable ? 1 : 0)
-                defer { pck_force_portable(0) }
-                let y = try conv(x, adding: residual)
-                XCTAssertEqual(y.shape, [1, 1, pixels, outputs])
-                var worst = 0.0
-                for p in 0..<pixels {
-                    for o in 0..<outputs {
-                        var v = Double(bias[o]) + Double(residual.data[p * outputs + o])
-                        for i in 0..<inputs { v += Double(x.data[p * inputs + i]) * Double(weight.data[o * inputs + i]) }
-                        if relu6 { v = min(max(v, 0), 6) }
-                        worst = max(worst, abs(Double(y.data[p * outputs + o]) - v))
+        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96)] {
+            let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
+            let bias = random(outputs, seed: &seed)
+            let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })
+            let residual = try Tensor(shape: [1, 1, pixels, outputs], data: random(pixels * outputs, seed: &seed))
+            for relu6 in [false, true] {
+                let conv = try PointwiseConv(weight: weight, bias: bias, relu6: relu6)
+                for portable in [false, true] {
+                    pck_force_portable(portable ? 1 : 0)
+                    defer { pck_force_portable(0) }
+                    for adding in [nil, residual] {
+                        let y = try conv(x, adding: adding)
+                        XCTAssertEqual(y.shape, [1, 1, pixels, outputs])
+                        var worst = 0.0
+                        for p in 0..<pixels {
+                            for o in 0..<outputs {
+                                var v = Double(bias[o]) + Double(adding?.data[p * outputs + o] ?? 0)
+                                for i in 0..<inputs { v += Double(x.data[p * inputs + i]) * Double(weight.data[o * inputs + i]) }
+                                if relu6 { v = min(max(v, 0), 6) }
+                                worst = max(worst, abs(Double(y.data[p * outputs + o]) - v))
+                            }
+                        }
+                        let label = "\(pixels)x\(inputs)->\(outputs) relu6 \(relu6) residual \(adding != nil) portable \(portable)"
+                        XCTAssertLessThan(worst, 1e-5 * Double(max(1, inputs / 16)), label)
                     }
                 }
-                XCTAssertLessThan(worst, 1e-5, "relu6 \(relu6), portable body \(portable)")
+            }
+        }
+    }
+
+    /// The depthwise kernel against a float64 loop, in both bodies, on maps narrow enough that
+    /// every pixel takes the edge path (width 3, k 5), wide enough for the groups of eight and
+    /// four (width 21), with stride 2, asymmetric padding and a channel count with a scalar tail.
+    func testDepthwiseConvMatchesNaiveVersion() throws {
+        var seed: UInt64 = 5
+        let cases: [(h: Int, w: Int, c: Int, k: Int, stride: Int, pad: ConvPadding)] = [
+            (3, 3, 16, 5, 1, ConvPadding(top: 2, bottom: 2, left: 2, right: 2)),
+            (9, 21, 20, 3, 1, ConvPadding(top: 1, bottom: 1, left: 1, right: 1)),
+            (10, 21, 24, 5, 2, ConvPadding(top: 1, bottom: 2, left: 1, right: 2)),
+            (8, 30, 8, 3, 2, ConvPadding(top: 0, bottom: 1, left: 0, right: 1)),
+        ]
+        for t in cases {
+            let weight = try Tensor(shape: [t.c, 1, t.k, t.k], data: random(t.c * t.k * t.k, seed: &seed))
+            let bias = random(t.c, seed: &seed)
+            let x = try Tensor(shape: [2, t.h, t.w, t.c], data: random(2 * t.h * t.w * t.c, seed: &seed).map { $0 * 4 })
+            for relu6 in [false, true] {
+                let conv = try DepthwiseConv(weight: weight, bias: bias, stride: t.stride, padding: t.pad, relu6: relu6)
+                for portable in [false, true] {
+                    pck_force_portable(portable ? 1 : 0)
+                    defer { pck_force_portable(0) }
+                    let y = try conv(x)
+                    let (oh, ow) = (y.shape[1], y.shape[2])
+                    XCTAssertEqual(oh, (t.pad.top + t.h + t.pad.bottom - t.k) / t.stride + 1)
+                    XCTAssertEqual(ow, (t.pad.left + t.w + t.pad.right - t.k) / t.stride + 1)
+                    var worst = 0.0
+                    for b in 0..<2 {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                for ch in 0..<t.c {
+                                    var v = Double(bias[ch])
+                                    for ky in 0..<t.k {
+                                        for kx in 0..<t.k {
+                                            let iy = oy * t.stride - t.pad.top + ky, ix = ox * t.stride - t.pad.left + kx
+                                            guard iy >= 0, iy < t.h, ix >= 0, ix < t.w else { continue }
+                                            v += Double(weight.data[(ch * t.k + ky) * t.k + kx]) * Double(x.data[((b * t.h + iy) * t.w + ix) * t.c + ch])
+                                        }
+                                    }
+                                    if relu6 { v = min(max(v, 0), 6) }
+                                    worst = max(worst, abs(Double(y.data[((b * oh + oy) * ow + ox) * t.c + ch]) - v))
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertLessThan(worst, 1e-5, "\(t) relu6 \(relu6) portable \(portable)")
+                }
             }
         }
     }

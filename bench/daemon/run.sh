@@ -53,7 +53,9 @@ TOPICS+="dlq:1"
 if [[ "$BROKER" == embedded ]]; then
     "$BIN/postclassd" broker --topics "$TOPICS" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
     PIDS+=($!)
-    for _ in $(seq 1 100); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
+    # Creating the topics of many rounds (48 partitions a run) takes the mock cluster a while.
+    for _ in $(seq 1 1200); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
+    [[ -s "$WORK/bootstrap" ]] || { echo "[bench] the embedded broker did not start within 120 s" >&2; exit 1; }
     BOOTSTRAP="$(cat "$WORK/bootstrap")"
 else
     noida_start

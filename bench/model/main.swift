@@ -48,6 +48,7 @@ let modelDir = args.count > 1 ? args[1] : "models/all-MiniLM-L6-v2"
 let threads = args.count > 2 ? Int(args[2]) ?? 2 : 2
 let length = 64
 BLASThreads.set(threads)
+FreedMemory.keepForReuse()
 
 let encoder = try BertEncoder(directory: URL(fileURLWithPath: modelDir))
 let d = encoder.hiddenSize, layers = encoder.layerCount

@@ -36,17 +36,36 @@ void pck_attention_head(const float *q, const float *k, const float *v, size_t l
 size_t pck_attention_scratch(size_t length, size_t head_width);
 
 /// One output row of a depthwise `kernel` x `kernel` convolution over channels-last maps:
-/// out[ox, ch] = act(bias[ch] + sum_{ky,kx} weight[ky * kernel + kx][ch] * rows[ky][(ox * stride + kx) * channels + ch])
-/// for ox < out_width, act ReLU6 when `relu6` is non-zero. `rows` holds `kernel` pointers to padded
-/// input rows (zeros already in place of the padding); `weight` is tap-major, [kernel * kernel][channels].
+/// out[ox, ch] = act(bias[ch] + sum_{ky,kx} weight[ky * kernel + kx][ch] * rows[ky][(ox * stride + kx - pad_left) * channels + ch])
+/// for ox < out_width, taps outside [0, width) counting as zero, act ReLU6 when `relu6` is non-zero.
+/// `rows` holds `kernel` pointers to input rows of `width` pixels (a row of zeros for each row of
+/// padding above or below); `weight` is tap-major, [kernel * kernel][channels].
 void pck_depthwise_row(const float *const *rows, size_t kernel, const float *weight, const float *bias,
-                       size_t channels, size_t stride, size_t out_width, int relu6, float *out);
+                       size_t channels, size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6,
+                       float *out);
 
-/// A 1x1 convolution over `rows` channels-last pixels, for few input channels:
-/// y[r, n] = act(bias[n] + sum_k x[r, k] * weight_in_major[k * out_channels + n] (+ residual[r, n])),
-/// act ReLU6 when `relu6` is non-zero; `residual` may be NULL. Each output value is stored once.
-void pck_pointwise_conv(const float *x, size_t rows, size_t in_channels, const float *weight_in_major,
-                        const float *bias, const float *residual, size_t out_channels, int relu6, float *y);
+/// Epilogues of pck_gemm_packed.
+enum { PCK_ACT_NONE = 0, PCK_ACT_RELU6 = 1 };
+
+/// Floats that pck_pack_weight writes for a `[out_channels, in_channels]` weight: panels of 16
+/// output channels, the last one zero-padded.
+size_t pck_packed_weight_count(size_t out_channels, size_t in_channels);
+
+/// Packs a row-major `[out_channels, in_channels]` weight (PyTorch's layout) for pck_gemm_packed:
+/// panel p holds w[16p .. 16p+15, k] side by side for each k. Done once, at load.
+void pck_pack_weight(const float *weight, size_t out_channels, size_t in_channels, float *packed);
+
+/// y[r, n] = act(bias[n] + sum_k x[r, k] w[n, k] (+ residual[r, n])) for `rows` rows of
+/// `in_channels` values, with `packed` from pck_pack_weight; `bias` and `residual` may be NULL,
+/// `act` is PCK_ACT_NONE or PCK_ACT_RELU6. Each output value is computed in registers and stored
+/// once. Rows are contiguous: x is [rows, in_channels], residual and y [rows, out_channels].
+void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
+                     const float *residual, size_t out_channels, int act, float *y);
+
+/// glibc's malloc keeps freed blocks of up to `mmap_threshold` bytes for reuse (rather than
+/// unmapping them) and trims its heap only past `trim_threshold` free bytes. 1 when both settings
+/// took, 0 otherwise (another C library, or a refusal): the defaults then stay, which are correct.
+int pck_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold);
 
 /// 1 when the AVX2 + FMA bodies are in use, 0 for the portable ones (for logs and benchmarks).
 int pck_uses_avx2(void);

@@ -2,7 +2,8 @@ import CKernels
 
 /// Scaled dot-product multi-head attention over a batch of equal-length (padded) sequences.
 public enum MultiHeadAttention {
-    /// Attention for self-attention with fused projections.
+    /// Attention for self-attention with fused projections. Each (post, head) pair is one call of
+    /// the C kernel `pck_attention_head`, reading Q, K and V in place from the fused rows.
     ///
     /// - Parameters:
     ///   - qkv: `[B*L, 3*d]`, each row the query, key and value projections side by side (the layout

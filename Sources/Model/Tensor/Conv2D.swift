@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 
 /// Zero padding around a feature map: rows above and below, columns left and right.
 public struct ConvPadding: Sendable, Equatable {
@@ -23,9 +23,9 @@ public struct ConvPadding: Sendable, Equatable {
 /// A full (every input channel to every output channel) k x k convolution over channels-last
 /// feature maps `[B, H, W, C]`, with bias and optional ReLU6: EfficientNet's stem.
 ///
-/// Computed as im2col + sgemm: each output pixel's k x k x C window is copied into one row of a
+/// Computed as im2col + a product: each output pixel's k x k x C window is copied into one row of a
 /// `[outH * outW, k * k * C]` matrix (zeros where the window hangs over the padding), and one
-/// product with the weight gives all output channels. The row order (ky, kx, c) copies C
+/// product with the weight (the packed-weight kernel, bias and ReLU6 fused) gives all output channels. The row order (ky, kx, c) copies C
 /// contiguous values per tap; the weight is permuted to the same order once, at load.
 public struct Conv2D: Sendable {
     /// `[out, k, k, in]`: PyTorch's `[out, in, k, k]` permuted to the im2col row order.
@@ -34,6 +34,8 @@ public struct Conv2D: Sendable {
     public let stride: Int
     public let padding: ConvPadding
     public let relu6: Bool
+    /// `weight` as `[out, k * k * in]`, packed for `pck_gemm_packed` once, at load.
+    let packedWeight: [Float]
 
     /// - Parameter weight: PyTorch layout `[out, in, k, k]`; `bias` needs `out` values.
     public init(weight: Tensor, bias: [Float], stride: Int, padding: ConvPadding, relu6: Bool) throws(TensorError) {
@@ -53,6 +55,7 @@ public struct Conv2D: Sendable {
             }
         }
         self.weight = Tensor(uncheckedShape: [o, k, k, c], data: permuted)
+        packedWeight = PackedWeight.pack(Tensor(uncheckedShape: [o, k * k * c], data: permuted))
         self.bias = bias
         self.stride = stride
         self.padding = padding
@@ -74,26 +77,23 @@ public struct Conv2D: Sendable {
         let (batch, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let pixels = outH * outW, row = k * k * c
         guard pixels > 0, o > 0 else { return Tensor(zeros: [batch, outH, outW, o]) }
-        // A band of output rows at a time: the columns buffer is reused, and stays in cache for the
-        // product, whose output band is still in cache for the epilogue.
-        let bandRows = max(1, min(outH, PointwiseConv.chunkValues / (outW * row)))
+        // A band of output rows at a time: the columns buffer is reused, and stays in cache for the product.
+        let bandRows = max(1, min(outH, Self.bandValues / (outW * row)))
         var columns = [Float](repeating: 0, count: bandRows * outW * row)
         let values = [Float](unsafeUninitializedCapacity: batch * pixels * o) { yb, initialized in
             x.data.withUnsafeBufferPointer { xb in
-                weight.data.withUnsafeBufferPointer { wb in
+                packedWeight.withUnsafeBufferPointer { wb in
                     bias.withUnsafeBufferPointer { bb in
                         columns.withUnsafeMutableBufferPointer { cb in
-                            guard let xp = xb.baseAddress, let bp = bb.baseAddress, let cols = cb.baseAddress,
-                                  let yp = yb.baseAddress else { return }
+                            guard let xp = xb.baseAddress, let wp = wb.baseAddress, let bp = bb.baseAddress,
+                                  let cols = cb.baseAddress, let yp = yb.baseAddress else { return }
                             for b in 0..<batch {
                                 for top in Swift.stride(from: 0, to: outH, by: bandRows) {
                                     let rows = min(bandRows, outH - top), m = rows * outW
                                     im2col(image: xp + b * h * w * c, height: h, width: w, channels: c,
                                            outRows: top..<(top + rows), outWidth: outW, into: cols)
-                                    let out = yp + (b * outH + top) * outW * o
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(o), Int32(row),
-                                                1, cols, Int32(row), wb.baseAddress, Int32(row), 0, out, Int32(o))
-                                    PointwiseConv.finish(out, rows: m, width: o, bias: bp, residual: nil, relu6: relu6)
+                                    PackedWeight.product(cols, rows: m, inputs: row, packed: wp, bias: bp, outputs: o,
+                                                         relu6: relu6, into: yp + (b * outH + top) * outW * o)
                                 }
                             }
                         }
@@ -104,6 +104,9 @@ public struct Conv2D: Sendable {
         }
         return Tensor(uncheckedShape: [batch, outH, outW, o], data: values)
     }
+
+    /// Values of im2col rows per band: 256 KB, which stays in L2 while the product reads it.
+    static let bandValues = 64 * 1024
 
     /// Fills `cols` (`[outRows.count * outWidth, k * k * C]`) with the windows of output rows
     /// `outRows` of one `[H, W, C]` image.

@@ -4,10 +4,11 @@ import CKernels
 /// over channels-last feature maps `[B, H, W, C]`, with bias and optional ReLU6.
 ///
 /// Channels-last puts the C values of a pixel side by side, so the kernel is SIMD across channels.
-/// Output rows are computed one at a time from the k input rows under them. Each input row is
-/// copied once into a ring of k rows that have zeros on both sides (the left and right padding),
-/// and rows above or below the image point at a row of zeros: every window is then whole, and the
-/// row kernel (`pck_depthwise_row`, in C with an AVX2 + FMA body) has no edge cases.
+/// Output rows are computed one at a time from the k input rows under them, read in place; rows
+/// above or below the image point at a row of zeros, and the row kernel (`pck_depthwise_row`, in C
+/// with an AVX2 + FMA body) skips the taps left or right of the row. An earlier version copied each
+/// input row into a zero-sided ring so that every window was whole: the copies cost more than the
+/// edge cases (bench/image/efficientnet.sh).
 public struct DepthwiseConv: Sendable {
     /// `[k * k, C]`: tap-major, so one tap's weights for consecutive channels are contiguous.
     public let weight: Tensor
@@ -66,33 +67,25 @@ public struct DepthwiseConv: Sendable {
         return Tensor(uncheckedShape: [batch, outH, outW, c], data: values)
     }
 
-    /// One `[h, w, C]` image into `[outHeight, outWidth, C]` at `output`, row by row through the ring.
+    /// One `[h, w, C]` image into `[outHeight, outWidth, C]` at `output`, row by row.
     private func image(_ input: UnsafePointer<Float>, height h: Int, width w: Int, weight: UnsafePointer<Float>,
                        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outHeight: Int, outWidth: Int) {
         let k = kernelSize, c = channels
-        let paddedRow = (padding.left + w + padding.right) * c
-        // k ring slots, then the row of zeros; the sides of every slot stay zero.
-        let slots = UnsafeMutablePointer<Float>.allocate(capacity: (k + 1) * paddedRow)
-        slots.initialize(repeating: 0, count: (k + 1) * paddedRow)
+        let zeros = UnsafeMutablePointer<Float>.allocate(capacity: w * c)
+        zeros.initialize(repeating: 0, count: w * c)
         let rows = UnsafeMutablePointer<UnsafePointer<Float>?>.allocate(capacity: k)
         defer {
-            slots.deallocate()
+            zeros.deallocate()
             rows.deallocate()
         }
-        let zeros = UnsafePointer(slots + k * paddedRow)
-        var next = 0  // the next input row to copy into the ring
         for oy in 0..<outHeight {
             let top = oy * stride - padding.top
-            next = max(next, top)
-            while next < min(top + k, h) {
-                (slots + (next % k) * paddedRow + padding.left * c).update(from: input + next * w * c, count: w * c)
-                next += 1
-            }
             for ky in 0..<k {
                 let iy = top + ky
-                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(slots + (iy % k) * paddedRow) : zeros
+                rows[ky] = iy >= 0 && iy < h ? input + iy * w * c : UnsafePointer(zeros)
             }
-            pck_depthwise_row(rows, k, weight, bias, c, stride, outWidth, relu6 ? 1 : 0, output + oy * outWidth * c)
+            pck_depthwise_row(rows, k, weight, bias, c, w, padding.left, stride, outWidth, relu6 ? 1 : 0,
+                              output + oy * outWidth * c)
         }
     }
 }

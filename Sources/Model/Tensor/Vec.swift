@@ -62,24 +62,6 @@ enum Vec {
         while i < count { x[i] = (x[i] - mean) * inverseStd * gamma[i] + beta[i]; i += 1 }
     }
 
-    /// The largest of `count` (>= 1) values.
-    static func max(_ x: UnsafePointer<Float>, count: Int) -> Float {
-        var m = -Float.infinity
-        var i = 0
-        if count >= lanes {
-            var acc = load(x)
-            i = lanes
-            while i + lanes <= count {
-                let v = load(x + i)
-                acc.replace(with: v, where: v .> acc)
-                i += lanes
-            }
-            m = acc.max()
-        }
-        while i < count { m = Swift.max(m, x[i]); i += 1 }
-        return m
-    }
-
     /// `x[i] *= factor`.
     static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
         let f = V(repeating: factor)

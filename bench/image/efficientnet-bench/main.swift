@@ -76,6 +76,7 @@ let batches = args.count > 3 ? args[3].split(separator: ",").compactMap { Int($0
 let minSeconds = args.count > 4 ? Double(args[4]) ?? 5 : 5
 let perBlock = args.count > 5 && args[5] == "per-block"
 BLASThreads.set(threads)
+FreedMemory.keepForReuse()
 
 let encoder = try EfficientNetLite(directory: URL(fileURLWithPath: modelDir))
 func randomPixels(_ batch: Int) -> [Float] {

@@ -1,0 +1,45 @@
+import CKernels
+
+/// A `[out, in]` weight laid out for the packed-weight product `pck_gemm_packed`: panels of 16
+/// output channels, each holding the panel's 16 weights of every input side by side. Packing is
+/// done once, at load, so that no product packs the weight again.
+enum PackedWeight {
+    /// The packed copy of a rank-2 `[out, in]` weight.
+    static func pack(_ weight: Tensor) -> [Float] {
+        let (out, inputs) = (weight.shape[0], weight.shape[1])
+        let count = pck_packed_weight_count(out, inputs)
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            weight.data.withUnsafeBufferPointer { w in
+                if let dst = buffer.baseAddress, let src = w.baseAddress { pck_pack_weight(src, out, inputs, dst) }
+            }
+            initialized = count
+        }
+    }
+
+    /// `act(x · Wᵀ + bias + residual)` for `rows` rows of `inputs` values: `rows * outputs` values.
+    /// `bias` holds `outputs` values; `residual`, when given, `rows * outputs`.
+    static func product(_ x: [Float], rows: Int, inputs: Int, packed: [Float], bias: [Float], residual: [Float]?,
+                        outputs: Int, relu6: Bool) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * outputs) { y, initialized in
+            x.withUnsafeBufferPointer { a in
+                packed.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        (residual ?? []).withUnsafeBufferPointer { r in
+                            // An empty array may still have a base address: only a given residual counts.
+                            pck_gemm_packed(a.baseAddress, rows, inputs, w.baseAddress, b.baseAddress,
+                                            residual == nil ? nil : r.baseAddress, outputs,
+                                            Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y.baseAddress)
+                        }
+                    }
+                }
+            }
+            initialized = rows * outputs
+        }
+    }
+
+    /// The same product into `y`, which holds room for `rows * outputs` values.
+    static func product(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, outputs: Int, relu6: Bool, into y: UnsafeMutablePointer<Float>) {
+        pck_gemm_packed(x, rows, inputs, packed, bias, nil, outputs, Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y)
+    }
+}
