@@ -57,7 +57,7 @@ PCK_AVX2 static inline __m256 exp_avx2(__m256 x) {
     return _mm256_and_ps(result, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
 }
 
-/// The micro-kernel of the small products (attention, direct 1x1 conv): two rows of A against
+/// The micro-kernel of attention's small products: two rows of A against
 /// `blocks` (1 to 4) groups of 8 columns of B, `acc0[j] += sum_k a0[k] b[k * ldb + 8j]` and the same
 /// for a1. Called with a literal `blocks`, so that after inlining the eight accumulators live in
 /// registers and their FMA chains overlap; each loaded B vector feeds both rows.

@@ -25,8 +25,9 @@ public struct ConvPadding: Sendable, Equatable {
 ///
 /// Computed as im2col + a product: each output pixel's k x k x C window is copied into one row of a
 /// `[outH * outW, k * k * C]` matrix (zeros where the window hangs over the padding), and one
-/// product with the weight (the packed-weight kernel, bias and ReLU6 fused) gives all output channels. The row order (ky, kx, c) copies C
-/// contiguous values per tap; the weight is permuted to the same order once, at load.
+/// product with the weight (the packed-weight kernel, bias and ReLU6 fused) gives all output
+/// channels. The row order (ky, kx, c) copies C contiguous values per tap; the weight is permuted
+/// to the same order once, at load.
 public struct Conv2D: Sendable {
     /// `[out, k, k, in]`: PyTorch's `[out, in, k, k]` permuted to the im2col row order.
     public let weight: Tensor

@@ -6,12 +6,11 @@ import CKernels
 /// (one 112 x 112 x 96 map is 4.8 MB) as fast as it makes them. With glibc's defaults those large
 /// blocks go back to the kernel on free (`munmap`, or trimming the top of the heap), so the next
 /// layer's output is fresh pages that fault in one by one, zeroed by the kernel: measured on
-/// EfficientNet-Lite0 (bench/image/efficientnet.sh), that cost 30% of a batch-of-one pass.
+/// EfficientNet-Lite0 (bench/image/efficientnet.sh), that cost a third of a batch-of-one pass.
 public enum FreedMemory {
     /// Keeps freed blocks of up to 32 MB in the process for reuse instead of returning them to the
     /// kernel, and trims the heap only past 128 MB of free space. The resident size then stays at
-    /// its peak (a few hundred MB for the default bundle at batch 32) rather than shrinking between
-    /// batches. Call once at start-up, before the first forward pass; it changes the whole process.
+    /// its peak rather than shrinking between batches. Call once at start-up, before the first forward pass; it changes the whole process.
     /// - Returns: whether the allocator took the settings.
     @discardableResult
     public static func keepForReuse() -> Bool {

@@ -25,10 +25,10 @@ enum PackedWeight {
                 packed.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
                         (residual ?? []).withUnsafeBufferPointer { r in
+                            guard let ap = a.baseAddress, let wp = w.baseAddress, let yp = y.baseAddress else { return }
                             // An empty array may still have a base address: only a given residual counts.
-                            pck_gemm_packed(a.baseAddress, rows, inputs, w.baseAddress, b.baseAddress,
-                                            residual == nil ? nil : r.baseAddress, outputs,
-                                            Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y.baseAddress)
+                            product(ap, rows: rows, inputs: inputs, packed: wp, bias: b.baseAddress,
+                                    residual: residual == nil ? nil : r.baseAddress, outputs: outputs, relu6: relu6, into: yp)
                         }
                     }
                 }
@@ -39,7 +39,8 @@ enum PackedWeight {
 
     /// The same product into `y`, which holds room for `rows * outputs` values.
     static func product(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, outputs: Int, relu6: Bool, into y: UnsafeMutablePointer<Float>) {
-        pck_gemm_packed(x, rows, inputs, packed, bias, nil, outputs, Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y)
+                        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, outputs: Int, relu6: Bool,
+                        into y: UnsafeMutablePointer<Float>) {
+        pck_gemm_packed(x, rows, inputs, packed, bias, residual, outputs, Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y)
     }
 }
