@@ -8,7 +8,8 @@ import CKernels
 /// with bias, residual and ReLU6 applied in registers, so each output value is stored once.
 /// Measured on EfficientNet-Lite0 at batch 16 (bench/image/efficientnet.sh), this beat OpenBLAS
 /// sgemm followed by an epilogue pass on every conv of the network, the 1152-input ones included
-/// (sgemm everywhere: 60 images/s; sgemm above 200 inputs: 66; packed everywhere: 70).
+/// (sgemm everywhere: 60 images/s; sgemm above 200 inputs: 66; packed everywhere: 70; measured with
+/// a temporary switch between the paths, since removed).
 public struct PointwiseConv: Sendable {
     /// `[out, in]`, PyTorch's `[out, in, 1, 1]` with the unit dimensions dropped.
     public let weight: Tensor
