@@ -61,8 +61,9 @@ let package = Package(
 
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
-        // Runs the real `postclassd` process against real brokers.
-        .testTarget(name: "DaemonTests", dependencies: ["Kafka", "TestSupport"]),
+        // Runs the real `postclassd` process against real brokers; a few pipeline parts (the
+        // worker pool) are also tested in-process.
+        .testTarget(name: "DaemonTests", dependencies: ["Kafka", "TestSupport", "postclassd"]),
         .testTarget(name: "MetricsTests", dependencies: ["PostclassMetrics", "TestSupport"]),
         // Helpers shared by the test targets: running binaries, raw HTTP, a notify socket.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -8,9 +8,30 @@ import Synchronization
 final class WorkerPool: Sendable {
     private struct State {
         var running = 0
-        var pending: [@Sendable () -> Void] = []
+        /// Jobs waiting, oldest first from `pendingHead`. A taken slot is set to nil at once so
+        /// the job (and the records its closure holds) is freed when it finishes, even while the
+        /// queue never empties, as it does not under sustained load.
+        var pending: [(@Sendable () -> Void)?] = []
         var pendingHead = 0
         var busyNanoseconds: UInt64 = 0
+
+        mutating func takeNext() -> (@Sendable () -> Void)? {
+            guard pendingHead < pending.count else {
+                pending.removeAll(keepingCapacity: true)
+                pendingHead = 0
+                return nil
+            }
+            let job = pending[pendingHead]
+            pending[pendingHead] = nil
+            pendingHead += 1
+            // Drop the taken prefix once it is most of the array: amortised O(1) per job, and
+            // the array never outgrows twice the jobs actually waiting.
+            if pendingHead >= 64 && pendingHead * 2 >= pending.count {
+                pending.removeFirst(pendingHead)
+                pendingHead = 0
+            }
+            return job
+        }
     }
 
     let workers: Int
@@ -43,14 +64,11 @@ final class WorkerPool: Sendable {
             let elapsed = ContinuousClock.now - start
             job = state.withLock { s in
                 s.busyNanoseconds &+= UInt64(elapsed.components.seconds) * 1_000_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000)
-                guard s.pendingHead < s.pending.count else {
+                guard let next = s.takeNext() else {
                     s.running -= 1
-                    s.pending.removeAll(keepingCapacity: true)
-                    s.pendingHead = 0
                     return nil
                 }
-                defer { s.pendingHead += 1 }
-                return s.pending[s.pendingHead]
+                return next
             }
         }
     }
