@@ -32,7 +32,9 @@ public final class DaemonMetrics: Sendable {
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
-    private let stageDuration: HistogramFamily
+    /// One series per ``Stage``, in `Stage.allCases` order: stages are a fixed set, so the
+    /// per-batch record is an array index rather than a labelled lookup under a lock.
+    private let stageDuration: [ValueHistogram]
     private let endToEnd: ValueHistogram
 
     private let inFlightMessages: Gauge
@@ -45,7 +47,8 @@ public final class DaemonMetrics: Sendable {
     /// Creates the daemon's metrics in `registry` (a fresh one by default).
     ///
     /// Unlabelled histograms and gauges are registered at once, so a scrape right after start
-    /// already shows them at zero; labelled series appear on their first use.
+    /// already shows them at zero, and so are the stage histograms (one per ``Stage``); other
+    /// labelled series appear on their first use.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let r = registry
@@ -80,9 +83,10 @@ public final class DaemonMetrics: Sendable {
             descriptor: descriptor("postclassd_batch_wait_seconds",
                 "Time from a batch's first post to the batch being closed (by size or --batch-wait-ms)."),
             buckets: MetricBuckets.latencySeconds)
-        stageDuration = HistogramFamily(r, name: "postclassd_stage_duration_seconds",
+        let stages = HistogramFamily(r, name: "postclassd_stage_duration_seconds",
             help: "Time spent per pipeline stage per batch.", labels: ["stage"],
             buckets: MetricBuckets.latencySeconds)
+        stageDuration = Stage.allCases.map { stages($0.rawValue) }
         endToEnd = r.makeValueHistogram(
             descriptor: descriptor("postclassd_end_to_end_latency_seconds",
                 "Time from the input record's Kafka timestamp to its output record's delivery."),
@@ -177,7 +181,7 @@ public final class DaemonMetrics: Sendable {
 
     /// Records the time one batch spent in `stage`.
     public func observeStage(_ stage: Stage, seconds: Double) {
-        stageDuration(stage.rawValue).record(max(0, seconds))
+        stageDuration[stage.ordinal].record(max(0, seconds))
     }
 
     /// Runs `body` and records its duration as one batch's time in `stage`.

@@ -70,6 +70,22 @@ final class DaemonMetricsTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(values["postclassd_end_to_end_latency_seconds_sum"]), 1.25, accuracy: 1e-6)
     }
 
+    /// Each stage records into its own series (stages index a fixed array of histograms), and
+    /// every stage's series is in the scrape from the start.
+    func testEveryStageHasItsOwnSeriesFromTheStart() {
+        let metrics = DaemonMetrics()
+        for stage in Stage.allCases {
+            XCTAssertEqual(samples(metrics)["postclassd_stage_duration_seconds_count{stage=\"\(stage.rawValue)\"}"], 0, "\(stage)")
+        }
+        for (times, stage) in Stage.allCases.enumerated() {
+            for _ in 0...times { metrics.observeStage(stage, seconds: 0.5) }
+        }
+        let values = samples(metrics)
+        for (times, stage) in Stage.allCases.enumerated() {
+            XCTAssertEqual(values["postclassd_stage_duration_seconds_count{stage=\"\(stage.rawValue)\"}"], Double(times + 1), "\(stage)")
+        }
+    }
+
     func testLabelValuesAreEscaped() {
         let metrics = DaemonMetrics()
         metrics.deadLettered(reason: #"odd"reason\"#)

@@ -36,6 +36,22 @@ struct BatchOutcome: Sendable {
     var timings = StageTimings()
 }
 
+/// The counts of several batches (one worker job's), added up so that each counter is
+/// incremented once per job rather than once per batch: at batch size 1 that is per record.
+struct BatchCounts {
+    var labels: [String: [String: Int]] = [:]
+    var dropped: [LabelMatch: Int] = [:]
+    var routed: [Route: Int] = [:]
+
+    mutating func add(_ outcome: BatchOutcome) {
+        for (task, counts) in outcome.labels {
+            for (label, count) in counts { labels[task, default: [:]][label, default: 0] += count }
+        }
+        for rule in outcome.dropped { dropped[rule, default: 0] += 1 }
+        for route in outcome.routed { routed[route, default: 0] += 1 }
+    }
+}
+
 /// Runs one batch on a worker: validates and decodes every record, classifies the valid posts
 /// as one batch, and hands each result to the producer (labelled, routed or dead-letter record).
 struct BatchProcessor: Sendable {

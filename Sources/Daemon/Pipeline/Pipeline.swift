@@ -267,7 +267,8 @@ final class Pipeline: @unchecked Sendable {
     /// Hands batches to the pool. One poll can cut many small batches at once (a thousand at
     /// batch size 1); they go out as one job per worker, each running its share in order, so
     /// the per-job cost (a dispatch, a wake-up) is paid per worker rather than per batch. Each
-    /// batch is still classified, sent and reported on its own.
+    /// batch is still classified, sent and timed on its own; its counts (labels, drops, routes)
+    /// are added up over the job and recorded once.
     private func submit(_ batches: [[AdmittedRecord]], pool: WorkerPool, processor: BatchProcessor) {
         guard !batches.isEmpty else { return }
         let now = ContinuousClock.now
@@ -275,16 +276,20 @@ final class Pipeline: @unchecked Sendable {
         for job in 0..<jobs {
             let share = stride(from: job, to: batches.count, by: jobs).map { batches[$0] }
             pool.submit { [self] in
+                var counts = BatchCounts()
                 for batch in share {
                     let waited = (now - (batch.first?.admittedAt ?? now)) / .seconds(1)
                     let outcome = processor.process(batch)
-                    report(outcome, size: batch.count, waited: waited)
+                    observe(outcome, size: batch.count, waited: waited)
+                    counts.add(outcome)
                 }
+                record(counts)
             }
         }
     }
 
-    private func report(_ outcome: BatchOutcome, size: Int, waited: Double) {
+    /// Records one batch's size, wait and stage times.
+    private func observe(_ outcome: BatchOutcome, size: Int, waited: Double) {
         let metrics = telemetry.metrics
         metrics.observeBatch(size: size, waitSeconds: waited)
         var total = 0.0
@@ -300,12 +305,18 @@ final class Pipeline: @unchecked Sendable {
             metrics.observeStage(metricStage, seconds: seconds)
         }
         metrics.observeStage(.classify, seconds: total)
-        for (task, labels) in outcome.labels {
+    }
+
+    /// Records the counts of a job's batches.
+    private func record(_ counts: BatchCounts) {
+        let metrics = telemetry.metrics
+        for (task, labels) in counts.labels {
             for (label, count) in labels { metrics.labelEmitted(task: task, label: label, count: count) }
         }
-        for rule in outcome.dropped { metrics.dropped(task: rule.task, label: rule.label) }
-        for route in outcome.routed { metrics.routed(task: route.match.task, label: route.match.label, topic: route.topic) }
-        if !outcome.dropped.isEmpty { counters.withLock { $0.dropped += outcome.dropped.count } }
+        for (rule, count) in counts.dropped { metrics.dropped(task: rule.task, label: rule.label, count: count) }
+        for (route, count) in counts.routed { metrics.routed(task: route.match.task, label: route.match.label, topic: route.topic, count: count) }
+        let dropped = counts.dropped.values.reduce(0, +)
+        if dropped > 0 { counters.withLock { $0.dropped += dropped } }
     }
 
     /// Pauses every assigned partition while the in-flight limits are reached, and resumes when

@@ -43,14 +43,14 @@ struct DaemonSettings: Sendable {
 }
 
 /// `task=label`, as `--drop-when` takes it.
-struct LabelMatch: Sendable, Equatable, CustomStringConvertible {
+struct LabelMatch: Sendable, Hashable, CustomStringConvertible {
     let task: String
     let label: String
     var description: String { "\(task)=\(label)" }
 }
 
 /// `task=label:topic`, as `--route` takes it.
-struct Route: Sendable, Equatable {
+struct Route: Sendable, Hashable {
     let match: LabelMatch
     let topic: String
 }
