@@ -40,15 +40,13 @@ void pck_pack_weight(const float *weight, size_t out_channels, size_t in_channel
 }
 
 static inline float finish_scalar(float v, int act) {
-    if (act == PCK_ACT_GELU) return gelu_scalar(v);
     return act == PCK_ACT_RELU6 ? (v < 0 ? 0 : (v > 6 ? 6 : v)) : v;
 }
 
 static void gemm_portable(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
-                          const float *residual, size_t out, size_t p0, size_t p1, int act, float *y) {
-    const size_t n_end = p1 * PANEL < out ? p1 * PANEL : out;
+                          const float *residual, size_t out, int act, float *y) {
     for (size_t r = 0; r < rows; r++) {
-        for (size_t n = p0 * PANEL; n < n_end; n++) {
+        for (size_t n = 0; n < out; n++) {
             const float *column = packed + (n / PANEL) * in * PANEL + n % PANEL;
             float acc = 0;
             for (size_t k = 0; k < in; k++) acc += x[r * in + k] * column[k * PANEL];
@@ -63,7 +61,6 @@ PCK_AVX2 static inline __m256 finish8(__m256 v, __m256 bias, const float *residu
     v = _mm256_add_ps(v, bias);
     if (residual) v = _mm256_add_ps(v, full ? _mm256_loadu_ps(residual) : _mm256_maskload_ps(residual, mask));
     if (act == PCK_ACT_RELU6) v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
-    if (act == PCK_ACT_GELU) v = gelu8(v);
     return v;
 }
 
@@ -107,12 +104,13 @@ void micro(const size_t ROWS, const float *x, size_t in, const float *panel, con
 }
 
 PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
-                               const float *residual, size_t out, size_t p0, size_t p1, int act, float *y) {
+                               const float *residual, size_t out, int act, float *y) {
+    const size_t panels = (out + PANEL - 1) / PANEL;
     const size_t panel_bytes = in * PANEL * sizeof(float);
-    size_t group = panel_bytes ? group_bytes / panel_bytes : p1 - p0;
+    size_t group = panel_bytes ? group_bytes / panel_bytes : panels;
     if (group < 1) group = 1;
-    for (size_t g = p0; g < p1; g += group) {
-        const size_t g_end = g + group < p1 ? g + group : p1;
+    for (size_t g = 0; g < panels; g += group) {
+        const size_t g_end = g + group < panels ? g + group : panels;
         for (size_t r = 0; r < rows; r += BLOCK_ROWS) {
             const size_t block = rows - r < BLOCK_ROWS ? rows - r : BLOCK_ROWS;
             const float *xr = x + r * in;
@@ -137,18 +135,9 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
     }
 }
 
-void pck_gemm_packed_panels(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
-                            const float *residual, size_t out_channels, size_t first_panel, size_t panel_count,
-                            int act, float *y) {
-    const size_t panels = (out_channels + PANEL - 1) / PANEL;
-    const size_t p1 = first_panel + panel_count < panels ? first_panel + panel_count : panels;
-    if (rows == 0 || first_panel >= p1) return;
-    if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, first_panel, p1, act, y);
-    else gemm_portable(x, rows, in_channels, packed, bias, residual, out_channels, first_panel, p1, act, y);
-}
-
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y) {
-    pck_gemm_packed_panels(x, rows, in_channels, packed, bias, residual, out_channels, 0,
-                           (out_channels + PANEL - 1) / PANEL, act, y);
+    if (rows == 0 || out_channels == 0) return;
+    if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
+    else gemm_portable(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
 }

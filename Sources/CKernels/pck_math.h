@@ -57,38 +57,6 @@ PCK_AVX2 static inline __m256 exp_avx2(__m256 x) {
     return _mm256_and_ps(result, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
 }
 
-// GELU, erf form: erfc from Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7):
-//   erfc(z) = t P(t) e^(-z^2), t = 1 / (1 + 0.3275911 z), z = |x| / sqrt 2,
-//   then 1 + erf(x / sqrt 2) = 1 + sign(x) (1 - erfc(z)).
-static inline float gelu_scalar(float x) {
-    float z = fabsf(x) * 0.70710678118654752f;
-    float t = 1 / (1 + 0.3275911f * z);
-    float p = 1.061405429f;
-    p = p * t - 1.453152027f;
-    p = p * t + 1.421413741f;
-    p = p * t - 0.284496736f;
-    p = p * t + 0.254829592f;
-    float erfc = p * t * exp_scalar(-z * z);
-    float one_plus_erf = 1 + copysignf(1 - erfc, x);
-    return 0.5f * x * one_plus_erf;
-}
-
-PCK_AVX2 static inline __m256 gelu8(__m256 v) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(0.70710678118654752f));
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(z, _mm256_set1_ps(0.3275911f), one));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-    __m256 negz2 = _mm256_xor_ps(_mm256_mul_ps(z, z), sign);
-    __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(p, t), exp_avx2(negz2));
-    __m256 signed_erf = _mm256_or_ps(_mm256_sub_ps(one, erfc), _mm256_and_ps(v, sign));
-    return _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(0.5f)), _mm256_add_ps(one, signed_erf));
-}
-
 /// The micro-kernel of attention's small products: two rows of A against
 /// `blocks` (1 to 4) groups of 8 columns of B, `acc0[j] += sum_k a0[k] b[k * ldb + 8j]` and the same
 /// for a1. Called with a literal `blocks`, so that after inlining the eight accumulators live in

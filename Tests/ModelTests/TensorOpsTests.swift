@@ -263,46 +263,6 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
-    /// The packed linear layer against a float64 loop: bias, residual and the GELU epilogue, one
-    /// and two threads, row slices (many rows) and column slices by panels (few rows, a partial
-    /// last panel), in both bodies.
-    func testPackedLinearMatchesNaiveVersion() throws {
-        var seed: UInt64 = 41
-        func gelu(_ v: Double) -> Double { 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }
-        for (rows, inputs, outputs) in [(5, 24, 40), (200, 64, 48), (3, 384, 100), (97, 33, 17)] {
-            let weight = try Tensor(shape: [outputs, inputs], data: random(outputs * inputs, seed: &seed))
-            let bias = random(outputs, seed: &seed)
-            let x = try Tensor(shape: [rows, inputs], data: random(rows * inputs, seed: &seed).map { $0 * 2 })
-            let residual = try Tensor(shape: [rows, outputs], data: random(rows * outputs, seed: &seed))
-            let layer = PackedLinear(try Linear(weight: weight, bias: bias))
-            for portable in [false, true] {
-                pck_force_portable(portable ? 1 : 0)
-                defer { pck_force_portable(0) }
-                for threads in [1, 2] {
-                    for adding in [nil, residual] {
-                        for epilogue in [PackedLinear.Epilogue.none, .gelu] {
-                            let y = try layer(x, adding: adding, epilogue: epilogue, threads: threads)
-                            XCTAssertEqual(y.shape, [rows, outputs])
-                            var worst = 0.0
-                            for r in 0..<rows {
-                                for o in 0..<outputs {
-                                    var v = Double(bias[o]) + Double(adding?.data[r * outputs + o] ?? 0)
-                                    for i in 0..<inputs { v += Double(x.data[r * inputs + i]) * Double(weight.data[o * inputs + i]) }
-                                    if epilogue == .gelu { v = gelu(v) }
-                                    worst = max(worst, abs(Double(y.data[r * outputs + o]) - v))
-                                }
-                            }
-                            let label = "\(rows)x\(inputs)->\(outputs) \(epilogue) residual \(adding != nil) threads \(threads) portable \(portable)"
-                            XCTAssertLessThan(worst, 1e-5 * Double(max(1, inputs / 16)), label)
-                        }
-                    }
-                }
-            }
-        }
-        XCTAssertThrowsError(try PackedLinear(try Linear(weight: try Tensor(shape: [4, 3], data: Array(repeating: 1, count: 12)), bias: nil))(
-            try Tensor(shape: [2, 3], data: Array(repeating: 1, count: 6)), adding: try Tensor(shape: [2, 3], data: Array(repeating: 1, count: 6))))
-    }
-
     /// The depthwise kernel against a float64 loop, in both bodies, on maps narrow enough that
     /// every pixel takes the edge path (width 3, k 5), wide enough for the groups of eight and
     /// four (width 21), with stride 2, asymmetric padding and a channel count with a scalar tail.

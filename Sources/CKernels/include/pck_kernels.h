@@ -44,8 +44,8 @@ void pck_depthwise_row(const float *const *rows, size_t kernel, const float *wei
                        size_t channels, size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6,
                        float *out);
 
-/// Epilogues of pck_gemm_packed: none, ReLU6, or GELU (erf form, as pck_gelu).
-enum { PCK_ACT_NONE = 0, PCK_ACT_RELU6 = 1, PCK_ACT_GELU = 2 };
+/// Epilogues of pck_gemm_packed.
+enum { PCK_ACT_NONE = 0, PCK_ACT_RELU6 = 1 };
 
 /// Floats that pck_pack_weight writes for a `[out_channels, in_channels]` weight: panels of 16
 /// output channels, the last one zero-padded.
@@ -57,17 +57,10 @@ void pck_pack_weight(const float *weight, size_t out_channels, size_t in_channel
 
 /// y[r, n] = act(bias[n] + sum_k x[r, k] w[n, k] (+ residual[r, n])) for `rows` rows of
 /// `in_channels` values, with `packed` from pck_pack_weight; `bias` and `residual` may be NULL,
-/// `act` is one of PCK_ACT_*. Each output value is computed in registers and stored
+/// `act` is PCK_ACT_NONE or PCK_ACT_RELU6. Each output value is computed in registers and stored
 /// once. Rows are contiguous: x is [rows, in_channels], residual and y [rows, out_channels].
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y);
-
-/// The same product for the output channels of panels [first_panel, first_panel + panel_count)
-/// only (channels 16 first_panel up to 16 (first_panel + panel_count) or out_channels): lets
-/// threads split a short input by columns. x, residual and y keep their full row widths.
-void pck_gemm_packed_panels(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
-                            const float *residual, size_t out_channels, size_t first_panel, size_t panel_count,
-                            int act, float *y);
 
 /// glibc's malloc keeps freed blocks of up to `mmap_threshold` bytes for reuse (rather than
 /// unmapping them) and trims its heap only past `trim_threshold` free bytes. 1 when both settings

@@ -30,11 +30,11 @@ public struct BertOutput: Sendable {
 public struct BertEncoder: Sendable {
     struct Layer: Sendable {
         /// Query, key and value stacked into one `[3d, d]` product.
-        let qkv: PackedLinear
-        let attentionOutput: PackedLinear
+        let qkv: Linear
+        let attentionOutput: Linear
         let attentionNorm: LayerNorm
-        let intermediate: PackedLinear
-        let output: PackedLinear
+        let intermediate: Linear
+        let output: Linear
         let outputNorm: LayerNorm
     }
 
@@ -105,11 +105,11 @@ public struct BertEncoder: Sendable {
                 let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
                 let inner = intermediate.outFeatures
                 layers.append(Layer(
-                    qkv: PackedLinear(qkv),
-                    attentionOutput: PackedLinear(try names.linear(p + "attention.output.dense", shape: [d, d])),
+                    qkv: qkv,
+                    attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]),
                     attentionNorm: try names.layerNorm(p + "attention.output.LayerNorm", width: d, eps: eps),
-                    intermediate: PackedLinear(intermediate),
-                    output: PackedLinear(try names.linear(p + "output.dense", shape: [d, inner])),
+                    intermediate: intermediate,
+                    output: try names.linear(p + "output.dense", shape: [d, inner]),
                     outputNorm: try names.layerNorm(p + "output.LayerNorm", width: d, eps: eps)))
             }
             self.layers = layers
@@ -153,19 +153,18 @@ public struct BertEncoder: Sendable {
                 let context = try MultiHeadAttention.selfAttention(
                     qkv: qkv, batch: batch, length: length, heads: config.numAttentionHeads,
                     additiveMask: mask, threads: threads)
-                // Bias and residual are added, and GELU applied, inside each product's epilogue;
-                // the LayerNorms then make one pass over the finished sums.
-                var attended = try layer.attentionOutput(context, adding: x, threads: threads)
-                try layer.attentionNorm.apply(to: &attended, adding: nil, threads: threads)
-                var hidden: Tensor
-                if activation == .gelu {
-                    hidden = try layer.intermediate(attended, epilogue: .gelu, threads: threads)
+                // The three products below leave their bias to the pass that follows them (saves
+                // a pass over each output; the intermediate one is megabytes at batch 32).
+                var attended = try layer.attentionOutput(context, threads: threads, includingBias: false)
+                try layer.attentionNorm.apply(to: &attended, adding: x, bias: layer.attentionOutput.bias, threads: threads)
+                var hidden = try layer.intermediate(attended, threads: threads, includingBias: false)
+                if let bias = layer.intermediate.bias {
+                    try activation.apply(&hidden, bias: bias, threads: threads)
                 } else {
-                    hidden = try layer.intermediate(attended, threads: threads)
                     activation.apply(&hidden, threads: threads)
                 }
-                var out = try layer.output(hidden, adding: attended, threads: threads)
-                try layer.outputNorm.apply(to: &out, adding: nil, threads: threads)
+                var out = try layer.output(hidden, threads: threads, includingBias: false)
+                try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
                 x = out
                 if keepStages { stages.append(try x.reshaped([batch, length, d])) }
             }
