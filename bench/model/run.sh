@@ -4,7 +4,7 @@
 # against OpenBLAS's sgemm peak measured in the same run.
 #
 # Optional and heavy: the baselines install torch (gigabytes) into models/.bench-venv. Never in CI.
-# Usage: [ROUNDS=2] bench/model/run.sh [threads]   Results: bench/results/model-<timestamp>.json + a table.
+# Usage: [ROUNDS=3] bench/model/run.sh [threads]   Results: bench/results/model-<timestamp>.json + a table.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -42,8 +42,8 @@ swiftc -O -wmo -module-name ModelBench -I Sources/COpenBLAS -Xcc -fmodule-map-fi
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="bench/results/model-$STAMP.json"
 # Rounds alternate the engines so that load from other processes hits them alike; the summary
-# takes each engine's best round (medians within a round).
-ROUNDS="${ROUNDS:-2}"
+# quotes medians over rounds of each ratio taken within a round.
+ROUNDS="${ROUNDS:-3}"
 ARGS=()
 for round in $(seq 1 "$ROUNDS"); do
     echo "[bench] round $round/$ROUNDS: swift" >&2
