@@ -32,9 +32,9 @@ public final class DaemonMetrics: Sendable {
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
-    /// One series per ``Stage``, in `Stage.allCases` order: stages are a fixed set, so the
-    /// per-batch record is an array index rather than a labelled lookup under a lock.
-    private let stageDuration: [ValueHistogram]
+    /// One series per ``Stage``, made at start: stages are a fixed set, so the per-batch record
+    /// is a lookup in an immutable table rather than a labelled lookup under a lock.
+    private let stageDuration: [Stage: ValueHistogram]
     private let endToEnd: ValueHistogram
 
     private let inFlightMessages: Gauge
@@ -86,7 +86,7 @@ public final class DaemonMetrics: Sendable {
         let stages = HistogramFamily(r, name: "postclassd_stage_duration_seconds",
             help: "Time spent per pipeline stage per batch.", labels: ["stage"],
             buckets: MetricBuckets.latencySeconds)
-        stageDuration = Stage.allCases.map { stages($0.rawValue) }
+        stageDuration = Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0, stages($0.rawValue)) })
         endToEnd = r.makeValueHistogram(
             descriptor: descriptor("postclassd_end_to_end_latency_seconds",
                 "Time from the input record's Kafka timestamp to its output record's delivery."),
@@ -181,7 +181,7 @@ public final class DaemonMetrics: Sendable {
 
     /// Records the time one batch spent in `stage`.
     public func observeStage(_ stage: Stage, seconds: Double) {
-        stageDuration[stage.ordinal].record(max(0, seconds))
+        stageDuration[stage]?.record(max(0, seconds))
     }
 
     /// Runs `body` and records its duration as one batch's time in `stage`.

@@ -14,18 +14,6 @@ public enum Stage: String, Sendable, CaseIterable {
     case heads
     /// The whole classifier call, for classifiers without finer stages (e.g. `passthrough`).
     case classify
-
-    /// The stage's position in `allCases`.
-    var ordinal: Int {
-        switch self {
-        case .decode: 0
-        case .tokenize: 1
-        case .textEncoder: 2
-        case .imageEncoder: 3
-        case .heads: 4
-        case .classify: 5
-        }
-    }
 }
 
 /// What happened to the consumer's partition assignment, for `postclassd_rebalances_total{kind}`.

@@ -70,7 +70,7 @@ final class DaemonMetricsTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(values["postclassd_end_to_end_latency_seconds_sum"]), 1.25, accuracy: 1e-6)
     }
 
-    /// Each stage records into its own series (stages index a fixed array of histograms), and
+    /// Each stage records into its own series (a table of histograms made at start), and
     /// every stage's series is in the scrape from the start.
     func testEveryStageHasItsOwnSeriesFromTheStart() {
         let metrics = DaemonMetrics()
