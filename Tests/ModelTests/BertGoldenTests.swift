@@ -40,6 +40,46 @@ final class BertGoldenTests: XCTestCase {
         try checkTinyBert(directory: TestPaths.tinyBert, threads: 3)
     }
 
+    /// A batch long enough to be split into one group of posts per thread: every post still
+    /// matches the reference, and the groups split the rows evenly.
+    func testTinyBertSplitIntoGroupsAndChunksMatchesReference() throws {
+        let golden = try GoldenTexts.load(TestPaths.tinyBert.appendingPathComponent("expected.json"))
+        let expected = try SafeTensorsFile(path: TestPaths.tinyBert.appendingPathComponent("expected.safetensors").path)
+        let encoder = try BertEncoder(directory: TestPaths.tinyBert)
+        let copies = 4 * BertEncoder.minimumRowsPerThread / golden.ids.map(\.count).reduce(0, +) + 1
+        let ids = Array([[[Int]]](repeating: golden.ids, count: copies).joined())
+        let lengths = ids.map(\.count)
+        XCTAssertGreaterThan(lengths.reduce(0, +), 2 * BertEncoder.minimumRowsPerThread, "enough rows to split")
+        let groups = BertEncoder.balancedGroups(lengths, parts: 2)
+        XCTAssertEqual(groups.count, 2)
+        XCTAssertEqual(groups.first?.lowerBound, 0)
+        XCTAssertEqual(groups.last?.upperBound, ids.count)
+        let rows = groups.map { lengths[$0].reduce(0, +) }
+        XCTAssertLessThanOrEqual(abs(rows[0] - rows[1]), lengths.max() ?? 0)
+
+        let output = try encoder.forward(ids, threads: 2)
+        let d = encoder.hiddenSize
+        for (b, post) in ids.enumerated() {
+            let i = b % golden.ids.count
+            XCTAssertEqual(post, golden.ids[i])
+            let diff = maxAbsDifference(output.tokenStates(ofPost: b).data,
+                                        try expected.tensor("t\(i).layer1", expectedShape: [post.count, d]).data)
+            XCTAssertLessThan(diff, 1e-4, "post \(b) (text \(i))")
+        }
+    }
+
+    func testBalancedGroupsCoverEveryPostOnce() {
+        for lengths in [[5], [1, 1], [64, 1, 1, 1], [3, 9, 27, 81, 2, 2, 2], Array(repeating: 7, count: 33)] {
+            for parts in 1...4 where parts <= lengths.count {
+                let groups = BertEncoder.balancedGroups(lengths, parts: parts)
+                XCTAssertEqual(groups.count, parts, "\(lengths) in \(parts)")
+                XCTAssertEqual(groups.map(\.count).reduce(0, +), lengths.count)
+                XCTAssertTrue(groups.allSatisfy { !$0.isEmpty })
+                XCTAssertTrue(zip(groups, groups.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            }
+        }
+    }
+
     func testBertPrefixAndGammaBetaNames() throws {
         let dir = try temporaryDirectory(self)
         try writeTinyBertVariant(to: dir, rename: { name in

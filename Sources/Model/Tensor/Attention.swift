@@ -56,6 +56,53 @@ public enum MultiHeadAttention {
         return context
     }
 
+    /// Self-attention over packed sequences: post b's rows are `offsets[b]..<offsets[b] + lengths[b]`
+    /// of `qkv`, back to back with no padding, and each (post, head) pair attends over its own
+    /// length only. Gives the padded version's result on every real row (a padded key's
+    /// probability is exactly 0 there) without the padded rows' work.
+    ///
+    /// - Parameters:
+    ///   - qkv: `[T, 3*d]` fused projections, `T` the sum of `lengths`.
+    ///   - lengths: each post's number of rows.
+    ///   - heads: the number of heads; `d` must be a multiple of it.
+    ///   - threads: the (post, head) pairs are split into this many slices run at once (`Parallel`).
+    /// - Returns: the concatenated heads' contexts, `[T, d]`, packed like `qkv`.
+    public static func selfAttention(packedQKV qkv: Tensor, lengths: [Int], heads: Int,
+                                     threads: Int = 1) throws(TensorError) -> Tensor {
+        let width3 = qkv.lastDimension
+        let total = lengths.reduce(0, +)
+        guard width3 % 3 == 0, qkv.rowCount == total, lengths.allSatisfy({ $0 >= 0 }) else {
+            throw .shapeMismatch(expected: [total, width3], found: qkv.shape, context: "packed attention qkv")
+        }
+        let d = width3 / 3
+        guard heads > 0, d % heads == 0 else {
+            throw .shapeMismatch(expected: [heads], found: [d], context: "attention heads must divide width")
+        }
+        let dh = d / heads
+        let scale = 1 / Float(dh).squareRoot()
+        var context = Tensor(zeros: [total, d])
+        guard total > 0 else { return context }
+        var offsets = [Int](repeating: 0, count: lengths.count)
+        for b in lengths.indices.dropFirst() { offsets[b] = offsets[b - 1] + lengths[b - 1] }
+        let scratchCount = pck_attention_scratch(lengths.max() ?? 0, dh)
+        qkv.data.withUnsafeBufferPointer { qb in
+            context.data.withUnsafeMutableBufferPointer { cb in
+                guard let q0 = qb.baseAddress, let c0 = cb.baseAddress else { return }
+                Parallel.forEachSlice(count: lengths.count * heads, threads: threads) { pairs in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                    defer { scratch.deallocate() }
+                    for pair in pairs {
+                        let b = pair / heads, h = pair % heads
+                        let rows = q0 + offsets[b] * width3
+                        pck_attention_head(rows + h * dh, rows + d + h * dh, rows + 2 * d + h * dh, width3,
+                                           lengths[b], dh, scale, nil, c0 + offsets[b] * d + h * dh, d, scratch)
+                    }
+                }
+            }
+        }
+        return context
+    }
+
     /// The additive key mask of HF's BertModel, `(1 - mask) * finfo(float32).min`: 0 for the first
     /// `lengths[b]` positions of post b, `hiddenValue` for its padding. After the max subtraction in
     /// the softmax, this and the older `-10000` both give padded keys a probability of exactly 0.

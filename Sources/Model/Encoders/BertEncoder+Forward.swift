@@ -1,0 +1,159 @@
+/// The BERT forward pass: how a batch is cut up and run, then the layers themselves.
+///
+/// Two choices:
+/// - Packed rows: posts run with their tokens back to back. Every product and norm works row by
+///   row and attention runs per post over its own length, so padding rows would only be wasted
+///   work (a fifth to a half of the rows in a batch of tweets). Outputs are padded at the end.
+/// - With `threads > 1` and enough rows, the posts are split into one group per thread, each run
+///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass
+///   (about 5% at batch 32 x 64 tokens in an interleaved A/B on this 2-core machine; within the
+///   noise at batch 8). A short batch (one post) instead splits every kernel across the threads.
+extension BertEncoder {
+    /// Below this many rows per thread a batch splits its kernels instead of its posts.
+    static let minimumRowsPerThread = 96
+
+    /// Runs the encoder on a batch of id sequences (each `[CLS] … [SEP]`, unpadded).
+    ///
+    /// - Parameters:
+    ///   - keepStages: also return the embedding output and every layer's output.
+    ///   - threads: the threads the pass may use at once; with more than 1, set
+    ///     `BLASThreads.set(1)` so the threads' sgemm calls do not each start OpenBLAS threads.
+    public func forward(_ ids: [[Int]], keepStages: Bool = false, threads: Int = 1) throws(ModelLoadError) -> BertOutput {
+        let lengths = ids.map(\.count)
+        let length = lengths.max() ?? 0
+        guard length <= maxPositions else {
+            throw .inconsistent(detail: "a post has \(length) tokens but the model has \(maxPositions) positions; lower --max-length")
+        }
+        let total = lengths.reduce(0, +)
+        let splitPosts = threads > 1 && ids.count >= threads && total >= threads * Self.minimumRowsPerThread
+        let groups = splitPosts ? Self.balancedGroups(lengths, parts: threads) : [0..<ids.count]
+        let innerThreads = splitPosts ? 1 : threads
+
+        // Each group's packed stages (or only its final states), written by its own thread.
+        var results = [Result<[Tensor], ModelLoadError>](repeating: .success([]), count: groups.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            Parallel.forEachSlice(count: groups.count, threads: groups.count) { range in
+                for g in range {
+                    do throws(ModelLoadError) {
+                        let posts = groups[g]
+                        slots[g] = .success(try runPacked(Array(ids[posts]), lengths: Array(lengths[posts]),
+                                                          keepStages: keepStages, threads: innerThreads))
+                    } catch {
+                        slots[g] = .failure(error)
+                    }
+                }
+            }
+        }
+        var packed: [Tensor] = []
+        for result in results {
+            let part: [Tensor]
+            switch result {
+            case let .success(tensors): part = tensors
+            case let .failure(error): throw error
+            }
+            packed = packed.isEmpty ? part : zip(packed, part).map { Self.concatenatingRows($0, $1) }
+        }
+        let d = hiddenSize
+        let padded = packed.map { Self.padded($0, width: d, lengths: lengths, to: length) }
+        let states = padded.last ?? Tensor(zeros: [ids.count, length, d])
+        do {
+            let sentences = try Pooling.maskedMean(states.reshapedRows(d), lengths: lengths, paddedLength: length)
+            return BertOutput(tokenStates: states, sentenceVectors: sentences, lengths: lengths,
+                              paddedLength: length, stages: keepStages ? padded : [])
+        } catch {
+            throw .inconsistent(detail: "BERT pooling: \(error)")
+        }
+    }
+
+    /// Embeddings and every layer over packed posts: `[rows, d]` per stage.
+    private func runPacked(_ ids: [[Int]], lengths: [Int], keepStages: Bool, threads: Int) throws(ModelLoadError) -> [Tensor] {
+        do {
+            var x = try Gather.rows(of: wordEmbeddings, ids: ids.flatMap { $0 }, context: "word embeddings")
+            addPositionAndType(to: &x, lengths: lengths)
+            try embeddingNorm.apply(to: &x, adding: nil)
+            var stages: [Tensor] = keepStages ? [x] : []
+            for layer in layers {
+                let qkv = try layer.qkv(x, threads: threads)
+                let context = try MultiHeadAttention.selfAttention(
+                    packedQKV: qkv, lengths: lengths, heads: config.numAttentionHeads, threads: threads)
+                // The three products below leave their bias to the pass that follows them (saves
+                // a pass over each output; the intermediate one is megabytes at batch 32).
+                var attended = try layer.attentionOutput(context, threads: threads, includingBias: false)
+                try layer.attentionNorm.apply(to: &attended, adding: x, bias: layer.attentionOutput.bias, threads: threads)
+                var hidden = try layer.intermediate(attended, threads: threads, includingBias: false)
+                if let bias = layer.intermediate.bias {
+                    try activation.apply(&hidden, bias: bias, threads: threads)
+                } else {
+                    activation.apply(&hidden, threads: threads)
+                }
+                var out = try layer.output(hidden, threads: threads, includingBias: false)
+                try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
+                x = out
+                if keepStages { stages.append(x) }
+            }
+            return keepStages ? stages : [x]
+        } catch {
+            throw .inconsistent(detail: "BERT forward pass: \(error)")
+        }
+    }
+
+    /// Adds position embedding t and token type 0 to the t-th row of every packed post.
+    private func addPositionAndType(to x: inout Tensor, lengths: [Int]) {
+        let d = hiddenSize
+        positionEmbeddings.data.withUnsafeBufferPointer { pb in
+            tokenTypeEmbeddings.data.withUnsafeBufferPointer { tb in
+                x.data.withUnsafeMutableBufferPointer { xb in
+                    guard let p = pb.baseAddress, let t = tb.baseAddress, var row = xb.baseAddress else { return }
+                    for n in lengths {
+                        for pos in 0..<n {
+                            Vec.add(row, t, count: d)
+                            Vec.add(row, p + pos * d, count: d)
+                            row += d
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Contiguous groups of posts, one per part, with nearly equal numbers of rows.
+    static func balancedGroups(_ lengths: [Int], parts: Int) -> [Range<Int>] {
+        let total = lengths.reduce(0, +)
+        var groups: [Range<Int>] = []
+        var start = 0, seen = 0
+        for part in 1...max(1, parts) where start < lengths.count {
+            let target = total * part / max(1, parts)
+            var end = start
+            // Take posts while the group's end stays nearest its share; leave one post per later group.
+            while end < lengths.count - (parts - part), end == start || seen + lengths[end] / 2 <= target {
+                seen += lengths[end]
+                end += 1
+            }
+            if part == parts { while end < lengths.count { seen += lengths[end]; end += 1 } }
+            groups.append(start..<end)
+            start = end
+        }
+        return groups
+    }
+
+    /// `a`'s rows followed by `b`'s (both `[rows, d]`).
+    private static func concatenatingRows(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let d = a.lastDimension
+        return Tensor(uncheckedShape: [a.rowCount + b.rowCount, d], data: a.data + b.data)
+    }
+
+    /// Packed rows `[sum(lengths), d]` laid out as `[B, length, d]`, padding rows zero.
+    private static func padded(_ packed: Tensor, width d: Int, lengths: [Int], to length: Int) -> Tensor {
+        var out = Tensor(zeros: [lengths.count, length, d])
+        packed.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                guard var s = src.baseAddress, let o = dst.baseAddress else { return }
+                for (b, n) in lengths.enumerated() where n > 0 {
+                    (o + b * length * d).update(from: s, count: n * d)
+                    s += n * d
+                }
+            }
+        }
+        return out
+    }
+}
