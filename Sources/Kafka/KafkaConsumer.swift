@@ -67,7 +67,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             pollBuffer = .allocate(capacity: capacity)
         }
         let buffer = pollBuffer
-        let count = rd_kafka_consume_batch_queue(queue, Int32(timeout.milliseconds), buffer.baseAddress, capacity)
+        let count = takeAvailable(into: buffer, capacity: capacity, waitingAtMost: timeout)
         if count > 0 {
             messages.reserveCapacity(count)
             for i in 0..<count {
@@ -80,6 +80,23 @@ public final class KafkaConsumer: @unchecked Sendable {
             callbacks.post(.error(KafkaError(err, "consume failed"), nil))
         }
         return ConsumerBatch(messages: messages, events: callbacks.takeEvents())
+    }
+
+    /// What is queued now, up to `capacity`; when nothing is, waits at most `timeout` for the
+    /// first message and then takes what else is queued. librdkafka's batch call alone would not
+    /// do: it waits for a *full* batch until the timeout, which below saturation added up to the
+    /// whole timeout (100 ms in the daemon) to every record's latency. Returns librdkafka's count
+    /// (negative on error).
+    private func takeAvailable(into buffer: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
+                               capacity: Int, waitingAtMost timeout: Duration) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        let ready = rd_kafka_consume_batch_queue(queue, 0, base, capacity)
+        guard ready == 0, timeout > .zero else { return ready }
+        guard let first = rd_kafka_consume_queue(queue, max(1, timeout.milliseconds)) else { return 0 }
+        base[0] = first
+        guard capacity > 1 else { return 1 }
+        let more = rd_kafka_consume_batch_queue(queue, 0, base + 1, capacity - 1)
+        return 1 + max(0, more)
     }
 
     private func absorb(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into messages: inout [ConsumedMessage]) {

@@ -89,6 +89,34 @@ import Testing
         #expect(collected.messages.map(\.offset) == Array(0..<50))
     }
 
+    /// librdkafka's batch call on its own waits for a full batch until the timeout; a poll must
+    /// instead hand over what has arrived (or the first message to arrive) at once.
+    @Test("a poll returns the messages that arrived without waiting for a full batch",
+          arguments: ClusterKind.available)
+    func pollDoesNotWaitForAFullBatch(kind: ClusterKind) throws {
+        let cluster = try TestCluster(kind)
+        let topic = try cluster.makeTopic("partial", partitions: 1)
+        let deliveries = DeliveryLog()
+        let producer = try cluster.producer(onDelivery: deliveries.record)
+        defer { producer.close(timeout: .seconds(5)) }
+        let consumer = try cluster.consumer(group: "g-\(UUID())", topics: [topic])
+        defer { consumer.close() }
+        var collected = Collected()
+        #expect(pollUntil(timeout: .seconds(20)) {
+            collected.absorb(consumer.poll(maxMessages: 100, timeout: .milliseconds(100)))
+            return !collected.assigned.isEmpty
+        })
+        for i in 0..<5 { try producer.send(ProducerRecord(topic: topic, value: Array("m\(i)".utf8)), token: UInt64(i)) }
+        try producer.flush(timeout: .seconds(10))
+        let clock = ContinuousClock()
+        let start = clock.now
+        // Room for 1000 and a 10 s timeout: the old behaviour returned only when the timeout ran out.
+        collected.absorb(consumer.poll(maxMessages: 1000, timeout: .seconds(10)))
+        let elapsed = clock.now - start
+        #expect(!collected.messages.isEmpty)
+        #expect(elapsed < .seconds(5), "the poll took \(elapsed) for \(collected.messages.count) of 1000 messages")
+    }
+
     @Test("statistics report per-partition consumer lag", arguments: ClusterKind.available)
     func statisticsReportLag(kind: ClusterKind) throws {
         let cluster = try TestCluster(kind)

@@ -145,7 +145,8 @@ public struct EfficientNetLite: ImageEncoder {
             var stages = keepStages ? [x] : []
             early = 0
             while early < blocks.count, x.shape[1] * x.shape[2] >= Self.imageByImageCells {
-                x = try blocks[early](x)
+                // One image: fused, row band by row band (MBConv.fusedImage).
+                x = try x.shape[0] == 1 ? blocks[early].fusedImage(x) : blocks[early](x)
                 if keepStages { stages.append(x) }
                 early += 1
             }
