@@ -195,6 +195,28 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Parallel.slices(count: 0, parts: 2), [])
     }
 
+    /// A layer with a packed weight gives the sgemm product for short inputs (the packed kernel,
+    /// on one slice and on three, with and without bias) and for tall ones (sgemm again).
+    func testPackedWeightMatchesSgemm() throws {
+        var seed: UInt64 = 23
+        // 40 outputs: two full panels of 16 and a partial one; 24 inputs.
+        let plain = try Linear(weight: Tensor(shape: [40, 24], data: random(40 * 24, seed: &seed)),
+                               bias: random(40, seed: &seed))
+        let packed = plain.packedForShortInputs()
+        XCTAssertNotNil(packed.packedWeight)
+        for rows in [1, 7, Linear.packedRowLimit, 3 * Linear.packedRowLimit + 1] {
+            let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
+            for threads in [1, 3] {
+                for bias in [true, false] {
+                    let want = try plain(x, threads: threads, includingBias: bias)
+                    let got = try packed(x, threads: threads, includingBias: bias)
+                    XCTAssertEqual(got.shape, want.shape)
+                    XCTAssertLessThan(maxAbsDifference(got.data, want.data), 1e-5, "\(rows) rows, \(threads) threads, bias \(bias)")
+                }
+            }
+        }
+    }
+
     /// A product without its bias, then bias + GELU (or bias + residual + LayerNorm) in one pass,
     /// equals the product with its bias followed by the plain pass, in both kernel bodies.
     func testBiasFusedIntoTheNextPass() throws {

@@ -104,12 +104,13 @@ public struct BertEncoder: Sendable {
                                      bias: (q.bias ?? []) + (k.bias ?? []) + (v.bias ?? []))
                 let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
                 let inner = intermediate.outFeatures
+                // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight.
                 layers.append(Layer(
-                    qkv: qkv,
-                    attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]),
+                    qkv: qkv.packedForShortInputs(),
+                    attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]).packedForShortInputs(),
                     attentionNorm: try names.layerNorm(p + "attention.output.LayerNorm", width: d, eps: eps),
-                    intermediate: intermediate,
-                    output: try names.linear(p + "output.dense", shape: [d, inner]),
+                    intermediate: intermediate.packedForShortInputs(),
+                    output: try names.linear(p + "output.dense", shape: [d, inner]).packedForShortInputs(),
                     outputNorm: try names.layerNorm(p + "output.LayerNorm", width: d, eps: eps)))
             }
             self.layers = layers
