@@ -59,18 +59,11 @@ import Testing
           arguments: ClusterKind.available)
     func pauseAndResume(kind: ClusterKind) throws {
         let cluster = try TestCluster(kind)
-        let topic = try cluster.makeTopic("pause", partitions: 1)
-        let deliveries = DeliveryLog()
-        let producer = try cluster.producer(onDelivery: deliveries.record)
+        let setup = try AssignedTopic(cluster, prefix: "pause", deliveries: DeliveryLog())
+        let (topic, producer, consumer) = (setup.topic, setup.producer, setup.consumer)
         defer { producer.close(timeout: .seconds(5)) }
-        let consumer = try cluster.consumer(group: "g-\(UUID())", topics: [topic])
         defer { consumer.close() }
-
-        var collected = Collected()
-        #expect(pollUntil(timeout: .seconds(20)) {
-            collected.absorb(consumer.poll(maxMessages: 100, timeout: .milliseconds(100)))
-            return !collected.assigned.isEmpty
-        })
+        var collected = setup.collected
         let partition = TopicPartition(topic: topic, partition: 0)
         try consumer.pause([partition])
         for i in 0..<50 { try producer.send(ProducerRecord(topic: topic, value: Array("m\(i)".utf8)), token: UInt64(i)) }
@@ -95,17 +88,11 @@ import Testing
           arguments: ClusterKind.available)
     func pollDoesNotWaitForAFullBatch(kind: ClusterKind) throws {
         let cluster = try TestCluster(kind)
-        let topic = try cluster.makeTopic("partial", partitions: 1)
-        let deliveries = DeliveryLog()
-        let producer = try cluster.producer(onDelivery: deliveries.record)
+        let setup = try AssignedTopic(cluster, prefix: "partial", deliveries: DeliveryLog())
+        let (topic, producer, consumer) = (setup.topic, setup.producer, setup.consumer)
         defer { producer.close(timeout: .seconds(5)) }
-        let consumer = try cluster.consumer(group: "g-\(UUID())", topics: [topic])
         defer { consumer.close() }
-        var collected = Collected()
-        #expect(pollUntil(timeout: .seconds(20)) {
-            collected.absorb(consumer.poll(maxMessages: 100, timeout: .milliseconds(100)))
-            return !collected.assigned.isEmpty
-        })
+        var collected = setup.collected
         for i in 0..<5 { try producer.send(ProducerRecord(topic: topic, value: Array("m\(i)".utf8)), token: UInt64(i)) }
         try producer.flush(timeout: .seconds(10))
         let clock = ContinuousClock()

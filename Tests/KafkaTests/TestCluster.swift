@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Testing
 
 /// The brokers the integration suite runs against: always the embedded broker, and a real one
 /// (noida-db in CI) when `KAFKA_BOOTSTRAP` is set.
@@ -134,4 +135,27 @@ func pollUntil(timeout: Duration, _ step: () throws -> Bool) rethrows -> Bool {
         if try step() { return true }
     }
     return false
+}
+
+/// A consumer in a fresh group on one new topic, polled until it owns its partitions, and a
+/// producer for that topic; both are closed by the caller.
+struct AssignedTopic {
+    let topic: String
+    let producer: KafkaProducer
+    let consumer: KafkaConsumer
+    var collected = Collected()
+
+    init(_ cluster: TestCluster, prefix: String, partitions: Int = 1, deliveries: DeliveryLog) throws {
+        topic = try cluster.makeTopic(prefix, partitions: partitions)
+        producer = try cluster.producer(onDelivery: deliveries.record)
+        consumer = try cluster.consumer(group: "g-\(UUID())", topics: [topic])
+        var collected = Collected()
+        let consumer = consumer
+        let assigned = pollUntil(timeout: .seconds(20)) {
+            collected.absorb(consumer.poll(maxMessages: 100, timeout: .milliseconds(100)))
+            return !collected.assigned.isEmpty
+        }
+        self.collected = collected
+        #expect(assigned, "no partitions of \(topic) assigned within 20 s")
+    }
 }
