@@ -42,7 +42,7 @@ final class BertGoldenTests: XCTestCase {
 
     /// A batch long enough to be split into one group of posts per thread: every post still
     /// matches the reference, and the groups split the rows evenly.
-    func testTinyBertSplitIntoGroupsAndChunksMatchesReference() throws {
+    func testTinyBertSplitIntoGroupsMatchesReference() throws {
         let golden = try GoldenTexts.load(TestPaths.tinyBert.appendingPathComponent("expected.json"))
         let expected = try SafeTensorsFile(path: TestPaths.tinyBert.appendingPathComponent("expected.safetensors").path)
         let encoder = try BertEncoder(directory: TestPaths.tinyBert)
