@@ -44,15 +44,16 @@ extension BertEncoder {
                 }
             }
         }
-        var packed: [Tensor] = []
+        var parts: [[Tensor]] = []
         for result in results {
-            let part: [Tensor]
             switch result {
-            case let .success(tensors): part = tensors
+            case let .success(tensors): parts.append(tensors)
             case let .failure(error): throw error
             }
-            packed = packed.isEmpty ? part : zip(packed, part).map { Self.concatenatingRows($0, $1) }
         }
+        // Stage s of the whole batch: the groups' rows of that stage, one after the other.
+        let stageCount = parts.first?.count ?? 0
+        let packed = (0..<stageCount).map { s in Tensor(stacking: parts.map { $0[s] }) }
         let d = hiddenSize
         let padded = packed.map { Self.padded($0, width: d, lengths: lengths, to: length) }
         let states = padded.last ?? Tensor(zeros: [ids.count, length, d])
@@ -134,12 +135,6 @@ extension BertEncoder {
             start = end
         }
         return groups
-    }
-
-    /// `a`'s rows followed by `b`'s (both `[rows, d]`).
-    private static func concatenatingRows(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let d = a.lastDimension
-        return Tensor(uncheckedShape: [a.rowCount + b.rowCount, d], data: a.data + b.data)
     }
 
     /// Packed rows `[sum(lengths), d]` laid out as `[B, length, d]`, padding rows zero.

@@ -53,37 +53,32 @@ extension MBConv {
         var nextExpanded = 0  // the first input row not yet in the ring
         depthwise.weight.data.withUnsafeBufferPointer { dw in
             depthwise.bias.withUnsafeBufferPointer { dbias in
-                project.packedWeight.withUnsafeBufferPointer { pw in
-                    project.bias.withUnsafeBufferPointer { pbias in
-                        guard let dwp = dw.baseAddress, let dbp = dbias.baseAddress, let pwp = pw.baseAddress else { return }
-                        var bandStart = 0
-                        for oy in 0..<outHeight {
-                            let top = oy * stride - pad.top
-                            for ky in 0..<k {
-                                let iy = top + ky
-                                guard iy >= 0, iy < h else { rows[ky] = zeros; continue }
-                                guard let expand, let ring else { rows[ky] = input + iy * w * cin; continue }
-                                let slot = ring + (iy % k) * w * hidden
-                                // Rows arrive in increasing order; a new one replaces row iy - k, which
-                                // no window from here on needs.
-                                while nextExpanded <= iy {
-                                    expand.product(input + nextExpanded * w * cin, rows: w,
-                                                   into: ring + (nextExpanded % k) * w * hidden)
-                                    nextExpanded += 1
-                                }
-                                rows[ky] = UnsafePointer(slot)
-                            }
-                            let inBand = oy - bandStart
-                            pck_depthwise_row(rows, k, dwp, dbp, hidden, w, pad.left, stride, outWidth,
-                                              depthwise.relu6 ? 1 : 0, depthwiseRows + inBand * outWidth * hidden)
-                            if inBand + 1 == band || oy + 1 == outHeight {
-                                let pixels = (inBand + 1) * outWidth, first = bandStart * outWidth
-                                PackedWeight.product(depthwiseRows, rows: pixels, inputs: hidden, packed: pwp,
-                                                     bias: pbias.baseAddress, residual: residual ? input + first * cin : nil,
-                                                     outputs: cout, relu6: project.relu6, into: output + first * cout)
-                                bandStart = oy + 1
-                            }
+                guard let dwp = dw.baseAddress, let dbp = dbias.baseAddress else { return }
+                var bandStart = 0
+                for oy in 0..<outHeight {
+                    let top = oy * stride - pad.top
+                    for ky in 0..<k {
+                        let iy = top + ky
+                        guard iy >= 0, iy < h else { rows[ky] = zeros; continue }
+                        guard let expand, let ring else { rows[ky] = input + iy * w * cin; continue }
+                        let slot = ring + (iy % k) * w * hidden
+                        // Rows arrive in increasing order; a new one replaces row iy - k, which
+                        // no window from here on needs.
+                        while nextExpanded <= iy {
+                            expand.product(input + nextExpanded * w * cin, rows: w,
+                                           into: ring + (nextExpanded % k) * w * hidden)
+                            nextExpanded += 1
                         }
+                        rows[ky] = UnsafePointer(slot)
+                    }
+                    let inBand = oy - bandStart
+                    pck_depthwise_row(rows, k, dwp, dbp, hidden, w, pad.left, stride, outWidth,
+                                      depthwise.relu6 ? 1 : 0, depthwiseRows + inBand * outWidth * hidden)
+                    if inBand + 1 == band || oy + 1 == outHeight {
+                        let pixels = (inBand + 1) * outWidth, first = bandStart * outWidth
+                        project.product(depthwiseRows, rows: pixels, adding: residual ? input + first * cin : nil,
+                                        into: output + first * cout)
+                        bandStart = oy + 1
                     }
                 }
             }
@@ -92,13 +87,15 @@ extension MBConv {
 }
 
 extension PointwiseConv {
-    /// The conv over `rows` contiguous pixels at `x`, into `y` (room for `rows * outChannels`).
-    func product(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+    /// The conv over `rows` contiguous pixels at `x` (plus `residual`, `rows * outChannels` values,
+    /// when given), into `y` (room for `rows * outChannels`).
+    func product(_ x: UnsafePointer<Float>, rows: Int, adding residual: UnsafePointer<Float>? = nil,
+                 into y: UnsafeMutablePointer<Float>) {
         packedWeight.withUnsafeBufferPointer { w in
             bias.withUnsafeBufferPointer { b in
                 guard let wp = w.baseAddress else { return }
                 PackedWeight.product(x, rows: rows, inputs: inChannels, packed: wp, bias: b.baseAddress,
-                                     outputs: outChannels, relu6: relu6, into: y)
+                                     residual: residual, outputs: outChannels, relu6: relu6, into: y)
             }
         }
     }
