@@ -28,30 +28,10 @@ public enum MultiHeadAttention {
         guard additiveMask.shape == [batch, length] else {
             throw .shapeMismatch(expected: [batch, length], found: additiveMask.shape, context: "attention mask")
         }
-        let dh = d / heads
-        let scale = 1 / Float(dh).squareRoot()
         var context = Tensor(zeros: [batch * length, d])
-        guard batch > 0, length > 0 else { return context }
-        let scratchCount = pck_attention_scratch(length, dh)
-        qkv.data.withUnsafeBufferPointer { qb in
-            additiveMask.data.withUnsafeBufferPointer { mb in
-                context.data.withUnsafeMutableBufferPointer { cb in
-                    guard let q0 = qb.baseAddress, let m0 = mb.baseAddress, let c0 = cb.baseAddress else { return }
-                    Parallel.forEachSlice(count: batch * heads, threads: threads) { pairs in
-                        // One scratch buffer per slice, reused for each of its (post, head) pairs.
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                        defer { scratch.deallocate() }
-                        for pair in pairs {
-                            let b = pair / heads, h = pair % heads
-                            let rows = q0 + b * length * width3
-                            // Strided views into the fused rows: no copies of Q, K or V.
-                            pck_attention_head(rows + h * dh, rows + d + h * dh, rows + 2 * d + h * dh, width3,
-                                               length, dh, scale, m0 + b * length,
-                                               c0 + b * length * d + h * dh, d, scratch)
-                        }
-                    }
-                }
-            }
+        additiveMask.data.withUnsafeBufferPointer { mb in
+            attendEachPost(qkv, into: &context, heads: heads, offsets: (0..<batch).map { $0 * length },
+                           lengths: [Int](repeating: length, count: batch), mask: mb.baseAddress, threads: threads)
         }
         return context
     }
@@ -78,29 +58,39 @@ public enum MultiHeadAttention {
         guard heads > 0, d % heads == 0 else {
             throw .shapeMismatch(expected: [heads], found: [d], context: "attention heads must divide width")
         }
-        let dh = d / heads
-        let scale = 1 / Float(dh).squareRoot()
         var context = Tensor(zeros: [total, d])
-        guard total > 0 else { return context }
         var offsets = [Int](repeating: 0, count: lengths.count)
         for b in lengths.indices.dropFirst() { offsets[b] = offsets[b - 1] + lengths[b - 1] }
-        let scratchCount = pck_attention_scratch(lengths.max() ?? 0, dh)
+        attendEachPost(qkv, into: &context, heads: heads, offsets: offsets, lengths: lengths, mask: nil, threads: threads)
+        return context
+    }
+
+    /// Runs `pck_attention_head` for every (post, head) pair: post b's rows start at `offsets[b]`
+    /// and number `lengths[b]`; `mask`, when given, holds `lengths[b]` values per post, back to back.
+    /// Q, K and V are read in place from the fused rows (strided views, no copies).
+    private static func attendEachPost(_ qkv: Tensor, into context: inout Tensor, heads: Int, offsets: [Int],
+                                       lengths: [Int], mask: UnsafePointer<Float>?, threads: Int) {
+        let width3 = qkv.lastDimension, d = width3 / 3, dh = d / heads
+        let scale = 1 / Float(dh).squareRoot()
+        guard let longest = lengths.max(), longest > 0 else { return }
+        let scratchCount = pck_attention_scratch(longest, dh)
         qkv.data.withUnsafeBufferPointer { qb in
             context.data.withUnsafeMutableBufferPointer { cb in
                 guard let q0 = qb.baseAddress, let c0 = cb.baseAddress else { return }
                 Parallel.forEachSlice(count: lengths.count * heads, threads: threads) { pairs in
+                    // One scratch buffer per slice, reused for each of its (post, head) pairs.
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                     defer { scratch.deallocate() }
                     for pair in pairs {
                         let b = pair / heads, h = pair % heads
                         let rows = q0 + offsets[b] * width3
                         pck_attention_head(rows + h * dh, rows + d + h * dh, rows + 2 * d + h * dh, width3,
-                                           lengths[b], dh, scale, nil, c0 + offsets[b] * d + h * dh, d, scratch)
+                                           lengths[b], dh, scale, mask.map { $0 + offsets[b] },
+                                           c0 + offsets[b] * d + h * dh, d, scratch)
                     }
                 }
             }
         }
-        return context
     }
 
     /// The additive key mask of HF's BertModel, `(1 - mask) * finfo(float32).min`: 0 for the first
