@@ -6,8 +6,8 @@
 ///   work (a fifth to a half of the rows in a batch of tweets). Outputs are padded at the end.
 /// - With `threads > 1` and enough rows, the posts are split into one group per thread, each run
 ///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass
-///   (about 5% at batch 32 x 64 tokens in an interleaved A/B on this 2-core machine; within the
-///   noise at batch 8). A short batch (one post) instead splits every kernel across the threads.
+///   (a little ahead at batch 32 x 64 tokens in a throwaway interleaved A/B on this 2-core
+///   machine, not in the repo). A short batch (one post) instead splits every kernel across the threads.
 extension BertEncoder {
     /// Below this many rows per thread a batch splits its kernels instead of its posts.
     static let minimumRowsPerThread = 96

@@ -26,9 +26,9 @@ public struct Linear: Sendable {
 
     /// The same layer with a packed copy of its weight (twice the memory), which products of at
     /// most `packedRowLimit` rows per slice use instead of sgemm. For a short input OpenBLAS
-    /// packs the whole weight on every call for a handful of rows; measured single-threaded on
-    /// MiniLM's shapes, 16 rows ran 1.5 to 1.9 times faster packed, 64 rows 1.0 to 1.2 times,
-    /// and from 128 rows up sgemm was level or ahead.
+    /// packs the whole weight on every call for a handful of rows. In a throwaway single-threaded
+    /// microbenchmark on MiniLM's shapes (not in the repo), 16 rows ran 1.5 to 1.9 times faster
+    /// packed, 64 rows 1.0 to 1.2 times, and from 128 rows up sgemm was level or ahead.
     public func packedForShortInputs() -> Linear {
         var copy = self
         copy.packedWeight = PackedWeight.pack(weight)
