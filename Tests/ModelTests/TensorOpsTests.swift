@@ -204,7 +204,7 @@ final class TensorOpsTests: XCTestCase {
                                bias: random(40, seed: &seed))
         let packed = plain.packedForShortInputs()
         XCTAssertNotNil(packed.packedWeight)
-        for rows in [1, 7, Linear.packedRowLimit, 3 * Linear.packedRowLimit + 1] {
+        for rows in [1, 7, Linear.defaultPackedRowLimit, 3 * Linear.defaultPackedRowLimit + 1] {
             let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
             for threads in [1, 3] {
                 for bias in [true, false] {

@@ -5,6 +5,11 @@
 // so every batch is exactly B x L with no padding, like the ONNX Runtime and PyTorch baselines.
 // The encoder runs on `threads` threads through its intra-op slices (OpenBLAS single-threaded);
 // the sgemm peak is OpenBLAS's own, on the same number of threads.
+//
+// With PACKED_AB=QKV,OTHERS (row limits, e.g. 96,512) it also runs the same encoder with those
+// limits for its packed weights (`BertEncoder.withPackedRowLimits`), one forward pass of each in
+// turn, and reports the variant's rate and its ratio to the shipped limits taken from those
+// interleaved passes: a same-run A/B for tuning the packed-vs-sgemm switch.
 import COpenBLAS
 import Foundation
 
@@ -51,6 +56,29 @@ BLASThreads.set(threads)
 FreedMemory.keepForReuse()
 
 let encoder = try BertEncoder(directory: URL(fileURLWithPath: modelDir))
+let variantLimits = ProcessInfo.processInfo.environment["PACKED_AB"].map { $0.split(separator: ",").compactMap { Int($0) } }
+if let limits = variantLimits, limits.count != 2 {
+    FileHandle.standardError.write(Data("PACKED_AB must be two row limits, QKV,OTHERS (for example 96,512)\n".utf8))
+    exit(2)
+}
+let variant = variantLimits.map { encoder.withPackedRowLimits(qkv: $0[0], others: $0[1]) }
+
+/// One pass of `a` then one of `b`, in turn, until `minSeconds` have passed (at least `minRuns`
+/// pairs) after one warm-up pass of each: load from other processes hits both alike.
+func measureInTurn(minRuns: Int = 5, minSeconds: Double = 6, _ a: () throws -> Void, _ b: () throws -> Void) rethrows -> ([Double], [Double]) {
+    try a(); try b()
+    var timesA: [Double] = [], timesB: [Double] = []
+    let start = now()
+    while timesA.count < minRuns || now() - start < minSeconds {
+        var t0 = now()
+        try a()
+        timesA.append(now() - t0)
+        t0 = now()
+        try b()
+        timesB.append(now() - t0)
+    }
+    return (timesA, timesB)
+}
 let d = encoder.hiddenSize, layers = encoder.layerCount
 let inner = encoder.config.intermediateSize
 // FLOPs of one forward pass per sequence: the six products of each layer plus the two of attention.
@@ -65,12 +93,26 @@ for batch in [1, 8, 32] {
     let ids = (0..<batch).map { _ in [101] + (0..<(length - 2)).map { _ in Int.random(in: 1000..<30000, using: &rng) } + [102] }
     // The encoder's own intra-op slices on `threads` threads, each sgemm single-threaded.
     BLASThreads.set(1)
-    let times = try measure { _ = try encoder.forward(ids, threads: threads) }
+    var times: [Double], variantTimes: [Double] = []
+    if let variant {
+        (times, variantTimes) = try measureInTurn({ _ = try encoder.forward(ids, threads: threads) },
+                                                  { _ = try variant.forward(ids, threads: threads) })
+    } else {
+        times = try measure { _ = try encoder.forward(ids, threads: threads) }
+    }
     BLASThreads.set(threads)
     let m = median(times)
     let gflops = flopsPerSequence * Double(batch) / m / 1e9
-    results.append(["batch": batch, "median_s": m, "sentences_per_s": Double(batch) / m,
-                    "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak, "runs": times.count])
+    var row: [String: Any] = ["batch": batch, "median_s": m, "sentences_per_s": Double(batch) / m,
+                              "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak, "runs": times.count]
+    if let limits = variantLimits, !variantTimes.isEmpty {
+        // The ratio of medians of the interleaved passes (variant faster: above 1).
+        row["variant"] = ["packed_row_limits": ["qkv": limits[0], "others": limits[1]],
+                          "shipped_packed_row_limits": Linear.defaultPackedRowLimit,
+                          "median_s": median(variantTimes), "sentences_per_s": Double(batch) / median(variantTimes),
+                          "speedup_over_shipped": m / median(variantTimes)] as [String: Any]
+    }
+    results.append(row)
 }
 peak = max(peak, [1024, 1536, 2048].map { sgemmPeak(n: $0) }.max() ?? 0)
 for i in results.indices {

@@ -44,7 +44,7 @@ public struct BertEncoder: Sendable {
     let positionEmbeddings: Tensor
     let tokenTypeEmbeddings: Tensor
     let embeddingNorm: LayerNorm
-    let layers: [Layer]
+    private(set) var layers: [Layer]
     let activation: Activation
 
     /// Width of the token states.
@@ -53,6 +53,22 @@ public struct BertEncoder: Sendable {
     public var maxPositions: Int { positionEmbeddings.rowCount }
     /// The number of transformer layers.
     public var layerCount: Int { layers.count }
+
+    /// The same encoder with other row limits for its packed weights: `qkv` for the stacked
+    /// query-key-value product, `others` for the remaining three. For tuning runs (`bench/model`'s
+    /// A/B); the outputs are the same whichever kernel a product takes.
+    func withPackedRowLimits(qkv: Int, others: Int) -> BertEncoder {
+        var copy = self
+        copy.layers = layers.map { layer in
+            Layer(qkv: layer.qkv.withPackedRowLimit(qkv),
+                  attentionOutput: layer.attentionOutput.withPackedRowLimit(others),
+                  attentionNorm: layer.attentionNorm,
+                  intermediate: layer.intermediate.withPackedRowLimit(others),
+                  output: layer.output.withPackedRowLimit(others),
+                  outputNorm: layer.outputNorm)
+        }
+        return copy
+    }
 
     /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
     public init(directory: URL) throws(ModelLoadError) {

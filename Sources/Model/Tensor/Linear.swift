@@ -11,6 +11,8 @@ public struct Linear: Sendable {
     public let bias: [Float]?
     /// The weight packed for `pck_gemm_packed`, in layers made `packedForShortInputs()`.
     private(set) var packedWeight: [Float]?
+    /// The most rows per slice that take `packedWeight`, where there is one.
+    private(set) var packedRowLimit = Linear.defaultPackedRowLimit
 
     /// Creates a layer; `weight` must be rank 2 and `bias`, when given, must have one value per output.
     public init(weight: Tensor, bias: [Float]?) throws(TensorError) {
@@ -29,14 +31,23 @@ public struct Linear: Sendable {
     /// packs the whole weight on every call for a handful of rows. In a throwaway single-threaded
     /// microbenchmark on MiniLM's shapes (not in the repo), 16 rows ran 1.5 to 1.9 times faster
     /// packed, 64 rows 1.0 to 1.2 times, and from 128 rows up sgemm was level or ahead.
-    public func packedForShortInputs() -> Linear {
+    public func packedForShortInputs(rowLimit: Int = Linear.defaultPackedRowLimit) -> Linear {
         var copy = self
         copy.packedWeight = PackedWeight.pack(weight)
+        copy.packedRowLimit = rowLimit
         return copy
     }
 
-    /// The most rows per slice that take the packed weight, where there is one.
-    static let packedRowLimit = 96
+    /// The same layer with another row limit for its packed weight (for tuning runs such as
+    /// `bench/model`'s A/B); a layer without a packed weight is returned unchanged.
+    func withPackedRowLimit(_ rowLimit: Int) -> Linear {
+        var copy = self
+        copy.packedRowLimit = rowLimit
+        return copy
+    }
+
+    /// The row limit `packedForShortInputs()` sets when not told otherwise.
+    public static let defaultPackedRowLimit = 96
 
     /// Input width.
     public var inFeatures: Int { weight.shape[1] }
@@ -62,7 +73,7 @@ public struct Linear: Sendable {
         outShape[outShape.count - 1] = n
         if m == 0 { return Tensor(uncheckedShape: outShape, data: []) }
         let bias = includingBias ? self.bias : nil
-        if let packedWeight, m <= Self.packedRowLimit * threads {
+        if let packedWeight, m <= packedRowLimit * threads {
             return Tensor(uncheckedShape: outShape, data: Self.packedProduct(x, packedWeight, bias, m: m, n: n, k: k, threads: threads))
         }
         let values = [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
