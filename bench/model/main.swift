@@ -37,6 +37,23 @@ func measure(minRuns: Int = 5, minSeconds: Double = 3, _ body: () throws -> Void
     return times
 }
 
+/// One pass of `a` then one of `b`, in turn, until `minSeconds` have passed (at least `minRuns`
+/// pairs) after one warm-up pass of each: load from other processes hits both alike.
+func measureInTurn(minRuns: Int = 5, minSeconds: Double = 6, _ a: () throws -> Void, _ b: () throws -> Void) rethrows -> ([Double], [Double]) {
+    try a(); try b()
+    var timesA: [Double] = [], timesB: [Double] = []
+    let start = now()
+    while timesA.count < minRuns || now() - start < minSeconds {
+        var t0 = now()
+        try a()
+        timesA.append(now() - t0)
+        t0 = now()
+        try b()
+        timesB.append(now() - t0)
+    }
+    return (timesA, timesB)
+}
+
 /// sgemm GFLOP/s on square n x n x n products (the shape where OpenBLAS is near its peak).
 func sgemmPeak(n: Int) -> Double {
     let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
@@ -63,22 +80,6 @@ if let limits = variantLimits, limits.count != 2 {
 }
 let variant = variantLimits.map { encoder.withPackedRowLimits(qkv: $0[0], others: $0[1]) }
 
-/// One pass of `a` then one of `b`, in turn, until `minSeconds` have passed (at least `minRuns`
-/// pairs) after one warm-up pass of each: load from other processes hits both alike.
-func measureInTurn(minRuns: Int = 5, minSeconds: Double = 6, _ a: () throws -> Void, _ b: () throws -> Void) rethrows -> ([Double], [Double]) {
-    try a(); try b()
-    var timesA: [Double] = [], timesB: [Double] = []
-    let start = now()
-    while timesA.count < minRuns || now() - start < minSeconds {
-        var t0 = now()
-        try a()
-        timesA.append(now() - t0)
-        t0 = now()
-        try b()
-        timesB.append(now() - t0)
-    }
-    return (timesA, timesB)
-}
 let d = encoder.hiddenSize, layers = encoder.layerCount
 let inner = encoder.config.intermediateSize
 // FLOPs of one forward pass per sequence: the six products of each layer plus the two of attention.

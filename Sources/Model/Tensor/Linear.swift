@@ -31,10 +31,9 @@ public struct Linear: Sendable {
     /// packs the whole weight on every call for a handful of rows. In a throwaway single-threaded
     /// microbenchmark on MiniLM's shapes (not in the repo), 16 rows ran 1.5 to 1.9 times faster
     /// packed, 64 rows 1.0 to 1.2 times, and from 128 rows up sgemm was level or ahead.
-    public func packedForShortInputs(rowLimit: Int = Linear.defaultPackedRowLimit) -> Linear {
+    public func packedForShortInputs() -> Linear {
         var copy = self
         copy.packedWeight = PackedWeight.pack(weight)
-        copy.packedRowLimit = rowLimit
         return copy
     }
 
@@ -46,8 +45,8 @@ public struct Linear: Sendable {
         return copy
     }
 
-    /// The row limit `packedForShortInputs()` sets when not told otherwise.
-    public static let defaultPackedRowLimit = 96
+    /// The row limit a layer has unless `withPackedRowLimit(_:)` sets another.
+    static let defaultPackedRowLimit = 96
 
     /// Input width.
     public var inFeatures: Int { weight.shape[1] }
