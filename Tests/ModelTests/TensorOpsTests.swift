@@ -295,6 +295,8 @@ final class TensorOpsTests: XCTestCase {
             (9, 21, 20, 3, 1, ConvPadding(top: 1, bottom: 1, left: 1, right: 1)),
             (10, 21, 24, 5, 2, ConvPadding(top: 1, bottom: 2, left: 1, right: 2)),
             (8, 30, 8, 3, 2, ConvPadding(top: 0, bottom: 1, left: 0, right: 1)),
+            // stride 1 with a 5 x 5 kernel: two groups of eight inside pixels per row, channels not a multiple of 8
+            (6, 20, 20, 5, 1, ConvPadding(top: 2, bottom: 2, left: 2, right: 2)),
             // every pixel of a 7-wide row under a 5 x 5 kernel is an edge pixel: 32-channel blocks, then 8, then scalar
             (7, 7, 44, 5, 1, ConvPadding(top: 2, bottom: 2, left: 2, right: 2)),
         ]
