@@ -51,7 +51,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 OUT="bench/results/efficientnet-$(date -u +%Y%m%dT%H%M%SZ).json"
 "$PY" - "$OUT" "${RUNS[@]}" <<'PY'
-import json, sys
+import json, statistics, sys
 out, runs = sys.argv[1], [json.loads(r) for r in sys.argv[2:]]
 json.dump(runs, open(out, "w"), indent=1)
 # Best round per engine and batch, by wall time and by CPU time (CPU time moves less when other
@@ -76,6 +76,17 @@ for run in runs:
         print("swift CPU ms per layer kind, one image: " +
               ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if "." not in k))
         break
-s16, o16 = best[("swift-openblas", 16)], best[("onnxruntime", 16)]
-print("bar (Swift >= 1.0x ONNX Runtime at batch 16):", "met" if s16 >= o16 else "NOT met")
+# Per-round ratios: both engines of a round ran back to back, so a round's ratio is the fairest
+# single comparison on a shared machine; the bar is judged on their median.
+swift_runs = [r for r in runs if r["engine"] == "swift-openblas"]
+ort_runs = [r for r in runs if r["engine"] == "onnxruntime"]
+def rate(run, batch):
+    return next(r["images_per_s"] for r in run["results"] if r["batch"] == batch)
+medians = {}
+for batch in sorted({b for _, b in best}):
+    ratios = [rate(s, batch) / rate(o, batch) for s, o in zip(swift_runs, ort_runs)]
+    medians[batch] = statistics.median(ratios)
+    print(f"batch {batch}: Swift / ORT per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
+          f"; median {medians[batch]:.2f}x")
+print("bar (median per-round Swift / ONNX Runtime >= 1.0x at batch 16):", "met" if medians[16] >= 1.0 else "NOT met")
 PY
