@@ -3,8 +3,8 @@ import Logging
 
 /// The few admin calls postclassd needs against a real cluster: creating topics.
 public enum KafkaAdmin {
-    /// Creates topics (replication factor 1 unless the cluster decides otherwise). Topics that
-    /// already exist are left as they are.
+    /// Creates topics (replication factor 1 unless the cluster decides otherwise), with each
+    /// spec's configs. Topics that already exist are left as they are, configs included.
     public static func createTopics(_ topics: [TopicSpec], client: KafkaClientConfiguration,
                                     logger: Logger, timeout: Duration = .seconds(15)) throws(KafkaError) {
         guard !topics.isEmpty else { return }
@@ -32,6 +32,12 @@ public enum KafkaAdmin {
                 throw KafkaError(kind: .configuration, message: "topic \(spec): \(String(cBuffer: errstr))")
             }
             newTopics.append(topic)
+            for (key, value) in spec.configs.sorted(by: { $0.key < $1.key }) {
+                let err = rd_kafka_NewTopic_set_config(topic, key, value)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(err, "topic \(spec): could not set config \(key)=\(value)")
+                }
+            }
         }
         let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }

@@ -17,14 +17,18 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
     }
 }
 
-/// A topic to create, with its partition count.
+/// A topic to create, with its partition count and any topic-level configs.
 public struct TopicSpec: Hashable, Sendable, CustomStringConvertible {
     public let name: String
     public let partitions: Int
+    /// Topic configs such as `retention.bytes`, sent with the create request; the broker
+    /// rejects names or values it does not know.
+    public var configs: [String: String]
 
-    public init(name: String, partitions: Int) {
+    public init(name: String, partitions: Int, configs: [String: String] = [:]) {
         self.name = name
         self.partitions = partitions
+        self.configs = configs
     }
 
     public var description: String { "\(name):\(partitions)" }

@@ -39,6 +39,8 @@ struct Feed: ParsableCommand {
     @Option(help: "Value size in bytes.") var size: Int = 1024
     @Option(help: "Bytes a partition may hold ahead of the group's committed offset.") var maxBacklog: Int = 4_000_000
     @Option(help: "Records per second at most (0: as fast as the group's commits allow).") var rate: Double = 0
+    @Option(help: "linger.ms of the feeder's producer.") var lingerMs: Int = 5
+    @Option(help: "How often to read the group's committed offsets, in ms.") var checkIntervalMs: Int = 50
     @Flag(help: "Write valid postclassd posts ({\"id\", \"text\"}, padded to --size) instead of opaque bytes.") var posts = false
 
     func run() throws {
@@ -46,6 +48,7 @@ struct Feed: ParsableCommand {
         var config = KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapServers: common.brokers))
         config.client.statisticsInterval = .zero
         config.maxQueuedBytes = 32 * 1024 * 1024
+        config.linger = .milliseconds(lingerMs)
         config.maxMessageBytes = max(1_000_000, size * 2)
         let producer = try KafkaProducer(configuration: config, logger: quietLogger(), onDelivery: { report in
             guard let offset = report.offset else { return }
@@ -90,7 +93,7 @@ struct Feed: ParsableCommand {
                 let elapsed = (ContinuousClock.now - started) / .seconds(1)
                 if elapsed < due { Thread.sleep(forTimeInterval: min(0.01, due - elapsed)); continue }
             }
-            if ContinuousClock.now - lastCheck > .milliseconds(50) {
+            if ContinuousClock.now - lastCheck > .milliseconds(checkIntervalMs) {
                 lastCheck = .now
                 if let offsets = try? watcher.committedOffsets(all, timeout: .seconds(2)) {
                     for (tp, offset) in offsets { committed[Int(tp.partition)] = offset ?? 0 }
@@ -98,11 +101,13 @@ struct Feed: ParsableCommand {
             }
             var sentAny = false
             for p in 0..<Int(partitions) where sentPerPartition[p] - committed[p] < allowed {
-                for _ in 0..<64 {
+                // Never past the allowance: with 50 KB records a fixed burst alone would overrun it.
+                let burst = min(64, allowed - (sentPerPartition[p] - committed[p]))
+                for _ in 0..<burst {
                     try producer.send(ProducerRecord(topic: topic, partition: Int32(p), value: payload), token: token)
                     token += 1
                 }
-                sentPerPartition[p] += 64
+                sentPerPartition[p] += burst
                 sentAny = true
             }
             if !sentAny { Thread.sleep(forTimeInterval: 0.002) }
@@ -120,6 +125,8 @@ struct Passthrough: ParsableCommand {
     @Option var output: String
     @Option var group: String
     @Option(help: "Messages per poll.") var batch: Int = 1000
+    @Option(help: "A librdkafka consumer property, KEY=VALUE (repeatable).") var consumerProperty: [String] = []
+    @Option(help: "A librdkafka producer property, KEY=VALUE (repeatable).") var producerProperty: [String] = []
 
     func run() throws {
         let logger = quietLogger()
@@ -130,11 +137,13 @@ struct Passthrough: ParsableCommand {
         var consumerConfig = KafkaConsumerConfiguration(client: KafkaClientConfiguration(bootstrapServers: common.brokers), groupID: group)
         consumerConfig.client.statisticsInterval = .zero
         consumerConfig.autoCommitInterval = .milliseconds(100)  // the feeder paces itself on commits
+        consumerConfig.client.properties = try keyValues(consumerProperty)
         let consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
         try consumer.subscribe([input])
         var producerConfig = KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapServers: common.brokers))
         producerConfig.client.statisticsInterval = .zero
         producerConfig.maxMessageBytes = 4_000_000
+        producerConfig.client.properties = try keyValues(producerProperty)
         let producer = try KafkaProducer(configuration: producerConfig, logger: logger, onDelivery: { report in
             guard report.error == nil else { return }
             let done: (TopicPartition, Int64?, Int)? = state.withLock { state in
@@ -146,11 +155,21 @@ struct Passthrough: ParsableCommand {
             counters.withLock { $0.messages += 1; $0.bytes += size }
         })
         var token: UInt64 = 0
+        // Time spent waiting in poll: near the run's length, the loop is waiting on the broker.
+        var polls = 0
+        var pollTime = Duration.zero
+        var cpuAtFirst = 0.0
         let deadline = ContinuousClock.now + .milliseconds(Int(common.duration * 1000))
         while ContinuousClock.now < deadline {
+            let t0 = ContinuousClock.now
             let polled = consumer.poll(maxMessages: batch, timeout: .milliseconds(100))
+            pollTime += ContinuousClock.now - t0
+            polls += 1
             for case .revoked(let partitions, _) in polled.events { state.withLock { $0.tracker.forget(partitions) } }
-            if !polled.messages.isEmpty { firstAt.withLock { $0 = $0 ?? .now } }
+            if !polled.messages.isEmpty, firstAt.withLock({ $0 }) == nil {
+                firstAt.withLock { $0 = .now }
+                cpuAtFirst = processCPUSeconds()
+            }
             for message in polled.messages {
                 token += 1
                 state.withLock {
@@ -161,12 +180,32 @@ struct Passthrough: ParsableCommand {
             }
         }
         let end = ContinuousClock.now
+        let cpuSeconds = processCPUSeconds() - cpuAtFirst
         let (messages, bytes) = counters.withLock { ($0.messages, $0.bytes) }
         let seconds = firstAt.withLock { $0 }.map { (end - $0) / .seconds(1) } ?? 0
         producer.close(timeout: .seconds(10))
         consumer.close()
-        print(#"{"messages": \#(messages), "bytes": \#(bytes), "seconds": \#(seconds)}"#)
+        print(#"{"messages": \#(messages), "bytes": \#(bytes), "seconds": \#(seconds), "polls": \#(polls), "poll_seconds": \#(pollTime / .seconds(1)), "cpu_seconds": \#(cpuSeconds)}"#)
     }
+}
+
+/// User plus system CPU time of this process so far, all threads (librdkafka's included).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// `KEY=VALUE` options as librdkafka properties.
+func keyValues(_ options: [String]) throws -> [String: String] {
+    var properties: [String: String] = [:]
+    for option in options {
+        let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw ValidationError("expected KEY=VALUE, got \(option)") }
+        properties[parts[0]] = parts[1]
+    }
+    return properties
 }
 
 /// Creates topics through the CreateTopics admin API (real brokers; the embedded broker takes its
@@ -174,8 +213,11 @@ struct Passthrough: ParsableCommand {
 struct CreateTopics: ParsableCommand {
     @Option(help: "bootstrap.servers") var brokers: String
     @Option(help: "NAME:PARTITIONS,...") var topics: String
+    @Option(help: "A topic config for every topic, KEY=VALUE (repeatable), e.g. retention.bytes=67108864.") var config: [String] = []
 
     func run() throws {
-        try KafkaAdmin.createTopics(TopicSpec.parseList(topics), client: KafkaClientConfiguration(bootstrapServers: brokers), logger: quietLogger())
+        let configs = try keyValues(config)
+        let specs = try TopicSpec.parseList(topics).map { TopicSpec(name: $0.name, partitions: $0.partitions, configs: configs) }
+        try KafkaAdmin.createTopics(specs, client: KafkaClientConfiguration(bootstrapServers: brokers), logger: quietLogger())
     }
 }

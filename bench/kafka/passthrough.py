@@ -2,8 +2,14 @@
 """Baseline: the same consume-then-produce pass-through as kafka-bench, in Python with
 confluent-kafka (Debian's python3-confluent-kafka, on the same librdkafka). Offsets are stored
 only after delivery, as the contiguous low watermark per partition, like the Swift loop."""
-import argparse, collections, json, time
+import argparse, collections, json, resource, time
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+
+def cpu_seconds():
+    """User plus system CPU time of this process so far, all threads (librdkafka's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -14,17 +20,21 @@ def main():
     ap.add_argument("--group", required=True)
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--consumer-property", action="append", default=[], help="KEY=VALUE (repeatable)")
+    ap.add_argument("--producer-property", action="append", default=[], help="KEY=VALUE (repeatable)")
     a = ap.parse_args()
 
     consumer = Consumer({"bootstrap.servers": a.brokers, "group.id": a.group, "auto.offset.reset": "earliest",
                          "enable.auto.offset.store": False, "partition.assignment.strategy": "cooperative-sticky",
                          # the feeder paces itself on this group's commits, as for the Swift loop
-                         "auto.commit.interval.ms": 100})
+                         "auto.commit.interval.ms": 100,
+                         **dict(p.split("=", 1) for p in a.consumer_property)})
     producer = Producer({"bootstrap.servers": a.brokers, "enable.idempotence": True, "linger.ms": 5,
-                         "message.max.bytes": 4000000})
+                         "message.max.bytes": 4000000,
+                         **dict(p.split("=", 1) for p in a.producer_property)})
     consumer.subscribe([a.input])
     pending = {}   # partition -> (deque of offsets in consumption order, set of finished offsets)
-    stats = {"messages": 0, "bytes": 0}
+    stats = {"messages": 0, "bytes": 0, "polls": 0, "poll_seconds": 0.0}
 
     def delivered(err, msg, source):
         if err is not None:
@@ -44,9 +54,13 @@ def main():
     first = None
     deadline = time.monotonic() + a.duration
     while time.monotonic() < deadline:
+        started = time.monotonic()
         batch = consumer.consume(a.batch, 0.1)
+        stats["poll_seconds"] += time.monotonic() - started
+        stats["polls"] += 1
         if batch and first is None:
             first = time.monotonic()
+            cpu_at_first = cpu_seconds()
         for m in batch:
             if m.error():
                 continue
@@ -63,10 +77,13 @@ def main():
             producer.poll(0)
         producer.poll(0)
     end = time.monotonic()
+    cpu = cpu_seconds() - cpu_at_first if first else 0.0
     producer.flush(10)
     consumer.close()
     print(json.dumps({"messages": stats["messages"], "bytes": stats["bytes"],
-                      "seconds": (end - first) if first else 0}))
+                      "seconds": (end - first) if first else 0,
+                      "polls": stats["polls"], "poll_seconds": stats["poll_seconds"],
+                      "cpu_seconds": cpu}))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,55 @@
 #!/usr/bin/env python3
-"""Prints the Kafka-layer benchmark table from its JSON lines, with the Swift loop's rate as a
-ratio of the Python loop's and of kcat's raw consume, measured in the same run."""
-import json, sys
+"""Prints the Kafka-layer benchmark table from its JSON lines: each system's median rate over
+rounds, and the Swift loop's rate as a ratio of the Python loop's and of kcat's raw consume,
+taken round by round (each round measures all three on the same broker and data) and then the
+median of those per-round ratios. Beside the rates: each loop's CPU time per message (all its
+threads, librdkafka's included), and how many times more CPU per message the Python loop needs
+than the Swift one; when the broker or the feed is the limit, that says what rate cannot."""
+import collections, json, statistics, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-by = {(r["broker"], r["size"], r["system"]): r for r in rows}
-print(f"{'broker':9} {'size':>6} {'system':7} {'msgs/s':>10} {'MB/s':>8} {'vs python':>10} {'vs kcat':>8}")
-for (broker, size, system), r in sorted(by.items()):
-    py = by.get((broker, size, "python"))
-    kc = by.get((broker, size, "kcat"))
-    vs_py = f"{r['msgs_per_s'] / py['msgs_per_s']:.2f}x" if py and py["msgs_per_s"] else "-"
-    vs_kc = f"{100 * r['msgs_per_s'] / kc['msgs_per_s']:.0f}%" if kc and kc["msgs_per_s"] else "-"
-    print(f"{broker:9} {size:>6} {system:7} {r['msgs_per_s']:>10.0f} {r['mb_per_s']:>8.1f} {vs_py:>10} {vs_kc:>8}")
+runs = collections.defaultdict(dict)   # (broker, size, system) -> round -> row
+for r in rows:
+    runs[(r["broker"], r["size"], r["system"])][r.get("round", 1)] = r
+
+
+def ratios(broker, size, baseline):
+    """Swift / baseline for every round that measured both."""
+    swift, base = runs.get((broker, size, "swift"), {}), runs.get((broker, size, baseline), {})
+    return [swift[k]["msgs_per_s"] / base[k]["msgs_per_s"]
+            for k in sorted(swift) if k in base and base[k]["msgs_per_s"]]
+
+
+def cpu_per_message(row):
+    """Microseconds of CPU per message passed through, or None where not measured."""
+    return 1e6 * row["cpu_seconds"] / row["messages"] if row.get("cpu_seconds") and row["messages"] else None
+
+
+def cpu_ratios(broker, size):
+    """Python's CPU per message / Swift's, for every round that measured both."""
+    swift, py = runs.get((broker, size, "swift"), {}), runs.get((broker, size, "python"), {})
+    pairs = [(cpu_per_message(swift[k]), cpu_per_message(py[k])) for k in sorted(swift) if k in py]
+    return [p / s for s, p in pairs if s and p]
+
+
+print(f"{'broker':9} {'size':>6} {'system':7} {'msgs/s':>10} {'MB/s':>8} {'poll s':>7} {'vs python':>10} {'vs kcat':>8} {'cpu us/msg':>10} {'cpu vs py':>9}  rounds (vs python; vs kcat; cpu vs py)")
+for (broker, size, system), by_round in sorted(runs.items()):
+    rate = statistics.median(r["msgs_per_s"] for r in by_round.values())
+    mb = statistics.median(r["mb_per_s"] for r in by_round.values())
+    waits = [r["poll_seconds"] / r["seconds"] for r in by_round.values() if "poll_seconds" in r and r["seconds"]]
+    wait = f"{100 * statistics.median(waits):.0f}%" if waits else "-"
+    cpus = [c for c in map(cpu_per_message, by_round.values()) if c]
+    cpu = f"{statistics.median(cpus):.1f}" if cpus else "-"
+    vs_py = vs_kc = cpu_vs = "-"
+    detail = ""
+    if system == "swift":
+        py, kc = ratios(broker, size, "python"), ratios(broker, size, "kcat")
+        vs_py = f"{statistics.median(py):.2f}x" if py else "-"
+        vs_kc = f"{100 * statistics.median(kc):.0f}%" if kc else "-"
+        cr = cpu_ratios(broker, size)
+        cpu_vs = f"{statistics.median(cr):.2f}x" if cr else "-"
+        detail = ("  " + " ".join(f"{x:.2f}x" for x in py) + "; " + " ".join(f"{100 * x:.0f}%" for x in kc)
+                  + "; " + " ".join(f"{x:.2f}x" for x in cr))
+    print(f"{broker:9} {size:>6} {system:7} {rate:>10.0f} {mb:>8.1f} {wait:>7} {vs_py:>10} {vs_kc:>8} {cpu:>10} {cpu_vs:>9}{detail}")
+print("cpu us/msg: the loop's own CPU (all threads) per message; cpu vs py: Python's CPU per message / Swift's.")
+print("poll s: the share of the run the loop spent waiting in poll (near 100%: the broker or the feed is the limit).")

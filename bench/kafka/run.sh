@@ -4,19 +4,36 @@
 # (so the embedded broker's 5 MB-per-partition trimming never bites). Baselines in the same run,
 # on the same broker and data: a Python confluent-kafka loop, and kcat's raw consume rate.
 #
-# Usage: bench/kafka/run.sh [--duration SECONDS] [--sizes "1024 51200"] [--brokers "embedded noida"]
-# Output: a table on stdout, and JSON lines in bench/results/kafka-<time>.jsonl.
+# Usage: bench/kafka/run.sh [--duration SECONDS] [--rounds N] [--sizes "1024 51200"] [--brokers "embedded noida"]
+# Output: a table on stdout (medians over rounds, and each round's ratios), and JSON lines in
+# bench/results/kafka-<time>.jsonl.
+#
+# Two settings shape what the embedded broker (librdkafka's mock cluster) can serve, and both
+# apply to every system alike:
+# - The mock answers a Fetch with one stored producer batch per partition, so the input's batch
+#   size caps any consumer's rate there. The feeder lingers FEED_LINGER_MS (50 ms, a common
+#   throughput setting) so its batches fill up, as a busy real producer's do.
+# - The mock holds an empty Fetch for the whole fetch.wait.max.ms (500 ms by default) without
+#   waking when data arrives, stalling a consumer that has caught up. Both loops set
+#   fetch.wait.max.ms=10 (LOOP_FETCH_WAIT_MS); on a real broker that only makes idle fetches
+#   more frequent.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 source scripts/lib/noida.sh
 
 DURATION=30
+ROUNDS=1
+FEED_LINGER_MS="${FEED_LINGER_MS:-50}"
+LOOP_FETCH_WAIT_MS="${LOOP_FETCH_WAIT_MS:-10}"
+LOOP_COMMIT_MS="${LOOP_COMMIT_MS:-100}"
+FEED_CHECK_MS="${FEED_CHECK_MS:-50}"
 SIZES="1024 51200"
 BROKERS="embedded noida"
 while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
         --sizes) SIZES="$2"; shift 2 ;;
         --brokers) BROKERS="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -45,7 +62,7 @@ trap cleanup EXIT
 
 # topics for every (size, system) run, so no run reads another's data
 TOPICS=""
-PARTITIONS=24
+PARTITIONS="${PARTITIONS:-24}"
 for size in $SIZES; do
     for sys in swift python kcat; do TOPICS+="in-$sys-$size:$PARTITIONS,out-$sys-$size:$PARTITIONS,"; done
 done
@@ -62,7 +79,11 @@ start_broker() {
         noida)
             noida_start
             BOOTSTRAP="$NOIDA_BOOTSTRAP"
-            "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$TOPICS" ;;
+            # noida-db keeps every record in memory: at 50 KB, 30 s of pass-through is over
+            # 10 GB, enough to starve this 24 GB machine. Retention keeps each partition to
+            # 64 MB, far behind where any loop reads (the feeder stays 4 MB ahead of commits).
+            "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$TOPICS" \
+                --config retention.bytes=67108864 --config segment.bytes=8388608 ;;
     esac
 }
 
@@ -78,7 +99,7 @@ stop_broker() {
 run_kcat() {
     local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --per-partition "$per" \
-        --size "$size" >/dev/null
+        --size "$size" --linger-ms "$FEED_LINGER_MS" >/dev/null
     while "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$drained" "$DURATION"; do
         read -r n seconds < <(kcat -C -b "$BOOTSTRAP" -t "$in" -o "-$per" -e -q -f '%S\n' 2>/dev/null | "$PY" bench/kafka/count_stream.py)
         drained="$("$PY" -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$drained" "$seconds")"
@@ -96,11 +117,13 @@ run_one() {
         return
     fi
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "g-$in" \
-        --size "$size" --duration "$((DURATION + 5))" >/dev/null &
+        --size "$size" --linger-ms "$FEED_LINGER_MS" --check-interval-ms "$FEED_CHECK_MS" --duration "$((DURATION + 5))" >/dev/null &
     local feeder=$!
     case "$sys" in
-        swift) result="$("$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION")" ;;
-        python) result="$("$PY" bench/kafka/passthrough.py --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION")" ;;
+        swift) result="$("$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
+        python) result="$("$PY" bench/kafka/passthrough.py --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
     esac
     wait "$feeder" || true
     report "$broker" "$size" "$sys" "$result"
@@ -110,22 +133,25 @@ run_one() {
 report() {
     echo "$4" | "$PY" -c '
 import json, sys
-r = json.loads(sys.stdin.read()); b, size, sys_ = sys.argv[1:4]
-r.update(broker=b, size=int(size), system=sys_)
+r = json.loads(sys.stdin.read()); b, size, sys_, round_ = sys.argv[1:5]
+r.update(broker=b, size=int(size), system=sys_, round=int(round_))
 s = r["seconds"] or 1
 r["msgs_per_s"] = r["messages"] / s
 r["mb_per_s"] = r["bytes"] / s / 1e6
-print(json.dumps(r))' "$1" "$2" "$3" | tee -a "$RESULTS" >&2
+print(json.dumps(r))' "$1" "$2" "$3" "$ROUND" | tee -a "$RESULTS" >&2
 }
 
 # A fresh broker for every run: noida keeps everything in memory, and gigabytes from earlier
-# runs would slow or stop it.
-for broker in $BROKERS; do
-    for size in $SIZES; do
-        for sys in kcat python swift; do
-            start_broker "$broker"
-            run_one "$broker" "$size" "$sys"
-            stop_broker
+# runs would slow or stop it. Rounds interleave the systems, so a slow spell on this machine
+# falls on all of them.
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for broker in $BROKERS; do
+        for size in $SIZES; do
+            for sys in kcat python swift; do
+                start_broker "$broker"
+                run_one "$broker" "$size" "$sys"
+                stop_broker
+            done
         done
     done
 done

@@ -39,12 +39,20 @@ noida_start() {
 
 noida_stop() {
     if [[ -n "$NOIDA_PID" ]] && kill -0 "$NOIDA_PID" 2>/dev/null; then
-        # noida-db is a Python launcher that runs the server as its child: stop both.
+        # noida-db is a Python launcher that runs the server as its child: stop both, and wait
+        # for the server itself, which may still be saving into the data folder (up to 30 s).
+        local server; server="$(pgrep -P "$NOIDA_PID" || true)"
         pkill -TERM -P "$NOIDA_PID" 2>/dev/null || true
         kill "$NOIDA_PID" 2>/dev/null || true
         wait "$NOIDA_PID" 2>/dev/null || true
+        for _ in $(seq 1 150); do
+            [[ -z "$server" ]] || ! kill -0 $server 2>/dev/null && break
+            sleep 0.2
+        done
+        [[ -n "$server" ]] && kill -KILL $server 2>/dev/null || true
     fi
     NOIDA_PID=""
-    [[ -n "$NOIDA_DIR" ]] && rm -rf "$NOIDA_DIR"
+    # A folder that still cannot be removed is left behind with a warning, not an error.
+    [[ -n "$NOIDA_DIR" ]] && { rm -rf "$NOIDA_DIR" 2>/dev/null || printf '[noida] could not remove %s\n' "$NOIDA_DIR" >&2; }
     NOIDA_DIR=""
 }
