@@ -133,7 +133,6 @@ struct Passthrough: ParsableCommand {
         // Where each in-flight record came from (by token), and which input offsets are done.
         let state = Mutex((tracker: OffsetTracker(), inFlight: [UInt64: (TopicPartition, Int64, Int)]()))
         let counters = Mutex((messages: 0, bytes: 0))
-        let firstAt = Mutex<ContinuousClock.Instant?>(nil)
         var consumerConfig = KafkaConsumerConfiguration(client: KafkaClientConfiguration(bootstrapServers: common.brokers), groupID: group)
         consumerConfig.client.statisticsInterval = .zero
         consumerConfig.autoCommitInterval = .milliseconds(100)  // the feeder paces itself on commits
@@ -158,6 +157,8 @@ struct Passthrough: ParsableCommand {
         // Time spent waiting in poll: near the run's length, the loop is waiting on the broker.
         var polls = 0
         var pollTime = Duration.zero
+        // From the first message on: the rate and CPU time leave out start-up and the group join.
+        var firstAt: ContinuousClock.Instant?
         var cpuAtFirst = 0.0
         let deadline = ContinuousClock.now + .milliseconds(Int(common.duration * 1000))
         while ContinuousClock.now < deadline {
@@ -166,8 +167,8 @@ struct Passthrough: ParsableCommand {
             pollTime += ContinuousClock.now - t0
             polls += 1
             for case .revoked(let partitions, _) in polled.events { state.withLock { $0.tracker.forget(partitions) } }
-            if !polled.messages.isEmpty, firstAt.withLock({ $0 }) == nil {
-                firstAt.withLock { $0 = .now }
+            if !polled.messages.isEmpty, firstAt == nil {
+                firstAt = .now
                 cpuAtFirst = processCPUSeconds()
             }
             for message in polled.messages {
@@ -182,7 +183,7 @@ struct Passthrough: ParsableCommand {
         let end = ContinuousClock.now
         let cpuSeconds = processCPUSeconds() - cpuAtFirst
         let (messages, bytes) = counters.withLock { ($0.messages, $0.bytes) }
-        let seconds = firstAt.withLock { $0 }.map { (end - $0) / .seconds(1) } ?? 0
+        let seconds = firstAt.map { (end - $0) / .seconds(1) } ?? 0
         producer.close(timeout: .seconds(10))
         consumer.close()
         print(#"{"messages": \#(messages), "bytes": \#(bytes), "seconds": \#(seconds), "polls": \#(polls), "poll_seconds": \#(pollTime / .seconds(1)), "cpu_seconds": \#(cpuSeconds)}"#)
@@ -197,13 +198,12 @@ func processCPUSeconds() -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// `KEY=VALUE` options as librdkafka properties.
+/// `KEY=VALUE` options (librdkafka properties, topic configs), parsed by the Kafka layer's own rule.
 func keyValues(_ options: [String]) throws -> [String: String] {
     var properties: [String: String] = [:]
     for option in options {
-        let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { throw ValidationError("expected KEY=VALUE, got \(option)") }
-        properties[parts[0]] = parts[1]
+        let (key, value) = try KafkaClientConfiguration.parseProperty(option)
+        properties[key] = value
     }
     return properties
 }
