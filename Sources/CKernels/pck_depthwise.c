@@ -7,7 +7,7 @@
 // fast path: channels are the SIMD dimension (8 per AVX2 register), and eight output pixels are
 // computed together (four at a row's end), so each tap's weights are loaded once for eight FMAs
 // and eight FMA chains are in flight. The few pixels whose window hangs over the left or right
-// padding skip the taps outside the row.
+// padding skip the taps outside the row. CPUs with AVX-512 take pck_depthwise_avx512.c instead.
 #include "pck_kernels.h"
 #include "pck_math.h"
 
@@ -129,6 +129,7 @@ PCK_AVX2 static void row_avx2(const float *const *rows, size_t k, const float *w
 void pck_depthwise_row(const float *const *rows, size_t kernel, const float *weight, const float *bias,
                        size_t channels, size_t width, size_t pad_left, size_t stride, size_t out_width, int relu6,
                        float *out) {
-    if (pck_has_avx2_fma()) row_avx2(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
+    if (pck_has_avx512()) pck_depthwise_row_avx512(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
+    else if (pck_has_avx2_fma()) row_avx2(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
     else row_portable(rows, kernel, weight, bias, channels, width, pad_left, stride, out_width, relu6, out);
 }

@@ -135,6 +135,18 @@ int pck_has_avx2_fma(void) {
 
 int pck_uses_avx2(void) { return pck_has_avx2_fma(); }
 
+static int force_avx2 = 0;
+
+void pck_force_avx2(int on) { force_avx2 = on; }
+
+int pck_has_avx512(void) {
+    if (force_avx2 || !pck_has_avx2_fma()) return 0;
+    // The compiler's check includes the OS's: XCR0 must save the opmask and zmm registers.
+    return __builtin_cpu_supports("avx512f");
+}
+
+int pck_uses_avx512(void) { return pck_has_avx512(); }
+
 void pck_gelu(float *x, size_t count) {
     if (pck_has_avx2_fma()) gelu_avx2(x, count); else gelu_portable(x, count);
 }

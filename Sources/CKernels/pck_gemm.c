@@ -13,6 +13,8 @@
 // the panel's 16 weights as two vectors, so 12 accumulators (6 rows x 2 vectors) take 12 FMAs for
 // every 8 loads, which keeps the FMA units busy rather than the loads.
 //
+// On CPUs with AVX-512 the same packed weight goes through a wider body (pck_gemm_avx512.c).
+//
 // Blocking: the panels are taken in groups whose weights fit in L2 (about 256 KB); for each group,
 // the rows go by in blocks of 6, and each block's rows stay in L1 while every panel of the group
 // passes over them.
@@ -138,6 +140,7 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;
+    if (pck_has_avx512() && pck_gemm_packed_avx512(x, rows, in_channels, packed, bias, residual, out_channels, act, y)) return;
     if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
     else gemm_portable(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
 }

@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #define PCK_AVX2 __attribute__((target("avx2,fma")))
+#define PCK_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -77,6 +78,20 @@ void pck_tile_2x8n(const float *a0, const float *a1, size_t depth, const float *
 
 /// 1 when the CPU has AVX2 and FMA and pck_force_portable is off.
 int pck_has_avx2_fma(void);
+
+/// 1 when the CPU (and the OS) has AVX-512F as well, and neither pck_force_portable nor
+/// pck_force_avx2 is on.
+int pck_has_avx512(void);
+
+/// The AVX-512 body of pck_depthwise_row (pck_depthwise_avx512.c); same contract.
+PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, const float *weight, const float *bias,
+                                         size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,
+                                         int relu6, float *out);
+
+/// The AVX-512 body of pck_gemm_packed (pck_gemm_avx512.c); same contract. Returns 0, having
+/// written nothing, when it cannot allocate its row buffer (the caller then takes the AVX2 body).
+PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
+                                       const float *residual, size_t out, int act, float *y);
 
 /// softmax(s + mask) over one row of `width` (>= 1) values, in place; `mask` may be NULL.
 void pck_softmax_row_portable(float *s, size_t width, const float *mask);

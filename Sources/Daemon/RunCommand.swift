@@ -93,6 +93,7 @@ struct RunCommand: ParsableCommand {
 
         BLASThreads.set(settings.effectiveBLASThreads)
         FreedMemory.keepForReuse()
+        logger.info("inference kernels: \(KernelBodies.widest); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
         telemetry.modelLoading(expected: .seconds(300))
         let classifier: any Classifier
         do {

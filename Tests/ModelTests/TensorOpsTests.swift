@@ -12,6 +12,17 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// Runs `check` once per kernel body this CPU has: the widest (AVX-512 where the CPU has it,
+    /// else AVX2), AVX2 and portable, passing the body's name for failure messages.
+    private func forEachKernelBody(_ check: (String) throws -> Void) rethrows {
+        for forced in ["none", "avx2", "portable"] {
+            pck_force_avx2(forced == "avx2" ? 1 : 0)
+            pck_force_portable(forced == "portable" ? 1 : 0)
+            defer { pck_force_avx2(0); pck_force_portable(0) }
+            try check(forced == "none" ? (pck_uses_avx512() == 1 ? "avx512" : "widest") : forced)
+        }
+    }
+
     func testLinearMatchesNaiveProductWithTransposedWeight() throws {
         var seed: UInt64 = 1
         let (m, k, n) = (5, 7, 3)
@@ -204,14 +215,17 @@ final class TensorOpsTests: XCTestCase {
                                bias: random(40, seed: &seed))
         let packed = plain.packedForShortInputs()
         XCTAssertNotNil(packed.packedWeight)
-        for rows in [1, 7, Linear.defaultPackedRowLimit, 3 * Linear.defaultPackedRowLimit + 1] {
+        for rows in [1, 7, 96, 289] {
             let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
             for threads in [1, 3] {
                 for bias in [true, false] {
                     let want = try plain(x, threads: threads, includingBias: bias)
-                    let got = try packed(x, threads: threads, includingBias: bias)
-                    XCTAssertEqual(got.shape, want.shape)
-                    XCTAssertLessThan(maxAbsDifference(got.data, want.data), 1e-5, "\(rows) rows, \(threads) threads, bias \(bias)")
+                    try forEachKernelBody { body in
+                        let got = try packed(x, threads: threads, includingBias: bias)
+                        XCTAssertEqual(got.shape, want.shape)
+                        XCTAssertLessThan(maxAbsDifference(got.data, want.data), 1e-5,
+                                          "\(rows) rows, \(threads) threads, bias \(bias), body \(body)")
+                    }
                 }
             }
         }
@@ -249,22 +263,21 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertThrowsError(try Activation.gelu.apply(&relu, bias: [1, 2]))
     }
 
-    /// The packed-weight 1x1 conv kernel against a float64 loop, in both bodies, over shapes that
-    /// reach every path: rows that are not a multiple of the 6-row block, outputs that end in a
-    /// partial panel of 16 (45 = 16 + 16 + 13, 8 = half a panel, 3), few and many inputs (more
-    /// than one group of panels fits in L2 at 1152), residual and ReLU6.
+    /// The packed-weight 1x1 conv kernel against a float64 loop, in every body this CPU has, over
+    /// shapes that reach every path: rows that are not a multiple of the 6-row (AVX2) or 12-row
+    /// (AVX-512) block, outputs that end in a partial panel of 16 (45 = 16 + 16 + 13, 8 = half a
+    /// panel, 3) or in an odd panel after the AVX-512 pairs (45, 40, 200), few and many inputs
+    /// (more than one group of panels fits in L2 at 1152), residual and ReLU6.
     func testPackedPointwiseConvMatchesNaiveVersion() throws {
         var seed: UInt64 = 23
-        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96)] {
+        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96), (31, 384, 200)] {
             let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
             let bias = random(outputs, seed: &seed)
             let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })
             let residual = try Tensor(shape: [1, 1, pixels, outputs], data: random(pixels * outputs, seed: &seed))
             for relu6 in [false, true] {
                 let conv = try PointwiseConv(weight: weight, bias: bias, relu6: relu6)
-                for portable in [false, true] {
-                    pck_force_portable(portable ? 1 : 0)
-                    defer { pck_force_portable(0) }
+                try forEachKernelBody { body in
                     for adding in [nil, residual] {
                         let y = try conv(x, adding: adding)
                         XCTAssertEqual(y.shape, [1, 1, pixels, outputs])
@@ -277,7 +290,7 @@ final class TensorOpsTests: XCTestCase {
                                 worst = max(worst, abs(Double(y.data[p * outputs + o]) - v))
                             }
                         }
-                        let label = "\(pixels)x\(inputs)->\(outputs) relu6 \(relu6) residual \(adding != nil) portable \(portable)"
+                        let label = "\(pixels)x\(inputs)->\(outputs) relu6 \(relu6) residual \(adding != nil) body \(body)"
                         XCTAssertLessThan(worst, 1e-5 * Double(max(1, inputs / 16)), label)
                     }
                 }
@@ -285,7 +298,7 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
-    /// The depthwise kernel against a float64 loop, in both bodies, on maps narrow enough that
+    /// The depthwise kernel against a float64 loop, in every body this CPU has, on maps narrow enough that
     /// every pixel takes the edge path (width 3, k 5), wide enough for the groups of eight and
     /// four (width 21), with stride 2, asymmetric padding and a channel count with a scalar tail.
     func testDepthwiseConvMatchesNaiveVersion() throws {
@@ -299,6 +312,8 @@ final class TensorOpsTests: XCTestCase {
             (6, 20, 20, 5, 1, ConvPadding(top: 2, bottom: 2, left: 2, right: 2)),
             // every pixel of a 7-wide row under a 5 x 5 kernel is an edge pixel: 32-channel blocks, then 8, then scalar
             (7, 7, 44, 5, 1, ConvPadding(top: 2, bottom: 2, left: 2, right: 2)),
+            // AVX-512: 64-channel edge blocks then a masked 16-lane tail (100 = 64 + 16 + 16 + 4), inside groups of eight and four
+            (5, 19, 100, 3, 1, ConvPadding(top: 1, bottom: 1, left: 1, right: 1)),
         ]
         for t in cases {
             let weight = try Tensor(shape: [t.c, 1, t.k, t.k], data: random(t.c * t.k * t.k, seed: &seed))
@@ -306,9 +321,7 @@ final class TensorOpsTests: XCTestCase {
             let x = try Tensor(shape: [2, t.h, t.w, t.c], data: random(2 * t.h * t.w * t.c, seed: &seed).map { $0 * 4 })
             for relu6 in [false, true] {
                 let conv = try DepthwiseConv(weight: weight, bias: bias, stride: t.stride, padding: t.pad, relu6: relu6)
-                for portable in [false, true] {
-                    pck_force_portable(portable ? 1 : 0)
-                    defer { pck_force_portable(0) }
+                try forEachKernelBody { body in
                     let y = try conv(x)
                     let (oh, ow) = (y.shape[1], y.shape[2])
                     XCTAssertEqual(oh, (t.pad.top + t.h + t.pad.bottom - t.k) / t.stride + 1)
@@ -332,7 +345,7 @@ final class TensorOpsTests: XCTestCase {
                             }
                         }
                     }
-                    XCTAssertLessThan(worst, 1e-5, "\(t) relu6 \(relu6) portable \(portable)")
+                    XCTAssertLessThan(worst, 1e-5, "\(t) relu6 \(relu6) body \(body)")
                 }
             }
         }

@@ -10,6 +10,7 @@
 // limits for its packed weights (`BertEncoder.withPackedRowLimits`), one forward pass of each in
 // turn, and reports the variant's rate and its ratio to the shipped limits taken from those
 // interleaved passes: a same-run A/B for tuning the packed-vs-sgemm switch.
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -69,6 +70,9 @@ let args = CommandLine.arguments
 let modelDir = args.count > 1 ? args[1] : "models/all-MiniLM-L6-v2"
 let threads = args.count > 2 ? Int(args[2]) ?? 2 : 2
 let length = 64
+// KERNELS=avx2 runs the packed products on their AVX2 body: the A/B against the AVX-512 one.
+if ProcessInfo.processInfo.environment["KERNELS"] == "avx2" { pck_force_avx2(1) }
+let kernels = KernelBodies.widest
 BLASThreads.set(threads)
 FreedMemory.keepForReuse()
 
@@ -120,6 +124,6 @@ for i in results.indices {
     if let g = results[i]["gflops"] as? Double { results[i]["fraction_of_sgemm_peak"] = g / peak }
 }
 let report: [String: Any] = ["engine": "swift-openblas", "threads": threads, "length": length,
-                             "sgemm_peak_gflops": peak, "results": results]
+                             "sgemm_peak_gflops": peak, "kernels": kernels, "results": results]
 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
 print(String(decoding: data, as: UTF8.self))

@@ -5,6 +5,7 @@
 // object: per batch the median wall and CPU seconds and images/s of `encode`, and the CPU time each
 // kind of layer takes for one image (extra passes that run the layers one by one).
 // Usage: efficientnet-bench MODEL_DIR [threads] [batches, e.g. 1,16] [min seconds] [per-block]
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -75,6 +76,9 @@ let threads = args.count > 2 ? Int(args[2]) ?? 1 : 1
 let batches = args.count > 3 ? args[3].split(separator: ",").compactMap { Int($0) } : [1, 16]
 let minSeconds = args.count > 4 ? Double(args[4]) ?? 5 : 5
 let perBlock = args.count > 5 && args[5] == "per-block"
+// KERNELS=avx2 runs the packed products on their AVX2 body: the A/B against the AVX-512 one.
+if ProcessInfo.processInfo.environment["KERNELS"] == "avx2" { pck_force_avx2(1) }
+let kernels = KernelBodies.widest
 BLASThreads.set(threads)
 FreedMemory.keepForReuse()
 
@@ -95,7 +99,7 @@ for batch in batches {
 }
 // Where the time goes for one image: the mean of 5 passes.
 let parts = try breakdown(encoder, pixels: randomPixels(1), batch: 1, runs: 5, perBlock: perBlock)
-let report: [String: Any] = ["engine": "swift-openblas", "threads": threads, "results": results,
+let report: [String: Any] = ["engine": "swift-openblas", "kernels": kernels, "threads": threads, "results": results,
                              "batch1_cpu_ms_by_layer_kind": parts.mapValues { ($0 * 1e5).rounded() / 100 }]
 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
 print(String(decoding: data, as: UTF8.self))
