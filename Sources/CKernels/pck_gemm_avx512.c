@@ -5,13 +5,13 @@
 // machine (EPYC, family 1Ah), one core: 134 GFLOP/s of independent 256-bit FMAs against 266 of
 // 512-bit ones.
 //
-// Each block of 12 rows of x is first interleaved (step k's 12 values side by side). The
-// micro-kernel multiplies those 12 rows by two panels (32 output channels): per input k it
-// loads the two panels' 16 weights as one vector each and broadcasts 12 values of x, so 24
-// accumulators take 24 FMAs for every 14 loads. AVX-512 has 32 vector registers, which is what
-// lets the tile be four times the AVX2 one. A group's odd last panel takes 24 rows at a time.
-// The epilogue (bias, residual, ReLU6) runs on the accumulators, and partial panels
-// store through a lane mask.
+// The rows of x are cut into blocks of at most 12, as evenly as possible, and each block is
+// interleaved once (step k's values side by side). The micro-kernel multiplies a block by two
+// panels (32 output channels): per input k it loads the two panels' 16 weights as one vector
+// each and broadcasts 12 values of x, so 24 accumulators take 24 FMAs for every 14 loads.
+// AVX-512 has 32 vector registers, which is what lets the tile be four times the AVX2 one. A
+// group's odd last panel takes 24 rows at a time. The epilogue (bias, residual, ReLU6) runs on
+// the accumulators, and partial panels store through a lane mask.
 #include "pck_kernels.h"
 #include "pck_math.h"
 
@@ -107,14 +107,32 @@ void micro512_single24(const float *a, size_t in, const float *panel, const floa
     default: micro512(1, PANELS, a, in, p0, p1, bias32, res, out, cols, act, yr); break;          \
     }
 
-/// Every row of x interleaved by blocks of 12: block b holds a[k * BLOCK_ROWS + r] = x[12b + r, k]
-/// (a last partial block leaves its missing rows unwritten; the kernel never reads them).
-static void pack_rows(const float *x, size_t rows, size_t in, float *a) {
-    for (size_t r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
-        const size_t block = rows - r0 < BLOCK_ROWS ? rows - r0 : BLOCK_ROWS;
-        float *dst = a + r0 * in;
-        for (size_t r = 0; r < block; r++) {
-            const float *row = x + (r0 + r) * in;
+/// How rows are cut into blocks of at most 12: as evenly as possible, so that a short input (one
+/// post of 14 tokens) runs as 7 + 7 rows (14 FMA chains each) rather than 12 + 2 (4 chains, which
+/// wait on the FMA latency). Block b starts at row b * size + min(b, larger) and holds
+/// size + (b < larger) rows.
+typedef struct { size_t count, size, larger; } row_blocks;
+
+static row_blocks cut_rows(size_t rows) {
+    row_blocks b;
+    b.count = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    b.size = b.count ? rows / b.count : 0;
+    b.larger = b.count ? rows % b.count : 0;
+    return b;
+}
+
+static size_t block_start(row_blocks b, size_t i) { return i * b.size + (i < b.larger ? i : b.larger); }
+static size_t block_rows(row_blocks b, size_t i) { return b.size + (i < b.larger ? 1 : 0); }
+
+/// Every row of x interleaved block by block: block i holds a[k * BLOCK_ROWS + r] = x[start + r, k]
+/// at interleaved + i * BLOCK_ROWS * in (a block of fewer than 12 rows leaves the rest unwritten;
+/// the kernel never reads them).
+static void pack_rows(const float *x, row_blocks b, size_t in, float *interleaved) {
+    for (size_t i = 0; i < b.count; i++) {
+        const size_t start = block_start(b, i), count = block_rows(b, i);
+        float *dst = interleaved + i * BLOCK_ROWS * in;
+        for (size_t r = 0; r < count; r++) {
+            const float *row = x + (start + r) * in;
             for (size_t k = 0; k < in; k++) dst[k * BLOCK_ROWS + r] = row[k];
         }
     }
@@ -124,10 +142,10 @@ PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, co
                                       const float *residual, size_t out, int act, float *y) {
     // All rows are interleaved once, up front (one pass over x, against out / 16 FMAs per value),
     // rather than once per group of panels.
-    const size_t blocks = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS;
-    float *interleaved = malloc(blocks * BLOCK_ROWS * in * sizeof(float) + 64);
+    const row_blocks cut = cut_rows(rows);
+    float *interleaved = malloc(cut.count * BLOCK_ROWS * in * sizeof(float) + 64);
     if (!interleaved) return 0;
-    pack_rows(x, rows, in, interleaved);
+    pack_rows(x, cut, in, interleaved);
     const size_t panels = (out + PANEL - 1) / PANEL;
     const size_t panel_bytes = in * PANEL * sizeof(float);
     // Groups of an even number of panels whose weights fit in L2, so that pairs never straddle groups.
@@ -136,9 +154,9 @@ PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, co
     for (size_t g = 0; g < panels; g += group) {
         const size_t g_end = g + group < panels ? g + group : panels;
         const size_t pairs_end = g + ((g_end - g) & ~(size_t)1);
-        for (size_t r = 0; r < rows; r += BLOCK_ROWS) {
-            const size_t block = rows - r < BLOCK_ROWS ? rows - r : BLOCK_ROWS;
-            const float *a = interleaved + r * in;
+        for (size_t i = 0; i < cut.count; i++) {
+            const size_t r = block_start(cut, i), block = block_rows(cut, i);
+            const float *a = interleaved + i * BLOCK_ROWS * in;
             for (size_t p = g; p < pairs_end; p += 2) {
                 const size_t n = p * PANEL, cols = out - n < 2 * PANEL ? out - n : 2 * PANEL;
                 float bias32[2 * PANEL] = {0};
@@ -150,22 +168,22 @@ PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, co
             }
         }
         if (pairs_end == g_end) continue;
-        // The group's odd last panel, two blocks of rows at a time where there are two.
+        // The group's odd last panel, two full blocks of rows at a time where there are two.
         const size_t n = pairs_end * PANEL, cols = out - n;
         float bias32[2 * PANEL] = {0};
         if (bias) memcpy(bias32, bias + n, cols * sizeof(float));
         const float *p0 = packed + pairs_end * in * PANEL, *p1 = NULL;
-        for (size_t r = 0; r < rows;) {
-            const size_t block = rows - r < BLOCK_ROWS ? rows - r : BLOCK_ROWS;
-            const float *a = interleaved + r * in;
+        for (size_t i = 0; i < cut.count;) {
+            const size_t r = block_start(cut, i), block = block_rows(cut, i);
+            const float *a = interleaved + i * BLOCK_ROWS * in;
             const float *res = residual ? residual + r * out + n : NULL;
             float *yr = y + r * out + n;
-            if (rows - r >= 2 * BLOCK_ROWS) {
+            if (i + 1 < cut.count && block == BLOCK_ROWS && block_rows(cut, i + 1) == BLOCK_ROWS) {
                 micro512_single24(a, in, p0, bias32, res, out, cols, act, yr);
-                r += 2 * BLOCK_ROWS;
+                i += 2;
             } else {
                 PCK_ROW_CASES(1)
-                r += block;
+                i += 1;
             }
         }
     }

@@ -265,12 +265,13 @@ final class TensorOpsTests: XCTestCase {
 
     /// The packed-weight 1x1 conv kernel against a float64 loop, in every body this CPU has, over
     /// shapes that reach every path: rows that are not a multiple of the 6-row (AVX2) or 12-row
-    /// (AVX-512) block, outputs that end in a partial panel of 16 (45 = 16 + 16 + 13, 8 = half a
+    /// (AVX-512) block (cut evenly: 13 = 7 + 6, 31 = 11 + 10 + 10), five full blocks of 12 whose odd
+    /// last panel goes 24 rows at a time and then 12 (60 -> 40), outputs that end in a partial panel of 16 (45 = 16 + 16 + 13, 8 = half a
     /// panel, 3) or in an odd panel after the AVX-512 pairs (45, 40, 200), few and many inputs
     /// (more than one group of panels fits in L2 at 1152), residual and ReLU6.
     func testPackedPointwiseConvMatchesNaiveVersion() throws {
         var seed: UInt64 = 23
-        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96), (31, 384, 200)] {
+        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96), (31, 384, 200), (60, 24, 40)] {
             let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
             let bias = random(outputs, seed: &seed)
             let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })

@@ -4,21 +4,24 @@
 # Bar (issue 6): Swift decode + preprocess at least 2x Pillow's decode + resize.
 #
 # Usage: bench/image/run.sh [iterations]     (default 300)
-# Needs: pip install -r tools/images/requirements.txt
+# Needs: Pillow (tools/images/requirements.txt), which scripts/setup-models.sh installs into
+# models/.venv; set PYTHON to use another interpreter.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 ITER="${1:-300}"
 OUT="$ROOT/bench/results"
 mkdir -p "$OUT"
+PY="${PYTHON:-$ROOT/models/.venv/bin/python}"
+[[ -x "$PY" ]] || PY=python3
 
-[[ -f models/test-images/coffee_1200x900_q85.jpg ]] || python3 tools/images/make_test_jpegs.py --no-small
+[[ -f models/test-images/coffee_1200x900_q85.jpg ]] || "$PY" tools/images/make_test_jpegs.py --no-small
 
 # Release build; -enable-testing because the test target uses @testable imports.
 POSTCLASSD_BENCH=1 POSTCLASSD_BENCH_ITERATIONS="$ITER" POSTCLASSD_BENCH_OUT="$OUT/image-swift.json" \
     swift test -c release -Xswiftc -enable-testing --scratch-path .build-image-release \
     --filter JPEGBenchTests 2>&1 | grep -E '^bench|error|passed|failed'
-python3 bench/image/pillow_baseline.py --iterations "$ITER" --json "$OUT/image-pillow.json"
+"$PY" bench/image/pillow_baseline.py --iterations "$ITER" --json "$OUT/image-pillow.json"
 
 python3 - "$OUT/image-swift.json" "$OUT/image-pillow.json" <<'PY'
 import json, sys
