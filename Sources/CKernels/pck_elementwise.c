@@ -148,11 +148,15 @@ int pck_has_avx512(void) {
 int pck_uses_avx512(void) { return pck_has_avx512(); }
 
 void pck_gelu(float *x, size_t count) {
-    if (pck_has_avx2_fma()) gelu_avx2(x, count); else gelu_portable(x, count);
+    if (pck_has_avx512()) pck_gelu_avx512(x, count);
+    else if (pck_has_avx2_fma()) gelu_avx2(x, count);
+    else gelu_portable(x, count);
 }
 
 void pck_bias_gelu(float *x, size_t rows, size_t width, const float *bias) {
-    if (pck_has_avx2_fma()) bias_gelu_avx2(x, rows, width, bias); else bias_gelu_portable(x, rows, width, bias);
+    if (pck_has_avx512()) pck_bias_gelu_avx512(x, rows, width, bias);
+    else if (pck_has_avx2_fma()) bias_gelu_avx2(x, rows, width, bias);
+    else bias_gelu_portable(x, rows, width, bias);
 }
 
 void pck_softmax_rows(float *scores, size_t rows, size_t width, const float *mask) {

@@ -83,6 +83,10 @@ int pck_has_avx2_fma(void);
 /// pck_force_avx2 is on.
 int pck_has_avx512(void);
 
+/// The AVX-512 bodies of pck_gelu and pck_bias_gelu (pck_elementwise_avx512.c); same contracts.
+PCK_AVX512 void pck_gelu_avx512(float *x, size_t count);
+PCK_AVX512 void pck_bias_gelu_avx512(float *x, size_t rows, size_t width, const float *bias);
+
 /// The AVX-512 body of pck_depthwise_row (pck_depthwise_avx512.c); same contract.
 PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, const float *weight, const float *bias,
                                          size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,

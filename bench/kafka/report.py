@@ -52,4 +52,4 @@ for (broker, size, system), by_round in sorted(runs.items()):
                   + "; " + " ".join(f"{x:.2f}x" for x in cr))
     print(f"{broker:9} {size:>6} {system:7} {rate:>10.0f} {mb:>8.1f} {wait:>7} {vs_py:>10} {vs_kc:>8} {cpu:>10} {cpu_vs:>9}{detail}")
 print("cpu us/msg: the loop's own CPU (all threads) per message; cpu vs py: Python's CPU per message / Swift's.")
-print("poll s: time in poll (group join included) over the run from the first message; near or over 100%: the broker or the feed is the limit.")
+print("poll s: time in poll after the first message, over the run from the first message; near 100%: the broker or the feed is the limit.")
