@@ -14,10 +14,6 @@ PCK_AVX512 static inline __m512 finish16(__m512 v, int relu6) {
     return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
 }
 
-static inline __mmask16 lanes(size_t valid) {
-    return valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1u);
-}
-
 // A pixel whose window starts at input column x0 (possibly negative) and hangs over the row's ends.
 // Four vectors (64 channels) go at once, so that four FMA chains are in flight.
 PCK_AVX512 static void edge_pixel(const float *const *rows, size_t k, const float *weight, const float *bias,
@@ -41,7 +37,7 @@ PCK_AVX512 static void edge_pixel(const float *const *rows, size_t k, const floa
         for (size_t g = 0; g < 4; g++) _mm512_storeu_ps(out + ch + 16 * g, finish16(acc[g], relu6));
     }
     for (; ch < c; ch += 16) {
-        const __mmask16 m = lanes(c - ch);
+        const __mmask16 m = pck_lanes16(c - ch);
         __m512 acc = _mm512_maskz_loadu_ps(m, bias + ch);
         for (size_t ky = 0; ky < k; ky++) {
             for (size_t kx = kx_first; kx < kx_end; kx++) {
@@ -61,7 +57,7 @@ void inside_pixels(const size_t P, const float *const *rows, size_t k, const flo
                    size_t c, size_t stride, size_t x0, int relu6, float *out) {
     const size_t step = stride * c;
     for (size_t ch = 0; ch < c; ch += 16) {
-        const __mmask16 m = lanes(c - ch);
+        const __mmask16 m = pck_lanes16(c - ch);
         __m512 acc[8];
         const __m512 b = _mm512_maskz_loadu_ps(m, bias + ch);
         PCK_UNROLL8 for (size_t p = 0; p < P; p++) acc[p] = b;

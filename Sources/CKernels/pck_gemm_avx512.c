@@ -29,11 +29,6 @@ PCK_AVX512 static inline __m512 finish16(__m512 v, __m512 bias, const float *res
     return v;
 }
 
-/// Lanes [0, valid) of a vector of 16 (valid from 0 to 16).
-static inline __mmask16 lanes16(size_t valid) {
-    return valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1u);
-}
-
 /// `ROWS` (1 to 12) rows against `PANELS` (1 or 2) panels, both literals after inlining. The rows
 /// come packed: `a[k * BLOCK_ROWS + r]` is x[r, k], so the 12 broadcasts of step k read one cache
 /// line and the loop needs two pointers instead of one per row. `cols` (1 to 16 * PANELS) of the
@@ -56,7 +51,7 @@ void micro512(const size_t ROWS, const size_t PANELS, const float *a, size_t in,
             if (PANELS == 2) c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
         }
     }
-    const __mmask16 m0 = lanes16(cols), m1 = lanes16(cols > PANEL ? cols - PANEL : 0);
+    const __mmask16 m0 = pck_lanes16(cols), m1 = pck_lanes16(cols > PANEL ? cols - PANEL : 0);
     const __m512 bias0 = _mm512_loadu_ps(bias32), bias1 = _mm512_loadu_ps(bias32 + PANEL);
     PCK_UNROLL for (size_t r = 0; r < ROWS; r++) {
         const float *res = residual ? residual + r * ld : NULL;
@@ -82,7 +77,7 @@ void micro512_single24(const float *a, size_t in, const float *panel, const floa
             c[BLOCK_ROWS + r] = _mm512_fmadd_ps(_mm512_set1_ps(ak1[r]), b, c[BLOCK_ROWS + r]);
         }
     }
-    const __mmask16 m = lanes16(cols);
+    const __mmask16 m = pck_lanes16(cols);
     const __m512 bias0 = _mm512_loadu_ps(bias16);
     PCK_UNROLL24 for (size_t r = 0; r < 2 * BLOCK_ROWS; r++) {
         _mm512_mask_storeu_ps(y + r * ld, m, finish16(c[r], bias0, residual ? residual + r * ld : NULL, m, act));
@@ -143,7 +138,7 @@ PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, co
     // All rows are interleaved once, up front (one pass over x, against out / 16 FMAs per value),
     // rather than once per group of panels.
     const row_blocks cut = cut_rows(rows);
-    float *interleaved = malloc(cut.count * BLOCK_ROWS * in * sizeof(float) + 64);
+    float *interleaved = malloc(cut.count * BLOCK_ROWS * in * sizeof(float));
     if (!interleaved) return 0;
     pack_rows(x, cut, in, interleaved);
     const size_t panels = (out + PANEL - 1) / PANEL;

@@ -1,5 +1,5 @@
-// Private to CKernels: the exp shared by the kernels, in a scalar and an AVX2 + FMA version, the
-// row softmax both kernels files use, and the CPU check.
+// Private to CKernels: the exp shared by the kernels (scalar, AVX2 + FMA and AVX-512 versions), the
+// row softmax both kernels files use, the AVX-512 lane mask, and the CPU checks.
 //
 //   exp(x): range reduction x = n ln2 + r, |r| <= ln2/2 (ln2 split in two parts so r is exact
 //           enough), a degree-6 Taylor polynomial for e^r, then 2^n built in the exponent bits.
@@ -56,6 +56,34 @@ PCK_AVX2 static inline __m256 exp_avx2(__m256 x) {
     __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
     // x >= -87 keeps the value; below, the lane becomes exactly 0.
     return _mm256_and_ps(result, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
+}
+
+/// Lanes [0, valid) of a 16-lane AVX-512 mask (valid may exceed 16: all lanes): the tails of the
+/// AVX-512 bodies load and store through it.
+static inline __mmask16 pck_lanes16(size_t valid) {
+    return valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1u);
+}
+
+/// The exp above, 16 lanes at a time (the AVX-512 bodies).
+PCK_AVX512 static inline __m512 exp_avx512(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 shifted = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.4426950408889634f), magic);
+    __m512 n = _mm512_sub_ps(shifted, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(magic));
+    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
+    __m512 result = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    // x >= -87 keeps the value; below, the lane becomes exactly 0.
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ), result);
 }
 
 /// The micro-kernel of attention's small products: two rows of A against

@@ -205,8 +205,10 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Parallel.slices(count: 0, parts: 2), [])
     }
 
-    /// A layer with a packed weight gives the sgemm product for short inputs (the packed kernel,
-    /// on one slice and on three, with and without bias) and for tall ones (sgemm again).
+    /// A layer with a packed weight gives the sgemm product of the plain layer, on one slice and on
+    /// three, with and without bias, in every kernel body: short inputs take the packed kernel, and
+    /// so do tall ones (289 rows) where the AVX-512 body runs; with the AVX2 body, past 96 rows per
+    /// slice, they take sgemm again.
     func testPackedWeightMatchesSgemm() throws {
         var seed: UInt64 = 23
         // 40 outputs: two full panels of 16 and a partial one; 24 inputs.
