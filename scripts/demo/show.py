@@ -56,4 +56,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C ends the demo: stop quietly, with the shell's status for SIGINT
+        sys.exit(130)
