@@ -7,11 +7,8 @@
 #include "pck_kernels.h"
 #include "pck_math.h"
 
-// Columns of K^T are padded to a multiple of 8 so the AVX2 body never needs a tail.
-static size_t padded8(size_t n) { return (n + 7) & ~(size_t)7; }
-
 size_t pck_attention_scratch(size_t length, size_t head_width) {
-    size_t lp = padded8(length);
+    size_t lp = pck_attention_padded(length);
     return head_width * lp + length * lp;  // K^T, then the score rows
 }
 
@@ -69,7 +66,7 @@ void value_tile(const float *p, size_t lp, size_t rows, const float *v, size_t l
 PCK_AVX2 static void attention_avx2(const float *q, const float *k, const float *v, size_t ld, size_t n,
                                     size_t dh, float scale, const float *mask, float *out, size_t ldo,
                                     float *scratch) {
-    const size_t lp = padded8(n);
+    const size_t lp = pck_attention_padded(n);
     float *kt = scratch;             // [dh][lp], zero past column n
     float *scores = scratch + dh * lp;  // [n][lp]
     for (size_t d = 0; d < dh; d++) {
@@ -99,7 +96,9 @@ void pck_attention_head(const float *q, const float *k, const float *v, size_t l
                         size_t length, size_t head_width, float scale, const float *mask,
                         float *out, size_t ldo, float *scratch) {
     if (length == 0 || head_width == 0) return;
-    if (pck_has_avx2_fma() && head_width % 8 == 0) {
+    if (pck_has_avx512() && head_width % 16 == 0) {
+        pck_attention_avx512(q, k, v, ld, length, head_width, scale, mask, out, ldo, scratch);
+    } else if (pck_has_avx2_fma() && head_width % 8 == 0) {
         attention_avx2(q, k, v, ld, length, head_width, scale, mask, out, ldo, scratch);
     } else {
         attention_portable(q, k, v, ld, length, head_width, scale, mask, out, ldo, scratch);

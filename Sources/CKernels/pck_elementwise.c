@@ -161,9 +161,11 @@ void pck_bias_gelu(float *x, size_t rows, size_t width, const float *bias) {
 
 void pck_softmax_rows(float *scores, size_t rows, size_t width, const float *mask) {
     if (width == 0) return;
-    int wide = pck_has_avx2_fma();
+    const int widest = pck_has_avx512() ? 2 : pck_has_avx2_fma();
     for (size_t r = 0; r < rows; r++) {
         float *s = scores + r * width;
-        if (wide) pck_softmax_row_avx2(s, width, mask); else pck_softmax_row_portable(s, width, mask);
+        if (widest == 2) pck_softmax_row_avx512(s, width, mask);
+        else if (widest == 1) pck_softmax_row_avx2(s, width, mask);
+        else pck_softmax_row_portable(s, width, mask);
     }
 }

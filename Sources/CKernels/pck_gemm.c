@@ -140,12 +140,10 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;
-    // Up to 24 outputs the AVX2 body is ahead: its 6 x 16 tile reads x in place, while the AVX-512
-    // one interleaves x first and fills half of a 32-channel tile (one core, EfficientNet-Lite0's
-    // shapes: 12544 x 32 -> 16 at 121 against 71 GFLOP/s, 3136 x 144 -> 24 at 92 against 87; from
-    // 40 outputs on the AVX-512 body leads, 119 against 106 at 784 x 240 -> 40).
-    if (out_channels > 24 && pck_has_avx512() &&
-        pck_gemm_packed_avx512(x, rows, in_channels, packed, bias, residual, out_channels, act, y)) return;
+    if (pck_has_avx512()) {
+        pck_gemm_packed_avx512(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
+        return;
+    }
     if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
     else gemm_portable(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
 }

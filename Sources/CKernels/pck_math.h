@@ -120,13 +120,22 @@ PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, con
                                          size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,
                                          int relu6, float *out);
 
-/// The AVX-512 body of pck_gemm_packed (pck_gemm_avx512.c); same contract. Returns 0, having
-/// written nothing, when it cannot allocate its row buffer (the caller then takes the AVX2 body).
-PCK_AVX512 int pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
-                                       const float *residual, size_t out, int act, float *y);
+/// The AVX-512 body of pck_gemm_packed (pck_gemm_avx512.c); same contract.
+PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
+                                        const float *residual, size_t out, int act, float *y);
+
+/// Columns of attention's K^T and score rows: `length` rounded up to 16, so that neither the AVX2
+/// body (8 lanes) nor the AVX-512 one (16) runs off a row.
+static inline size_t pck_attention_padded(size_t length) { return (length + 15) & ~(size_t)15; }
+
+/// The AVX-512 body of pck_attention_head (pck_attention_avx512.c), for head widths that are a
+/// multiple of 16; same contract.
+PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float *v, size_t ld, size_t n, size_t dh,
+                                     float scale, const float *mask, float *out, size_t ldo, float *scratch);
 
 /// softmax(s + mask) over one row of `width` (>= 1) values, in place; `mask` may be NULL.
 void pck_softmax_row_portable(float *s, size_t width, const float *mask);
 PCK_AVX2 void pck_softmax_row_avx2(float *s, size_t width, const float *mask);
+PCK_AVX512 void pck_softmax_row_avx512(float *s, size_t width, const float *mask);
 
 #endif

@@ -116,33 +116,35 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(scores[7], 0)
     }
 
-    /// A masked row wider than one AVX2 vector (12 keys, the last 5 hidden), in both bodies.
-    func testMaskedSoftmaxWideRowInBothBodies() {
-        let scores: [Float] = [0.3, -1, 2, 0.7, 5, -3, 1.5, 90, 2, 4, 1, 0]
-        let mask: [Float] = [0, 0, 0, 0, 0, 0, 0] + [Float](repeating: -Float.greatestFiniteMagnitude, count: 5)
-        let e = scores[0..<7].map { Foundation.exp(Double($0) - 5) }
-        let total = e.reduce(0, +)
-        for portable in [false, true] {
-            pck_force_portable(portable ? 1 : 0)
-            defer { pck_force_portable(0) }
-            var s = scores
-            s.withUnsafeMutableBufferPointer { sb in
-                mask.withUnsafeBufferPointer { Softmax.rows(sb.baseAddress!, rows: 1, width: 12, mask: $0.baseAddress!) }
+    /// Masked rows wider than one AVX2 vector (12 keys, the last 5 hidden) and than one AVX-512
+    /// vector (21 keys, the last 7 hidden: a masked tail of 5 lanes), in every body.
+    func testMaskedSoftmaxWideRowInEveryBody() {
+        let scores: [Float] = [0.3, -1, 2, 0.7, 5, -3, 1.5, 90, 2, 4, 1, 0, 3, -2, 6, 1, 1, 2, 0.5, 7, 8]
+        for (width, kept) in [(12, 7), (21, 14)] {
+            let mask = [Float](repeating: 0, count: kept) + [Float](repeating: -Float.greatestFiniteMagnitude, count: width - kept)
+            let largest = Double(scores[0..<kept].max()!)
+            let e = scores[0..<kept].map { Foundation.exp(Double($0) - largest) }
+            let total = e.reduce(0, +)
+            forEachKernelBody { body in
+                var s = Array(scores[0..<width])
+                s.withUnsafeMutableBufferPointer { sb in
+                    mask.withUnsafeBufferPointer { Softmax.rows(sb.baseAddress!, rows: 1, width: width, mask: $0.baseAddress!) }
+                }
+                for j in 0..<kept { XCTAssertEqual(Double(s[j]), e[j] / total, accuracy: 1e-6, "width \(width), body: \(body)") }
+                XCTAssertEqual(Array(s[kept...]), [Float](repeating: 0, count: width - kept), "width \(width), body: \(body)")
             }
-            for j in 0..<7 { XCTAssertEqual(Double(s[j]), e[j] / total, accuracy: 1e-6, "portable body: \(portable)") }
-            XCTAssertEqual(Array(s[7...]), [0, 0, 0, 0, 0], "portable body: \(portable)")
         }
     }
 
-    /// Attention against a float64 loop, in both kernel bodies: a head width of 4 (portable only),
-    /// 16 with a length that is not a multiple of 8, and 64 with a length over 64.
+    /// Attention against a float64 loop, in every kernel body this CPU has: a head width of 4
+    /// (portable only), 16 with lengths that are not a multiple of 4, 8 or 16, MiniLM's 32 x 64,
+    /// 48 (three AVX-512 value blocks), and 64 with a length over 64 (five key blocks: 4 + 1).
     func testAttentionMatchesNaiveVersion() throws {
-        for (batch, length, d, heads, lengths) in [(2, 5, 8, 2, [5, 3]), (2, 37, 32, 2, [37, 20]), (1, 70, 64, 1, [66])] {
-            for portable in [false, true] {
-                pck_force_portable(portable ? 1 : 0)
-                defer { pck_force_portable(0) }
+        for (batch, length, d, heads, lengths) in [(2, 5, 8, 2, [5, 3]), (2, 37, 32, 2, [37, 20]), (2, 64, 384, 12, [64, 13]),
+                                                   (1, 23, 96, 2, [23]), (1, 70, 64, 1, [66])] {
+            try forEachKernelBody { body in
                 try checkAttention(batch: batch, length: length, d: d, heads: heads, lengths: lengths,
-                                   label: "L=\(length) d=\(d) heads=\(heads) portable=\(portable)")
+                                   label: "L=\(length) d=\(d) heads=\(heads) body=\(body)")
             }
         }
     }
@@ -267,10 +269,12 @@ final class TensorOpsTests: XCTestCase {
     /// (AVX-512) block (cut evenly: 13 = 7 + 6, 31 = 11 + 10 + 10), five full blocks of 12 whose odd
     /// last panel goes 24 rows at a time and then 12 (60 -> 40), outputs that end in a partial panel of 16 (45 = 16 + 16 + 13, 8 = half a
     /// panel, 3) or in an odd panel after the AVX-512 pairs (45, 40, 200), few and many inputs
-    /// (more than one group of panels fits in L2 at 1152), residual and ReLU6.
+    /// (more than one group of panels fits in L2 at 1152), a single partial panel 24 rows at a time
+    /// (50 -> 3: 24 + 24 + 2), residual and ReLU6.
     func testPackedPointwiseConvMatchesNaiveVersion() throws {
         var seed: UInt64 = 23
-        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96), (31, 384, 200), (60, 24, 40)] {
+        for (pixels, inputs, outputs) in [(7, 20, 45), (13, 1152, 40), (1, 3, 8), (6, 16, 3), (25, 64, 96), (31, 384, 200),
+                                          (60, 24, 40), (50, 10, 3)] {
             let weight = try Tensor(shape: [outputs, inputs, 1, 1], data: random(outputs * inputs, seed: &seed).map { $0 * 2 })
             let bias = random(outputs, seed: &seed)
             let x = try Tensor(shape: [1, 1, pixels, inputs], data: random(pixels * inputs, seed: &seed).map { $0 * 3 })

@@ -94,7 +94,9 @@ let flopsPerSequence = Double(layers) * (2 * Double(length) * Double(4 * d * d +
 // The machine may be shared: take the best of several sizes, before and after the encoder runs.
 var peak = [1024, 1536, 2048].map { sgemmPeak(n: $0) }.max() ?? 0
 var results: [[String: Any]] = []
-for batch in [1, 8, 32] {
+// BATCHES=8 (comma-separated) measures only those batch sizes, for profiling one of them.
+let batches = ProcessInfo.processInfo.environment["BATCHES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 8, 32]
+for batch in batches {
     var rng = SystemRandomNumberGenerator()
     let ids = (0..<batch).map { _ in [101] + (0..<(length - 2)).map { _ in Int.random(in: 1000..<30000, using: &rng) } + [102] }
     // The encoder's own intra-op slices on `threads` threads, each sgemm single-threaded.

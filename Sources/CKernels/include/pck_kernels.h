@@ -3,7 +3,7 @@
 //
 // Each kernel has a portable scalar body and an AVX2 + FMA body, chosen once at run time from CPUID,
 // so one binary runs on any x86-64 and uses the wide path where the CPU has it; the packed product,
-// the depthwise rows and GELU also have an AVX-512 body. All bodies compute
+// the depthwise rows, GELU, softmax and attention also have an AVX-512 body. All bodies compute
 // the same formulas (pck_elementwise.c, pck_attention.c); they differ only by FMA rounding.
 #ifndef PCK_KERNELS_H
 #define PCK_KERNELS_H
@@ -71,7 +71,8 @@ int pck_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold);
 /// 1 when the AVX2 + FMA bodies are in use, 0 for the portable ones (for logs and benchmarks).
 int pck_uses_avx2(void);
 
-/// 1 when pck_gemm_packed, pck_depthwise_row and GELU run their AVX-512 bodies (for logs and benchmarks).
+/// 1 when the kernels that have an AVX-512 body (packed product, depthwise rows, GELU, softmax,
+/// attention) run it (for logs and benchmarks).
 int pck_uses_avx512(void);
 
 /// With a non-zero argument, kernels that have an AVX-512 body take their AVX2 one instead from
