@@ -11,7 +11,9 @@ final class DaemonProcess: @unchecked Sendable {
 
     init(brokers: String, arguments: [String], environment: [String: String] = [:]) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("postclassd-\(UUID()).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: logURL.path])
+        }
         process.executableURL = try Binaries.postclassd
         // The pipeline tests use the pass-through test model unless they name one (the daemon's
         // own default is the real bundle, which these tests do not need).

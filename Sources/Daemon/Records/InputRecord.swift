@@ -98,18 +98,15 @@ enum InputRecordDecoder {
                 text = value
             case "image":
                 if member.valueStart == UInt8(ascii: "n") { break }
-                guard member.valueStart == UInt8(ascii: "\""), let value = JSONScanner.decodeString(bytes, member.valueRange) else {
+                guard member.valueStart == UInt8(ascii: "\""), let decoded = withImageField(bytes, member.valueRange, { encoded in
+                    decodeImage(encoded, limits: limits)
+                }) else {
                     return .failure(.invalidField("field image must be a base64 string"))
                 }
-                // Base64 is 4 characters per 3 bytes: refuse before decoding what would be too large.
-                guard value.utf8.count / 4 * 3 <= limits.maxImageBytes + 3 else {
-                    return .failure(.imageTooLarge(value.utf8.count / 4 * 3, limit: limits.maxImageBytes))
+                switch decoded {
+                case let .failure(reason): return .failure(reason)
+                case let .success(data): if !data.isEmpty { image = data }
                 }
-                guard isBase64(value), let data = Data(base64Encoded: value, options: .ignoreUnknownCharacters) else {
-                    return .failure(.invalidBase64())
-                }
-                guard data.count <= limits.maxImageBytes else { return .failure(.imageTooLarge(data.count, limit: limits.maxImageBytes)) }
-                if !data.isEmpty { image = [UInt8](data) }
                 if !limits.keepImage { continue }
             default:
                 break
@@ -131,27 +128,28 @@ enum InputRecordDecoder {
         return i..<member.valueRange.upperBound
     }
 
-    /// Standard base64 (RFC 4648) with optional line breaks, which `Data(base64Encoded:)` with
-    /// `.ignoreUnknownCharacters` would otherwise accept along with any garbage.
-    private static func isBase64(_ text: String) -> Bool {
-        var count = 0
-        var padding = 0
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):
-                if padding > 0 { return false }
-                count += 1
-            case UInt8(ascii: "="):
-                padding += 1
-                count += 1
-            case 0x0A, 0x0D:
-                continue
-            default:
-                return false
-            }
+    /// Runs `body` on the characters of the image field: the raw bytes between the quotes when the
+    /// string has no escapes (base64 never needs one), else its decoded text (an encoder may write
+    /// `\/` or `\n`). Nil when the string does not decode.
+    private static func withImageField<R>(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+                                          _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard range.count >= 2 else { return nil }
+        let raw = UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
+        if let start = raw.baseAddress, memchr(start, Int32(UInt8(ascii: "\\")), raw.count) == nil { return body(raw) }
+        if raw.isEmpty { return body(raw) }
+        guard var text = JSONScanner.decodeString(bytes, range) else { return nil }
+        return text.withUTF8 { body($0) }
+    }
+
+    /// The JPEG bytes of a base64 image field, within the image size limit.
+    private static func decodeImage(_ encoded: UnsafeBufferPointer<UInt8>, limits: InputLimits) -> Result<[UInt8], DeadLetterReason> {
+        // Base64 is 4 characters per 3 bytes: refuse before decoding what would be too large.
+        guard encoded.count / 4 * 3 <= limits.maxImageBytes + 3 else {
+            return .failure(.imageTooLarge(encoded.count / 4 * 3, limit: limits.maxImageBytes))
         }
-        return padding <= 2 && count % 4 == 0
+        guard let data = Base64.decode(encoded) else { return .failure(.invalidBase64()) }
+        guard data.count <= limits.maxImageBytes else { return .failure(.imageTooLarge(data.count, limit: limits.maxImageBytes)) }
+        return .success(data)
     }
 
     /// Offset of the first byte that breaks UTF-8 (overlongs, surrogates and values over
