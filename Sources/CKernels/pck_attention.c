@@ -67,12 +67,9 @@ PCK_AVX2 static void attention_avx2(const float *q, const float *k, const float 
                                     size_t dh, float scale, const float *mask, float *out, size_t ldo,
                                     float *scratch) {
     const size_t lp = pck_attention_padded(n);
-    float *kt = scratch;             // [dh][lp], zero past column n
+    float *kt = scratch;                // [dh][lp], zero past column n
     float *scores = scratch + dh * lp;  // [n][lp]
-    for (size_t d = 0; d < dh; d++) {
-        for (size_t j = 0; j < n; j++) kt[d * lp + j] = k[j * ld + d];
-        for (size_t j = n; j < lp; j++) kt[d * lp + j] = 0;
-    }
+    pck_transpose_keys(k, ld, n, dh, lp, kt);
     // Scores in tiles of up to 2 query rows x 32 keys (eight accumulators, so the FMA chains
     // overlap): s[i, j..j+8] = scale sum_d q[i, d] K^T[d, j..j+8].
     for (size_t i = 0; i < n; i += 2) {

@@ -108,10 +108,7 @@ PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float
     const size_t lp = pck_attention_padded(n);
     float *kt = scratch;                // [dh][lp], zero past column n
     float *scores = scratch + dh * lp;  // [n][lp]
-    for (size_t d = 0; d < dh; d++) {
-        for (size_t j = 0; j < n; j++) kt[d * lp + j] = k[j * ld + d];
-        for (size_t j = n; j < lp; j++) kt[d * lp + j] = 0;
-    }
+    pck_transpose_keys(k, ld, n, dh, lp, kt);
     const size_t key_blocks = lp / LANES;
     for (size_t i = 0; i < n; i += TILE_ROWS) {
         const size_t rows = n - i < TILE_ROWS ? n - i : TILE_ROWS;

@@ -128,6 +128,14 @@ PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, c
 /// body (8 lanes) nor the AVX-512 one (16) runs off a row.
 static inline size_t pck_attention_padded(size_t length) { return (length + 15) & ~(size_t)15; }
 
+/// K^T for attention's score products: kt[d * lp + j] = k[j * ld + d] for j < n, zero up to lp.
+static inline void pck_transpose_keys(const float *k, size_t ld, size_t n, size_t dh, size_t lp, float *kt) {
+    for (size_t d = 0; d < dh; d++) {
+        for (size_t j = 0; j < n; j++) kt[d * lp + j] = k[j * ld + d];
+        for (size_t j = n; j < lp; j++) kt[d * lp + j] = 0;
+    }
+}
+
 /// The AVX-512 body of pck_attention_head (pck_attention_avx512.c), for head widths that are a
 /// multiple of 16; same contract.
 PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float *v, size_t ld, size_t n, size_t dh,
