@@ -17,11 +17,15 @@
 //
 // Blocking: the panels are taken in groups whose weights fit in L2 (about 256 KB); for each group,
 // the rows go by in blocks of 6, and each block's rows stay in L1 while every panel of the group
-// passes over them.
+// passes over them. The first block of a group prefetches its weights ahead (PREFETCH_STEPS).
 #include "pck_kernels.h"
 #include "pck_math.h"
 
 enum { PANEL = 16, BLOCK_ROWS = 6 };
+// The first block of rows of a group prefetches the group's weights this many steps of k (64-byte
+// lines) ahead, as in the AVX-512 body (which says why). Same six-layer MiniLM loop, one core,
+// AVX2 body: 14 rows 3.68 -> 2.82 ms per pass, 64 rows 11.64 -> 10.50 ms (32 steps: 2.96, 10.48).
+enum { PREFETCH_STEPS = 64 };
 static const size_t group_bytes = 256 * 1024;
 
 size_t pck_packed_weight_count(size_t out_channels, size_t in_channels) {
@@ -76,10 +80,11 @@ PCK_AVX2 static inline __m256i lane_mask(size_t valid) {
 /// panel's channels are real. `bias16` holds the panel's 16 biases (zero-padded).
 PCK_AVX2 static inline __attribute__((always_inline))
 void micro(const size_t ROWS, const float *x, size_t in, const float *panel, const float *bias16,
-           const float *residual, size_t ld, size_t cols, int act, float *y) {
+           const float *residual, size_t ld, size_t cols, int act, int prefetch, float *y) {
     __m256 c0[BLOCK_ROWS], c1[BLOCK_ROWS];
     for (size_t r = 0; r < ROWS; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
     for (size_t k = 0; k < in; k++) {
+        if (prefetch) _mm_prefetch((const char *)(panel + (k + PREFETCH_STEPS) * PANEL), _MM_HINT_T0);
         const __m256 b0 = _mm256_loadu_ps(panel + k * PANEL), b1 = _mm256_loadu_ps(panel + k * PANEL + 8);
         for (size_t r = 0; r < ROWS; r++) {
             const __m256 a = _mm256_broadcast_ss(x + r * in + k);
@@ -125,12 +130,12 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
                 float *yr = y + r * out + n;
                 // Literal row counts, so that each call inlines with its accumulators in registers.
                 switch (block) {
-                case 6: micro(6, xr, in, panel, bias16, res, out, cols, act, yr); break;
-                case 5: micro(5, xr, in, panel, bias16, res, out, cols, act, yr); break;
-                case 4: micro(4, xr, in, panel, bias16, res, out, cols, act, yr); break;
-                case 3: micro(3, xr, in, panel, bias16, res, out, cols, act, yr); break;
-                case 2: micro(2, xr, in, panel, bias16, res, out, cols, act, yr); break;
-                default: micro(1, xr, in, panel, bias16, res, out, cols, act, yr); break;
+                case 6: micro(6, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
+                case 5: micro(5, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
+                case 4: micro(4, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
+                case 3: micro(3, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
+                case 2: micro(2, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
+                default: micro(1, xr, in, panel, bias16, res, out, cols, act, r == 0, yr); break;
                 }
             }
         }
