@@ -3,9 +3,10 @@
 // Same three steps as the AVX2 body (K transposed into scratch, scores, masked softmax in place,
 // weighted values), with 16-wide vectors and larger tiles: scores in tiles of 4 query rows x 64
 // keys (16 accumulators; each step loads 4 key vectors and broadcasts 4 query values), values in
-// tiles of 4 rows x up to 64 columns (a MiniLM head is 32 wide, a BERT-base one 64). Short edges (fewer rows, fewer key blocks) take literal cases, so
-// every tile keeps its accumulators in registers; the keys past `length` in the last block are
-// zero in K^T and left out of the softmax through a lane mask.
+// tiles of 4 rows x up to 64 columns (a MiniLM head is 32 wide, a BERT-base one 64). Short edges
+// (fewer rows, fewer key blocks) take literal cases, so every tile keeps its accumulators in
+// registers; the keys past `length` in the last block are zero in K^T and left out of the
+// softmax (pck_softmax_row_avx512, pck_elementwise_avx512.c) through a lane mask.
 #include "pck_kernels.h"
 #include "pck_math.h"
 
@@ -53,7 +54,8 @@ void values512(const size_t ROWS, const size_t BLOCKS, const float *p, size_t lp
     }
 }
 
-/// One case per (rows, blocks) pair, so that each call inlines with literal counts.
+/// One case per (rows, blocks) pair, so that each call of CALL (scores512 or values512) inlines
+/// with literal counts.
 #define PCK_TILE_CASES(CALL, ROWS, BLOCKS, ...)                                    \
     switch ((ROWS) * 8 + (BLOCKS)) {                                              \
     case 4 * 8 + 4: CALL(4, 4, __VA_ARGS__); break;                               \
@@ -74,35 +76,6 @@ void values512(const size_t ROWS, const size_t BLOCKS, const float *p, size_t lp
     default: CALL(1, 1, __VA_ARGS__); break;                                      \
     }
 
-/// softmax(s + mask) over the first `width` values of a row, in place; lanes past `width` in the
-/// last vector are neither read into the max and sum nor written.
-PCK_AVX512 void pck_softmax_row_avx512(float *s, size_t width, const float *mask) {
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (size_t j = 0; j < width; j += LANES) {
-        const __mmask16 lanes = pck_lanes16(width - j);
-        __m512 x = _mm512_maskz_loadu_ps(lanes, s + j);
-        if (mask) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(lanes, mask + j));
-        _mm512_mask_storeu_ps(s + j, lanes, x);
-        mx = _mm512_mask_max_ps(mx, lanes, mx, x);
-    }
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 sum = _mm512_setzero_ps();
-    for (size_t j = 0; j < width; j += LANES) {
-        const __mmask16 lanes = pck_lanes16(width - j);
-        const __m512 e = _mm512_maskz_mov_ps(lanes, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, s + j), m)));
-        _mm512_mask_storeu_ps(s + j, lanes, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1 / _mm512_reduce_add_ps(sum));
-    for (size_t j = 0; j < width; j += LANES) {
-        const __mmask16 lanes = pck_lanes16(width - j);
-        _mm512_mask_storeu_ps(s + j, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, s + j), inv));
-    }
-}
-
-#define PCK_SCORES(R, B, ...) scores512(R, B, __VA_ARGS__)
-#define PCK_VALUES(R, B, ...) values512(R, B, __VA_ARGS__)
-
 PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float *v, size_t ld, size_t n, size_t dh,
                                      float scale, const float *mask, float *out, size_t ldo, float *scratch) {
     const size_t lp = pck_attention_padded(n);
@@ -114,7 +87,7 @@ PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float
         const size_t rows = n - i < TILE_ROWS ? n - i : TILE_ROWS;
         for (size_t b = 0; b < key_blocks; b += MAX_BLOCKS) {
             const size_t blocks = key_blocks - b < MAX_BLOCKS ? key_blocks - b : MAX_BLOCKS;
-            PCK_TILE_CASES(PCK_SCORES, rows, blocks, q + i * ld, ld, kt + LANES * b, lp, dh, scale,
+            PCK_TILE_CASES(scores512, rows, blocks, q + i * ld, ld, kt + LANES * b, lp, dh, scale,
                            scores + i * lp + LANES * b)
         }
     }
@@ -124,7 +97,7 @@ PCK_AVX512 void pck_attention_avx512(const float *q, const float *k, const float
         const size_t rows = n - i < TILE_ROWS ? n - i : TILE_ROWS;
         for (size_t b = 0; b < value_blocks; b += MAX_BLOCKS) {
             const size_t blocks = value_blocks - b < MAX_BLOCKS ? value_blocks - b : MAX_BLOCKS;
-            PCK_TILE_CASES(PCK_VALUES, rows, blocks, scores + i * lp, lp, v + LANES * b, ld, n,
+            PCK_TILE_CASES(values512, rows, blocks, scores + i * lp, lp, v + LANES * b, ld, n,
                            out + i * ldo + LANES * b, ldo)
         }
     }

@@ -145,10 +145,7 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;
-    if (pck_has_avx512()) {
-        pck_gemm_packed_avx512(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
-        return;
-    }
-    if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
+    if (pck_has_avx512()) pck_gemm_packed_avx512(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
+    else if (pck_has_avx2_fma()) gemm_avx2(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
     else gemm_portable(x, rows, in_channels, packed, bias, residual, out_channels, act, y);
 }

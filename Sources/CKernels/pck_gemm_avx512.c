@@ -8,15 +8,15 @@
 // The rows of x are cut into blocks of at most 12, as evenly as possible. The micro-kernel
 // multiplies a block by two panels (32 output channels): per input k it loads the two panels' 16
 // weights as one vector each and broadcasts 12 values of x, read in place from the 12 rows, so 24
-// accumulators take 24 FMAs for every 14 loads, and the weights are prefetched 4 KB ahead. (An earlier version first interleaved each block,
-// step k's 12 values side by side: that scalar transpose cost as much as 8% of a product with 384
-// outputs, and reading in place measured 266-271 GFLOP/s against 239-266 on MiniLM's shapes.)
+// accumulators take 24 FMAs for every 14 loads; the weights are prefetched 4 KB ahead. (An earlier
+// version first interleaved each block, step k's 12 values side by side: that scalar transpose
+// cost as much as 8% of a product with 384 outputs, and reading in place measured 266-271 GFLOP/s
+// against 239-266 on MiniLM's shapes.)
 // AVX-512 has 32 vector registers, which is what lets the tile be four times the AVX2 one. A
 // group's odd last panel takes 24 rows at a time. The epilogue (bias, residual, ReLU6) runs on
 // the accumulators, and partial panels store through a lane mask.
 #include "pck_kernels.h"
 #include "pck_math.h"
-
 
 enum { PANEL = 16, BLOCK_ROWS = 12 };
 // How far ahead (in steps of k, one 64-byte line of a panel each) the weights are prefetched. The

@@ -3,8 +3,8 @@
 ///
 /// Why not Foundation: `Data(base64Encoded:)` wants a `String` or `Data` (one more copy of a
 /// ~300 KB image field), and without `.ignoreUnknownCharacters` it refuses line breaks, while with
-/// it it accepts any garbage; the separate validation pass this replaced cost more than the JPEG's
-/// resize (4.5% of an image post's CPU, profiled with `postclassd classify`).
+/// it it accepts any garbage; the separate validation pass this replaced was 4.5% of an image
+/// post's CPU (profiled with `postclassd classify`).
 enum Base64 {
     /// The sextet of each byte; `pad` for `=`, `skip` for CR and LF, `bad` for everything else.
     private static let table: [UInt8] = {

@@ -135,8 +135,7 @@ enum InputRecordDecoder {
                                           _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard range.count >= 2 else { return nil }
         let raw = UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
-        if let start = raw.baseAddress, memchr(start, Int32(UInt8(ascii: "\\")), raw.count) == nil { return body(raw) }
-        if raw.isEmpty { return body(raw) }
+        guard let start = raw.baseAddress, memchr(start, Int32(UInt8(ascii: "\\")), raw.count) != nil else { return body(raw) }
         guard var text = JSONScanner.decodeString(bytes, range) else { return nil }
         return text.withUTF8 { body($0) }
     }
