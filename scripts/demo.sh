@@ -65,7 +65,7 @@ METRICS="$(grep -o 'http://[^ ]*/metrics' "$WORK/daemon.log" | head -1)"
 say "metrics at $METRICS (health at /healthz, readiness at /readyz)"
 say "labelled records from topic labels (Ctrl-C to stop):"
 if ((BOUNDED)); then
-    timeout 300 kcat -b "$BOOTSTRAP" -G demo-reader -o beginning -c "$count" -q -f '%s\n' labels \
+    timeout 300 kcat -u -b "$BOOTSTRAP" -G demo-reader -o beginning -c "$count" -q -f '%s\n' labels \
         | python3 scripts/demo/show.py --count "$count" --expect demo-03:correlation=explicit \
             --expect demo-11:correlation=no_image --expect demo-01:sarcasm=not_sarcastic
     say "dead-letter records from topic posts.dlq:"
@@ -73,5 +73,6 @@ if ((BOUNDED)); then
     curl -fsS "$METRICS" | grep -E '^postclassd_(messages_(consumed|produced|dead_lettered)|labels_emitted)_total' | sed 's/^/  /' >&2 || true
     say "done: $count posts labelled"
 else
-    kcat -b "$BOOTSTRAP" -G demo-reader -o beginning -q -f '%s\n' labels | python3 scripts/demo/show.py
+    # -u: each record as it arrives (kcat block-buffers a pipe, which held back the last few)
+    kcat -u -b "$BOOTSTRAP" -G demo-reader -o beginning -q -f '%s\n' labels | python3 scripts/demo/show.py
 fi
