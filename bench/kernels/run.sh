@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Microbenchmark of the packed product kernel (bench/kernels/packed_product.c): GFLOP/s on the
+# shapes of MiniLM and EfficientNet-Lite0 and ms per pass over six MiniLM layers, for the widest
+# kernel body of this CPU and for the AVX2 one, one thread. About a minute; needs clang only.
+# Usage: bench/kernels/run.sh [TREE]
+#   TREE: another checkout whose Sources/CKernels to measure instead (a before/after of a kernel
+#   change: `git worktree add /tmp/before <commit> && bench/kernels/run.sh /tmp/before`).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TREE="$(cd "${1:-$ROOT}" && pwd)"
+OUT="$ROOT/.build-model/kernels"
+mkdir -p "$OUT"
+clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/packed_product.c" "$TREE"/Sources/CKernels/*.c \
+    -lm -o "$OUT/packed-product"
+echo "kernels of $TREE ($(git -C "$TREE" rev-parse --short HEAD 2>/dev/null || echo 'not a git tree'))"
+"$OUT/packed-product"
