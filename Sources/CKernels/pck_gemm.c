@@ -24,7 +24,8 @@
 enum { PANEL = 16, BLOCK_ROWS = 6 };
 // The first block of rows of a group prefetches the group's weights this many steps of k (64-byte
 // lines) ahead, as in the AVX-512 body (which says why). Same six-layer MiniLM loop, one core,
-// AVX2 body: 14 rows 3.68 -> 2.82 ms per pass, 64 rows 11.64 -> 10.50 ms (32 steps: 2.96, 10.48).
+// AVX2 body (bench/kernels/run.sh, before and after): 14 rows 3.35 -> 2.80 ms per pass, 64 rows
+// 10.85 -> 10.38 ms.
 enum { PREFETCH_STEPS = 64 };
 static const size_t group_bytes = 256 * 1024;
 

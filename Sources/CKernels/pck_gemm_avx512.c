@@ -10,8 +10,8 @@
 // weights as one vector each and broadcasts 12 values of x, read in place from the 12 rows, so 24
 // accumulators take 24 FMAs for every 14 loads; the weights are prefetched 4 KB ahead. (An earlier
 // version first interleaved each block, step k's 12 values side by side: that scalar transpose
-// cost as much as 8% of a product with 384 outputs, and reading in place measured 266-271 GFLOP/s
-// against 239-266 on MiniLM's shapes.)
+// cost as much as 8% of a product with 384 outputs: bench/kernels/run.sh, 256 x 384 -> 384 at
+// 251.6 GFLOP/s interleaved and 281.5 read in place, 256 x 1536 -> 384 at 244.7 and 282.2.)
 // AVX-512 has 32 vector registers, which is what lets the tile be four times the AVX2 one. A
 // group's odd last panel takes 24 rows at a time. The epilogue (bias, residual, ReLU6) runs on
 // the accumulators, and partial panels store through a lane mask.
@@ -22,11 +22,11 @@ enum { PANEL = 16, BLOCK_ROWS = 12 };
 // How far ahead (in steps of k, one 64-byte line of a panel each) the weights are prefetched. The
 // first block of rows reads a group's weights from memory, and with 12 or fewer rows there is too
 // little arithmetic between loads for the hardware prefetcher alone to hide the latency: over six
-// MiniLM layers' distinct weights (42 MB, more than the L3), one core, 14 rows took 2.62 ms per
-// pass without prefetching, 2.30 / 2.11 / 1.87 / 1.69 / 1.74 / 2.15 ms at 8 / 16 / 32 / 64 / 128 /
-// 256 steps ahead; 64 rows 6.77 ms without, 5.69 at 64. Only the first block of rows prefetches:
-// the later ones find the group in L2. Past the end of the weights the hint is harmless
-// (prefetches do not fault).
+// MiniLM layers' distinct weights (42 MB, more than the L3), one core (bench/kernels/run.sh),
+// 14 rows 2.29 -> 1.65 ms per pass, 64 rows 6.13 -> 5.45 ms. Of 8, 16, 32, 64, 128 and 256 steps
+// (the constant edited, same loop), 64 was fastest at 14 rows. Only the first block of rows
+// prefetches: the later ones find the group in L2. Past the end of the weights the hint is
+// harmless (prefetches do not fault).
 enum { PREFETCH_STEPS = 64 };
 #define PCK_UNROLL _Pragma("GCC unroll 12")
 #define PCK_UNROLL24 _Pragma("GCC unroll 24")
