@@ -1,9 +1,14 @@
 // The AVX-512 body of pck_depthwise_row: the same paths as the AVX2 body in pck_depthwise.c (groups
 // of eight or four inside pixels sharing each tap's weights, edge pixels that skip the taps outside
 // the row), with 16 channels per register. A channel count that is not a multiple of 16 finishes
-// with one masked vector instead of a scalar loop. EfficientNet-Lite0's depthwise layers (32 to
-// 1152 channels, all multiples of 16) are bound by their loads, one per FMA, which carry twice the
-// channels each.
+// with one masked vector instead of a scalar loop.
+//
+// The 3x3 and 5x5 kernels at stride 1 and 2 (every depthwise layer of EfficientNet-Lite0) take a
+// third path for their inside pixels, `inside_slices`: one 16-channel slice across the whole row
+// at a time, and within a group of eight pixels each input column loaded once per row of taps,
+// feeding every pixel whose window covers it. The general path walks all channels of one group
+// before the next, touching k x 12 columns x (channels / 16) cache lines at a time (160 KB for
+// 5 x 5 over 672 channels, beyond L1) at strides no prefetcher follows; it also loads once per FMA.
 #include "pck_kernels.h"
 #include "pck_math.h"
 
@@ -75,9 +80,84 @@ void inside_pixels(const size_t P, const float *const *rows, size_t k, const flo
     }
 }
 
+// Output pixels [0, out_width) of the row for P-pixel groups (8, or 7 for rows of 7), a K x K
+// kernel and stride S, all literals after inlining: one 16-channel slice across the row at a time,
+// group after group (the last overlapping the one before). For each row of taps a group reads
+// input columns j = 0 ..< (P - 1) S + K once; column j feeds pixel p through tap kx = j - S p where
+// 0 <= kx < K, from the row's K weights held in registers, so 7 S + 2 K loads go with 8 K FMAs
+// where inside_pixels does 9 K loads. Columns outside the row are padding and skipped, so the
+// edge pixels need no path of their own.
+PCK_AVX512 static inline __attribute__((always_inline))
+void group_slice(const size_t P, const size_t K, const size_t S, const int edges, const float *const *rows,
+                 const float *weight, __m512 b, __mmask16 m, size_t c, size_t ch, size_t width, ptrdiff_t x0,
+                 int relu6, float *out) {
+    __m512 acc[P];
+    PCK_UNROLL8 for (size_t p = 0; p < P; p++) acc[p] = b;
+    for (size_t ky = 0; ky < K; ky++) {
+        __m512 wv[K];
+        _Pragma("GCC unroll 5") for (size_t kx = 0; kx < K; kx++) {
+            wv[kx] = _mm512_maskz_loadu_ps(m, weight + (ky * K + kx) * c + ch);
+        }
+        const float *row = rows[ky] + ch;
+        _Pragma("GCC unroll 24") for (size_t j = 0; j < (P - 1) * S + K; j++) {
+            const ptrdiff_t ix = x0 + (ptrdiff_t)j;
+            if (edges && (ix < 0 || ix >= (ptrdiff_t)width)) continue;
+            const __m512 v = _mm512_maskz_loadu_ps(m, row + ix * (ptrdiff_t)c);
+            PCK_UNROLL8 for (size_t p = 0; p < P; p++) {
+                if (j >= S * p && j - S * p < K) acc[p] = _mm512_fmadd_ps(wv[j - S * p], v, acc[p]);
+            }
+        }
+    }
+    PCK_UNROLL8 for (size_t p = 0; p < P; p++) _mm512_mask_storeu_ps(out + p * c + ch, m, finish16(acc[p], relu6));
+}
+
+PCK_AVX512 static inline __attribute__((always_inline))
+void row_slices(const size_t P, const size_t K, const size_t S, const float *const *rows, const float *weight,
+                const float *bias, size_t c, size_t width, size_t pad_left, size_t out_width, int relu6, float *out) {
+    const ptrdiff_t span = (ptrdiff_t)((P - 1) * S + K);
+    for (size_t ch = 0; ch < c; ch += 16) {
+        const __mmask16 m = pck_lanes16(c - ch);
+        const __m512 b = _mm512_maskz_loadu_ps(m, bias + ch);
+        for (size_t ox = 0; ox < out_width; ox += P) {
+            const size_t first = ox + P <= out_width ? ox : out_width - P;
+            const ptrdiff_t x0 = (ptrdiff_t)(first * S) - (ptrdiff_t)pad_left;
+            // Groups whose columns all lie inside the row take the copy without the checks.
+            if (x0 >= 0 && x0 + span <= (ptrdiff_t)width) {
+                group_slice(P, K, S, 0, rows, weight, b, m, c, ch, width, x0, relu6, out + first * c);
+            } else {
+                group_slice(P, K, S, 1, rows, weight, b, m, c, ch, width, x0, relu6, out + first * c);
+            }
+        }
+    }
+}
+
+// row_slices for the shapes it is written out for (3 x 3 and 5 x 5 at stride 1 or 2, rows of 7
+// or at least 8 pixels): 1 when it ran, 0 for the others.
+PCK_AVX512 static int row_slices_for(const float *const *rows, size_t k, const float *weight, const float *bias,
+                                     size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,
+                                     int relu6, float *out) {
+#define PCK_ROW_SLICES(P, K, S) row_slices(P, K, S, rows, weight, bias, c, width, pad_left, out_width, relu6, out)
+    if (out_width >= 8) {
+        if (k == 3 && stride == 1) PCK_ROW_SLICES(8, 3, 1);
+        else if (k == 3 && stride == 2) PCK_ROW_SLICES(8, 3, 2);
+        else if (k == 5 && stride == 1) PCK_ROW_SLICES(8, 5, 1);
+        else if (k == 5 && stride == 2) PCK_ROW_SLICES(8, 5, 2);
+        else return 0;
+    } else if (out_width == 7 && stride == 1) {
+        if (k == 3) PCK_ROW_SLICES(7, 3, 1);
+        else if (k == 5) PCK_ROW_SLICES(7, 5, 1);
+        else return 0;
+    } else {
+        return 0;
+    }
+#undef PCK_ROW_SLICES
+    return 1;
+}
+
 PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, const float *weight, const float *bias,
                                          size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,
                                          int relu6, float *out) {
+    if (row_slices_for(rows, k, weight, bias, c, width, pad_left, stride, out_width, relu6, out)) return;
     // Inside pixels: ox * stride >= pad_left and ox * stride - pad_left + k <= width.
     size_t lo = (pad_left + stride - 1) / stride, hi = width + pad_left >= k ? (width + pad_left - k) / stride + 1 : 0;
     if (hi > out_width) hi = out_width;

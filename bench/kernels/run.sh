@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Microbenchmark of the packed product kernel (bench/kernels/packed_product.c): GFLOP/s on the
-# shapes of MiniLM and EfficientNet-Lite0 and ms per pass over six MiniLM layers, for the widest
-# kernel body of this CPU and for the AVX2 one, one thread. About a minute; needs clang only.
+# Microbenchmarks of two kernels, for the widest kernel body of this CPU and for the AVX2 one, one
+# thread: the packed product (bench/kernels/packed_product.c: GFLOP/s on the shapes of MiniLM and
+# EfficientNet-Lite0, ms per pass over six MiniLM layers) and the depthwise rows
+# (bench/kernels/depthwise.c: GFLOP/s on each depthwise layer of EfficientNet-Lite0, ms per
+# image). About a minute; needs clang only.
 # Usage: bench/kernels/run.sh [TREE]
 #   TREE: another checkout whose Sources/CKernels to measure instead (a before/after of a kernel
 #   change: `git worktree add /tmp/before <commit> && bench/kernels/run.sh /tmp/before`).
@@ -12,5 +14,9 @@ OUT="$ROOT/.build-model/kernels"
 mkdir -p "$OUT"
 clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/packed_product.c" "$TREE"/Sources/CKernels/*.c \
     -lm -o "$OUT/packed-product"
+clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/depthwise.c" "$TREE"/Sources/CKernels/*.c \
+    -lm -o "$OUT/depthwise"
 echo "kernels of $TREE ($(git -C "$TREE" rev-parse --short HEAD 2>/dev/null || echo 'not a git tree'))"
 "$OUT/packed-product"
+echo
+"$OUT/depthwise"
