@@ -47,6 +47,8 @@ ap.add_argument("--topic", required=True)
 ap.add_argument("--duration", type=float, required=True)
 ap.add_argument("--run", required=True)
 ap.add_argument("--results", required=True)
+ap.add_argument("--settle", type=float, default=1.0,
+                help="seconds to wait after output starts, so the window leaves out the start-up burst (or a backlog)")
 a = ap.parse_args()
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:  # wait for the group to join and output to start
@@ -54,7 +56,7 @@ while time.monotonic() < deadline:  # wait for the group to join and output to s
     if produced(s, a.topic) > 0:
         break
     time.sleep(0.1)
-time.sleep(1)  # past the start-up burst
+time.sleep(a.settle)  # past the start-up burst
 before, t0 = scrape(a.port), time.monotonic()
 time.sleep(a.duration)
 after, t1 = scrape(a.port), time.monotonic()
