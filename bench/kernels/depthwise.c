@@ -8,20 +8,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "pck_kernels.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static float *filled(size_t count, int period, float step) {
-    float *v = malloc(count * sizeof(float));
-    if (!v) { fprintf(stderr, "out of memory (%zu floats)\n", count); exit(1); }
-    for (size_t i = 0; i < count; i++) v[i] = (float)(i % period) * step - 0.2f;
-    return v;
-}
 
 /// One depthwise layer of the network: input side, channels, kernel, stride, and how many times
 /// the network has it.
@@ -64,12 +53,11 @@ int main(void) {
         const size_t side = m.l.side, c = m.l.channels, k = m.l.kernel;
         m.out_side = (side + m.l.stride - 1) / m.l.stride;
         m.pad = pad_before(side, k, m.l.stride);
-        m.x = filled(side * side * c, 7, 0.1f);
-        m.w = filled(k * k * c, 5, 0.05f);
-        m.b = filled(c, 3, 0.01f);
-        m.zeros = filled(side * c, 1, 0);
-        for (size_t j = 0; j < side * c; j++) m.zeros[j] = 0;
-        m.y = filled(m.out_side * m.out_side * c, 1, 0);
+        m.x = filled(side * side * c, 7, 0.1f, -0.2f);
+        m.w = filled(k * k * c, 5, 0.05f, -0.2f);
+        m.b = filled(c, 3, 0.01f, -0.2f);
+        m.zeros = filled(side * c, 1, 0, 0);
+        m.y = filled(m.out_side * m.out_side * c, 1, 0, 0);
         double best[2] = {1e30, 1e30};
         for (int turn = 0; turn < 6; turn++) {
             for (int body = 0; body < 2; body++) {

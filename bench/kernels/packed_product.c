@@ -9,23 +9,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "pck_kernels.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static float *filled(size_t count, int period, float step) {
-    float *v = malloc(count * sizeof(float));
-    if (!v) { fprintf(stderr, "out of memory (%zu floats)\n", count); exit(1); }
-    for (size_t i = 0; i < count; i++) v[i] = (float)(i % period) * step;
-    return v;
-}
 
 static float *packed_weight(size_t in, size_t out) {
-    float *w = filled(in * out, 5, 0.01f);
+    float *w = filled(in * out, 5, 0.01f, 0);
     float *p = malloc(pck_packed_weight_count(out, in) * sizeof(float));
     if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
     pck_pack_weight(w, out, in, p);
@@ -79,9 +68,9 @@ int main(void) {
     printf("shapes (weights in cache), GFLOP/s, best run\n| rows x in -> out | %s | avx2 |\n|---|---:|---:|\n", widest);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         shape_run s = {shapes[i][0], shapes[i][1], shapes[i][2], NULL, NULL, NULL};
-        s.x = filled(s.rows * s.in, 7, 0.1f);
+        s.x = filled(s.rows * s.in, 7, 0.1f, 0);
         s.w = packed_weight(s.in, s.out);
-        s.y = filled(s.rows * s.out, 1, 0);
+        s.y = filled(s.rows * s.out, 1, 0, 0);
         double best[2];
         best_of(run_shape, &s, 1.2, best);
         const double flops = 2.0 * s.rows * s.in * s.out;
@@ -96,8 +85,8 @@ int main(void) {
     static const size_t pass_rows[] = {1, 14, 64, 256};
     for (size_t i = 0; i < sizeof pass_rows / sizeof pass_rows[0]; i++) {
         p.rows = pass_rows[i];
-        p.x = filled(p.rows * 1536, 7, 0.1f);
-        p.y = filled(p.rows * 1536, 1, 0);
+        p.x = filled(p.rows * 1536, 7, 0.1f, 0);
+        p.y = filled(p.rows * 1536, 1, 0, 0);
         double best[2];
         best_of(run_pass, &p, 4.0, best);
         printf("| %zu | %.3f | %.3f |\n", p.rows, best[0] * 1e3, best[1] * 1e3);
