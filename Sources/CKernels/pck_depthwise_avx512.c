@@ -143,9 +143,11 @@ PCK_AVX512 static int row_slices_for(const float *const *rows, size_t k, const f
         else if (k == 5 && stride == 1) PCK_ROW_SLICES(8, 5, 1);
         else if (k == 5 && stride == 2) PCK_ROW_SLICES(8, 5, 2);
         else return 0;
-    } else if (out_width == 7 && stride == 1) {
-        if (k == 3) PCK_ROW_SLICES(7, 3, 1);
-        else if (k == 5) PCK_ROW_SLICES(7, 5, 1);
+    } else if (out_width == 7) {
+        if (k == 3 && stride == 1) PCK_ROW_SLICES(7, 3, 1);
+        else if (k == 3 && stride == 2) PCK_ROW_SLICES(7, 3, 2);
+        else if (k == 5 && stride == 1) PCK_ROW_SLICES(7, 5, 1);
+        else if (k == 5 && stride == 2) PCK_ROW_SLICES(7, 5, 2);
         else return 0;
     } else {
         return 0;

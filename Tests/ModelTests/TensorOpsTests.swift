@@ -306,7 +306,7 @@ final class TensorOpsTests: XCTestCase {
     /// every pixel takes the edge path (width 3, k 5), wide enough for the groups of eight and
     /// four (width 21), with stride 2, asymmetric padding and a channel count with a scalar tail.
     /// The AVX-512 body's row slices (3 x 3 and 5 x 5, rows of 7 or at least 8 outputs) and its
-    /// general path (a 7 x 7 kernel, a row of 6 outputs, 7 outputs at stride 2) each get cases.
+    /// general path (a 7 x 7 kernel, a row of 6 outputs) each get cases.
     func testDepthwiseConvMatchesNaiveVersion() throws {
         var seed: UInt64 = 5
         let cases: [(h: Int, w: Int, c: Int, k: Int, stride: Int, pad: ConvPadding)] = [
@@ -323,7 +323,7 @@ final class TensorOpsTests: XCTestCase {
             // AVX-512 row slices with P = 7: a 7-wide row under a 3 x 3 kernel, a masked channel tail
             (7, 7, 40, 3, 1, ConvPadding(top: 1, bottom: 1, left: 1, right: 1)),
             // the general AVX-512 path: a 7 x 7 kernel (groups of eight and four, edges), six outputs
-            // (one group of four and edges), seven outputs at stride 2
+            // (one group of four and edges); then row slices with seven outputs at stride 2
             (5, 23, 36, 7, 1, ConvPadding(top: 3, bottom: 3, left: 3, right: 3)),
             (4, 6, 20, 3, 1, ConvPadding(top: 1, bottom: 1, left: 1, right: 1)),
             (14, 14, 48, 3, 2, ConvPadding(top: 0, bottom: 1, left: 0, right: 1)),
