@@ -3,9 +3,9 @@
 // the row), with 16 channels per register. A channel count that is not a multiple of 16 finishes
 // with one masked vector instead of a scalar loop.
 //
-// The 3x3 and 5x5 kernels at stride 1 and 2 (every depthwise layer of EfficientNet-Lite0) take a
-// third path for their inside pixels, `inside_slices`: one 16-channel slice across the whole row
-// at a time, and within a group of eight pixels each input column loaded once per row of taps,
+// The 3x3 and 5x5 kernels at stride 1 and 2 on rows of 7 or more outputs (every depthwise layer of
+// EfficientNet-Lite0) take `row_slices` for the whole row instead: one 16-channel slice across the
+// row at a time, and within a group of pixels each input column loaded once per row of taps,
 // feeding every pixel whose window covers it. The general path walks all channels of one group
 // before the next, touching k x 12 columns x (channels / 16) cache lines at a time (160 KB for
 // 5 x 5 over 672 channels, beyond L1) at strides no prefetcher follows; it also loads once per FMA.
@@ -80,13 +80,13 @@ void inside_pixels(const size_t P, const float *const *rows, size_t k, const flo
     }
 }
 
-// Output pixels [0, out_width) of the row for P-pixel groups (8, or 7 for rows of 7), a K x K
-// kernel and stride S, all literals after inlining: one 16-channel slice across the row at a time,
-// group after group (the last overlapping the one before). For each row of taps a group reads
-// input columns j = 0 ..< (P - 1) S + K once; column j feeds pixel p through tap kx = j - S p where
-// 0 <= kx < K, from the row's K weights held in registers, so 7 S + 2 K loads go with 8 K FMAs
-// where inside_pixels does 9 K loads. Columns outside the row are padding and skipped, so the
-// edge pixels need no path of their own.
+// One group of P output pixels (window starts x0, x0 + S, ...; x0 may be negative) for one
+// 16-channel slice, a K x K kernel at stride S, all literals after inlining. For each row of taps
+// the group reads input columns j = 0 ..< (P - 1) S + K once; column j feeds pixel p through tap
+// kx = j - S p where 0 <= kx < K, from the row's K weights held in registers: for eight pixels,
+// 7 S + 2 K loads go with 8 K FMAs where inside_pixels does 9 K loads. With `edges`, columns outside the row are
+// padding and skipped; without, the caller has checked that there are none (the check in every
+// column halves the speed of the groups inside the row).
 PCK_AVX512 static inline __attribute__((always_inline))
 void group_slice(const size_t P, const size_t K, const size_t S, const int edges, const float *const *rows,
                  const float *weight, __m512 b, __mmask16 m, size_t c, size_t ch, size_t width, ptrdiff_t x0,
@@ -111,6 +111,8 @@ void group_slice(const size_t P, const size_t K, const size_t S, const int edges
     PCK_UNROLL8 for (size_t p = 0; p < P; p++) _mm512_mask_storeu_ps(out + p * c + ch, m, finish16(acc[p], relu6));
 }
 
+// Output pixels [0, out_width) of the row (at least P of them), slice after slice, in groups of P
+// (the last group overlapping the one before).
 PCK_AVX512 static inline __attribute__((always_inline))
 void row_slices(const size_t P, const size_t K, const size_t S, const float *const *rows, const float *weight,
                 const float *bias, size_t c, size_t width, size_t pad_left, size_t out_width, int relu6, float *out) {
@@ -131,29 +133,34 @@ void row_slices(const size_t P, const size_t K, const size_t S, const float *con
     }
 }
 
-// row_slices for the shapes it is written out for (3 x 3 and 5 x 5 at stride 1 or 2, rows of 7
-// or at least 8 pixels): 1 when it ran, 0 for the others.
+// row_slices in groups of P (a literal after inlining) for the kernels and strides it is written
+// out for (3 x 3 and 5 x 5 at stride 1 or 2): 1 when it ran, 0 for the others.
+PCK_AVX512 static inline __attribute__((always_inline))
+int row_slices_in_groups_of(const size_t P, const float *const *rows, size_t k, const float *weight,
+                            const float *bias, size_t c, size_t width, size_t pad_left, size_t stride,
+                            size_t out_width, int relu6, float *out) {
+#define PCK_ROW_SLICES(K, S) row_slices(P, K, S, rows, weight, bias, c, width, pad_left, out_width, relu6, out)
+    if (k == 3 && stride == 1) PCK_ROW_SLICES(3, 1);
+    else if (k == 3 && stride == 2) PCK_ROW_SLICES(3, 2);
+    else if (k == 5 && stride == 1) PCK_ROW_SLICES(5, 1);
+    else if (k == 5 && stride == 2) PCK_ROW_SLICES(5, 2);
+    else return 0;
+#undef PCK_ROW_SLICES
+    return 1;
+}
+
+// row_slices for the shapes it is written out for: groups of 8 on rows of at least 8 outputs,
+// one group of 7 on rows of 7 (EfficientNet-Lite0's last stage). 1 when it ran, 0 for the others.
 PCK_AVX512 static int row_slices_for(const float *const *rows, size_t k, const float *weight, const float *bias,
                                      size_t c, size_t width, size_t pad_left, size_t stride, size_t out_width,
                                      int relu6, float *out) {
-#define PCK_ROW_SLICES(P, K, S) row_slices(P, K, S, rows, weight, bias, c, width, pad_left, out_width, relu6, out)
     if (out_width >= 8) {
-        if (k == 3 && stride == 1) PCK_ROW_SLICES(8, 3, 1);
-        else if (k == 3 && stride == 2) PCK_ROW_SLICES(8, 3, 2);
-        else if (k == 5 && stride == 1) PCK_ROW_SLICES(8, 5, 1);
-        else if (k == 5 && stride == 2) PCK_ROW_SLICES(8, 5, 2);
-        else return 0;
-    } else if (out_width == 7) {
-        if (k == 3 && stride == 1) PCK_ROW_SLICES(7, 3, 1);
-        else if (k == 3 && stride == 2) PCK_ROW_SLICES(7, 3, 2);
-        else if (k == 5 && stride == 1) PCK_ROW_SLICES(7, 5, 1);
-        else if (k == 5 && stride == 2) PCK_ROW_SLICES(7, 5, 2);
-        else return 0;
-    } else {
-        return 0;
+        return row_slices_in_groups_of(8, rows, k, weight, bias, c, width, pad_left, stride, out_width, relu6, out);
     }
-#undef PCK_ROW_SLICES
-    return 1;
+    if (out_width == 7) {
+        return row_slices_in_groups_of(7, rows, k, weight, bias, c, width, pad_left, stride, out_width, relu6, out);
+    }
+    return 0;
 }
 
 PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, const float *weight, const float *bias,

@@ -4,10 +4,6 @@
 // for the AVX2 one. GFLOP/s of the best run per layer, and the network's depthwise time per image
 // (each layer times how often the network has it). One thread. Build and run with
 // bench/kernels/run.sh.
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
 #include "bench_common.h"
 #include "pck_kernels.h"
 

@@ -5,10 +5,6 @@
 //   - passes: the four products of six MiniLM layers with distinct weights (42 MB packed, more
 //     than most L3s), so the weights stream from memory as in a real pass; ms per pass.
 // One thread. Build and run with bench/kernels/run.sh.
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
 #include "bench_common.h"
 #include "pck_kernels.h"
 
