@@ -57,7 +57,7 @@ struct ClassifyCommand: ParsableCommand {
                 switch result {
                 case let .success(prediction):
                     let record: [UInt8] = OutputRecord.value(
-                        input: item.raw, kept: item.record.keptMembers, prediction: prediction,
+                        input: item.raw, kept: item.record.keptMembers, shadowed: item.record.shadowedMembers, prediction: prediction,
                         model: classifier.identity) { (json: inout JSONWriter) in writeSource(&json, line: item.line) }
                     text.append(contentsOf: record)
                     summary.labelled += 1

@@ -8,15 +8,24 @@ import Logging
 /// |---|---|
 /// | `kafka-sasl-password` | `sasl.password` (its contents) |
 /// | `kafka-tls-key` | `ssl.key.location` (the file's path) |
+/// | `kafka-tls-key-password` | `ssl.key.password` (its contents) |
+/// | `kafka-oauth-client-secret` | `sasl.oauthbearer.client.secret` (its contents) |
 enum Credentials {
+    /// Credential files whose contents are a property's value.
+    static let secretFiles = [("kafka-sasl-password", "sasl.password"),
+                              ("kafka-tls-key-password", "ssl.key.password"),
+                              ("kafka-oauth-client-secret", "sasl.oauthbearer.client.secret")]
+
     static func kafkaProperties(environment: [String: String] = ProcessInfo.processInfo.environment,
                                 logger: Logger) throws -> [String: String] {
         guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else { return [:] }
         var properties: [String: String] = [:]
-        let password = URL(fileURLWithPath: directory).appendingPathComponent("kafka-sasl-password")
-        if let text = try? String(contentsOf: password, encoding: .utf8) {
-            let secret = text.trimmingCharacters(in: .newlines)
-            if !secret.isEmpty { properties["sasl.password"] = secret }
+        for (file, property) in secretFiles {
+            let url = URL(fileURLWithPath: directory).appendingPathComponent(file)
+            if let text = try? String(contentsOf: url, encoding: .utf8) {
+                let secret = text.trimmingCharacters(in: .newlines)
+                if !secret.isEmpty { properties[property] = secret }
+            }
         }
         let key = URL(fileURLWithPath: directory).appendingPathComponent("kafka-tls-key")
         if let attributes = try? FileManager.default.attributesOfItem(atPath: key.path),

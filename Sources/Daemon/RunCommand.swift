@@ -34,6 +34,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: RunCommand.help("log-level")) var logLevel: String?
     @Option(name: .customLong("log-format"), help: RunCommand.help("log-format")) var logFormat: String?
     @Flag(name: .customLong("keep-image"), help: RunCommand.help("keep-image")) var keepImage = false
+    @Flag(name: .customLong("allow-unsafe-delivery"), help: RunCommand.help("allow-unsafe-delivery")) var allowUnsafeDelivery = false
     @Option(name: .customLong("drop-when"), help: RunCommand.help("drop-when")) var dropWhen: [String] = []
     @Option(help: RunCommand.help("route")) var route: [String] = []
     @Option(name: .customLong("max-message-bytes"), help: RunCommand.help("max-message-bytes")) var maxMessageBytes: String?
@@ -57,6 +58,7 @@ struct RunCommand: ParsableCommand {
         ]
         for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }
         if keepImage { flags["keep-image"] = .scalar("true") }
+        if allowUnsafeDelivery { flags["allow-unsafe-delivery"] = .scalar("true") }
         if !kafka.isEmpty { flags["kafka"] = .list(kafka) }
         if !dropWhen.isEmpty { flags["drop-when"] = .list(dropWhen) }
         if !route.isEmpty { flags["route"] = .list(route) }
@@ -127,8 +129,10 @@ struct RunCommand: ParsableCommand {
                 logger.notice("\(name) received: draining (send it again to exit at once)")
                 pipeline.requestStop()
             } else {
-                logger.warning("\(name) received again: exiting without draining")
-                Foundation.exit(130)
+                logger.warning("\(name) received again: exiting without draining (uncommitted records will be read again)")
+                // _exit, not exit: exit runs atexit handlers and C++ static destructors while
+                // librdkafka's and the workers' threads still use what they tear down.
+                _exit(130)
             }
         }
         defer { signals.cancel() }

@@ -68,6 +68,19 @@ public final class EmbeddedBroker: @unchecked Sendable {
         rd_kafka_mock_push_request_errors_array(cluster, apiKey, count, errors)
     }
 
+    /// Takes broker `id` (1 ... brokers) down, as a crashed or restarting broker: its connections
+    /// are closed and new ones refused until ``setBrokerUp(_:)`` (for testing outages).
+    public func setBrokerDown(_ id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_broker_set_down(cluster, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not take embedded broker \(id) down") }
+    }
+
+    /// Brings broker `id` back after ``setBrokerDown(_:)``.
+    public func setBrokerUp(_ id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_broker_set_up(cluster, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not bring embedded broker \(id) up") }
+    }
+
     /// Stops the brokers and frees everything. Later calls do nothing.
     public func close() {
         let first = closed.withLock { wasClosed in
@@ -85,10 +98,15 @@ public enum KafkaAPIKey {
     public static let produce: Int16 = 0
     public static let fetch: Int16 = 1
     public static let offsetCommit: Int16 = 8
+    public static let initProducerID: Int16 = 22
 }
 
 /// Kafka's numeric error codes, for ``EmbeddedBroker/failNextRequests(apiKey:count:with:)``.
 public enum KafkaErrorCode {
     public static let messageTooLarge: Int32 = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue
     public static let notLeaderForPartition: Int32 = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
+    public static let notEnoughReplicas: Int32 = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
+    public static let invalidRecord: Int32 = RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue
+    public static let topicAuthorizationFailed: Int32 = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue
+    public static let invalidProducerEpoch: Int32 = RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue
 }

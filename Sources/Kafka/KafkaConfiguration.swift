@@ -20,11 +20,21 @@ public struct KafkaClientConfiguration: Sendable {
         self.bootstrapServers = bootstrapServers
     }
 
+    /// Whether a property's value may be a secret (a password, a key, a token, a JAAS line): such
+    /// values never appear in an error or a log line.
+    public static func mayHoldSecret(_ key: String) -> Bool {
+        let key = key.lowercased()
+        return ["password", "secret", "jaas", "token", "credential", "oauthbearer.config", "key.pem", "private"]
+            .contains { key.contains($0) }
+    }
+
     /// Parses a `key=value` librdkafka property as given on the command line.
     public static func parseProperty(_ text: String) throws(KafkaError) -> (key: String, value: String) {
         guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+            // The text itself is not repeated: a mistyped `sasl.password:...` would put the
+            // secret in the journal.
             throw KafkaError(kind: .configuration, message:
-                "Kafka property '\(text)' is not key=value (for example --kafka compression.type=lz4)")
+                "a Kafka property (\(text.count) characters) is not key=value; write it as key=value, for example --kafka compression.type=lz4")
         }
         let key = text[..<eq].trimmingCharacters(in: .whitespaces)
         let value = String(text[text.index(after: eq)...])
@@ -68,9 +78,14 @@ final class NativeConfiguration {
         var errstr = [CChar](repeating: 0, count: 512)
         let result = rd_kafka_conf_set(pointer, key, value, &errstr, errstr.count)
         guard result == RD_KAFKA_CONF_OK else {
-            let reason = String(cBuffer: errstr)
+            var reason = String(cBuffer: errstr)
+            var shown = value
+            if KafkaClientConfiguration.mayHoldSecret(key) {
+                shown = "<not shown: \(value.count) characters>"
+                if !value.isEmpty { reason = reason.replacingOccurrences(of: value, with: "<not shown>") }
+            }
             throw KafkaError(kind: .configuration, message:
-                "Kafka property \(key)=\(value) was rejected by librdkafka: \(reason)")
+                "Kafka property \(key)=\(shown) was rejected by librdkafka: \(reason)")
         }
     }
 

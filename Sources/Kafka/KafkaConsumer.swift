@@ -10,12 +10,13 @@ import Synchronization
 /// for them are committed, so the next owner resumes exactly after what this member finished.
 /// Both are reported to the caller as ``ConsumerEvent``s in the same batch.
 public final class KafkaConsumer: @unchecked Sendable {
-    // @unchecked: librdkafka's handle is thread-safe for the calls made here; `closed` guards
-    // the one call that is not (destroy).
+    // @unchecked: librdkafka's handle is thread-safe for the calls made here; `handleGuard` keeps
+    // every call from other threads (offset store, pause, resume, commit) out of a destroyed handle.
+    // `pollBuffer` is touched only by `poll`, which the owner calls from one thread.
     private let handle: OpaquePointer
     private let queue: OpaquePointer
     private let callbacks: ClientCallbacks
-    private let closed = Mutex(false)
+    private let handleGuard = HandleGuard()
     private let logger: Logger
     private let usesCooperativeAssignor: Bool
     /// Reused by `poll` (only the polling thread touches it), grown when a larger batch is asked.
@@ -118,7 +119,22 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// commit on revoke or close) commits it. Pass the offset of the next record to read, that is
     /// the last finished offset + 1.
     public func storeOffset(_ partition: TopicPartition, nextOffset: Int64) throws(KafkaError) {
-        let err = try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
+        let err = try guarded("store offset \(nextOffset) for \(partition)") { () throws(KafkaError) in try storeOffsetUnguarded(partition, nextOffset) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, "could not store offset \(nextOffset) for \(partition)")
+        }
+    }
+
+    /// Runs a call on the handle unless the consumer is closing (then it throws, naming `what`).
+    private func guarded<Result>(_ what: @autoclosure () -> String, _ body: () throws(KafkaError) -> Result) throws(KafkaError) -> Result {
+        guard let result = try handleGuard.enter(body) else {
+            throw KafkaError(kind: .invalidUse, message: "the consumer is closed: could not \(what())")
+        }
+        return result
+    }
+
+    private func storeOffsetUnguarded(_ partition: TopicPartition, _ nextOffset: Int64) throws(KafkaError) -> rd_kafka_resp_err_t {
+        try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
             let err = rd_kafka_offsets_store(handle, list)
             // offsets_store reports per-partition failures (e.g. not assigned) in the list.
             if err == RD_KAFKA_RESP_ERR_NO_ERROR, list.pointee.cnt > 0, let elems = list.pointee.elems {
@@ -126,18 +142,36 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             return err
         }
+    }
+
+    /// Commits the stored offsets now and waits at most `timeout` for the broker's answer.
+    /// A commit that is not answered in time is left to finish on its own and reported as a
+    /// ``KafkaError/Kind/transient`` error (`_TIMED_OUT`).
+    public func commit(timeout: Duration = .seconds(10)) throws(KafkaError) {
+        let err = try guarded("commit offsets") { Self.commitStored(handle, timeout: timeout) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(err, "could not store offset \(nextOffset) for \(partition)")
+            throw KafkaError(err, err == RD_KAFKA_RESP_ERR__TIMED_OUT ? "offset commit not confirmed within \(timeout)" : "offset commit failed")
         }
     }
 
-    /// Commits the stored offsets now and waits for the broker's answer.
-    public func commit() throws(KafkaError) {
-        let err = rd_kafka_commit(handle, nil, 0)
-        // "No offset" means nothing new was stored since the last commit: not a failure.
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET else {
-            throw KafkaError(err, "offset commit failed")
+    /// Commits the stored offsets and waits at most `timeout` for the answer. librdkafka's own
+    /// synchronous commit waits as long as the coordinator takes: with no coordinator (a broker
+    /// outage) that is up to `session.timeout.ms`, long enough to stall the poll loop past
+    /// systemd's watchdog or a shutdown past `TimeoutStopSec`. "No offset" (nothing new stored
+    /// since the last commit) counts as success.
+    fileprivate static func commitStored(_ rk: OpaquePointer, timeout: Duration) -> rd_kafka_resp_err_t {
+        guard let replies = rd_kafka_queue_new(rk) else { return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE }
+        defer { rd_kafka_queue_destroy(replies) }  // a late reply is dropped with the queue's last reference
+        var err = rd_kafka_commit_queue(rk, nil, replies, nil, nil)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let event = rd_kafka_queue_poll(replies, max(1, timeout.milliseconds)) {
+                err = rd_kafka_event_error(event)
+                rd_kafka_event_destroy(event)
+            } else {
+                err = RD_KAFKA_RESP_ERR__TIMED_OUT
+            }
         }
+        return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR : err
     }
 
     /// The committed offsets of these partitions as the group coordinator has them
@@ -170,8 +204,10 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     private func changeFlow(_ partitions: [TopicPartition], pause: Bool) throws(KafkaError) {
         guard !partitions.isEmpty else { return }
-        let err = try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
-            pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        let err = try guarded(pause ? "pause partitions" : "resume partitions") { () throws(KafkaError) in
+            try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
+                pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+            }
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "could not \(pause ? "pause" : "resume") \(partitions.count) partitions")
@@ -208,13 +244,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Commits stored offsets, leaves the group (revoking its partitions) and frees the handle.
     /// Safe to call more than once; later calls do nothing.
     public func close() {
-        let first = closed.withLock { wasClosed in
-            defer { wasClosed = true }
-            return !wasClosed
-        }
-        guard first else { return }
-        do { try commit() } catch {
-            logger.warning("commit on close failed; the next owner may see records again", metadata: ["error": "\(error)"])
+        // From here on, calls from other threads (a late offset store) are refused rather than
+        // racing the destroy below; this waits for any call already inside.
+        guard handleGuard.close() else { return }
+        let commitResult = Self.commitStored(handle, timeout: .seconds(5))
+        if commitResult != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("commit on close failed; the next owner may see records again", metadata: ["error": "\(KafkaError(commitResult, "commit on close"))"])
         }
         // Close leaves the group; the revoke it triggers runs through our rebalance callback.
         let err = rd_kafka_consumer_close(handle)
@@ -255,9 +290,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(rk) != 0
             if !lost {
-                // Commit what was finished for these partitions before another member takes them.
-                let result = rd_kafka_commit(rk, nil, 0)
-                if result != RD_KAFKA_RESP_ERR_NO_ERROR && result != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                // Commit what was finished for these partitions before another member takes them,
+                // waiting no longer than a few seconds: this runs inside poll, and a poll loop held
+                // up longer stops the watchdog and delays every other partition. A commit not
+                // confirmed in time only means the next owner may read some records again.
+                let result = commitStored(rk, timeout: .seconds(5))
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR {
                     callbacks.post(.error(KafkaError(result, "commit on revoke failed"), nil))
                 }
             }

@@ -9,14 +9,23 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable, CaseIterable {
         /// A setting was rejected at start-up; fix the configuration.
         case configuration
-        /// The client cannot go on (authentication, a fenced idempotent producer, ...): exit.
+        /// The client cannot go on (librdkafka raised a fatal error: a fenced or broken idempotent
+        /// producer, ...): exit. Only errors librdkafka itself marks fatal, and the few codes that
+        /// mean the same, are of this kind.
         case fatal
+        /// The cluster refuses this client: credentials rejected, an ACL missing, TLS failing.
+        /// librdkafka keeps retrying (a transport or credential hiccup heals by itself); if it
+        /// persists, an operator must fix the credentials or the ACLs.
+        case denied
         /// A passing condition (a broker down, a timeout); librdkafka retries by itself.
         case transient
         /// The producer's local queue is full: wait for deliveries, then retry.
         case queueFull
         /// A message is larger than the client's or the broker's limit: it can never be delivered.
         case messageTooLarge
+        /// The broker refuses this one record for good (invalid record, bad timestamp): sending it
+        /// again cannot succeed, other records are unaffected.
+        case recordRejected
         /// A consumer's position is outside the partition's retained range.
         case offsetOutOfRange
         /// The caller used the API wrongly (an unknown partition, a closed handle).
@@ -64,21 +73,27 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     static func classify(_ err: rd_kafka_resp_err_t) -> Kind {
         switch err {
         case RD_KAFKA_RESP_ERR__FATAL,
-             RD_KAFKA_RESP_ERR__AUTHENTICATION,
-             RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
-             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-             RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-             RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
-             RD_KAFKA_RESP_ERR__SSL,
              RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
              RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
              RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
             return .fatal
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION,
+             RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
+             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+             RD_KAFKA_RESP_ERR__SSL:
+            return .denied
         case RD_KAFKA_RESP_ERR__QUEUE_FULL:
             return .queueFull
         case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
              RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
             return .messageTooLarge
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD,
+             RD_KAFKA_RESP_ERR_INVALID_MSG,
+             RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+            return .recordRejected
         case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE, RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
             return .offsetOutOfRange
         case RD_KAFKA_RESP_ERR__INVALID_ARG, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,

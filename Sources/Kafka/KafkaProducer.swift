@@ -27,8 +27,10 @@ extension DeliveryReport {
 /// the `onDelivery` handler, on the producer's own delivery thread, so a caller can hold back
 /// offsets until its output is really written. Handlers must be quick and thread-safe.
 public final class KafkaProducer: @unchecked Sendable {
-    // @unchecked: librdkafka's producer handle is thread-safe; `state` guards close.
+    // @unchecked: librdkafka's producer handle is thread-safe; `closed` makes close run once, and
+    // `sendGuard` keeps every send out of a destroyed handle.
     private let handle: OpaquePointer
+    private let sendGuard = HandleGuard()
     private let callbacks: ClientCallbacks
     private let poller: Poller
     private let closed = Mutex(false)
@@ -64,7 +66,9 @@ public final class KafkaProducer: @unchecked Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
-            let err = produce(record, token: token)
+            guard let err = try sendGuard.enter({ () throws(KafkaError) in produce(record, token: token) }) else {
+                throw KafkaError(kind: .invalidUse, message: "the producer is closed: a record for \(record.topic) was not sent")
+            }
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
             guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL, clock.now < deadline else {
                 throw KafkaError(err, "could not queue a record for \(record.topic)")
@@ -132,7 +136,7 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Records queued or in flight, not yet reported.
-    public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+    public var outstanding: Int { sendGuard.enter { Int(rd_kafka_outq_len(handle)) } ?? 0 }
 
     /// Waits until every queued record has been reported, or throws after `timeout` saying how
     /// many are still outstanding.
@@ -152,7 +156,9 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Flushes for up to `timeout`, stops the delivery thread and frees the handle. Records still
-    /// undelivered after the timeout are purged and reported as failed. Later calls do nothing.
+    /// undelivered after the timeout are purged and reported as failed. Sends made after that throw
+    /// (``KafkaError/Kind/invalidUse``); the handle is destroyed only once no send is inside it.
+    /// Later calls do nothing.
     public func close(timeout: Duration) {
         let first = closed.withLock { wasClosed in
             defer { wasClosed = true }
@@ -164,6 +170,7 @@ public final class KafkaProducer: @unchecked Sendable {
             _ = rd_kafka_purge(handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
             _ = rd_kafka_flush(handle, 1000)  // serve the purge reports
         }
+        _ = sendGuard.close()
         poller.stopAndWait()
         rd_kafka_destroy(handle)
     }

@@ -80,6 +80,13 @@ public struct OffsetTracker: Sendable {
     /// Records tracked but not yet finished, over all partitions.
     public var pendingCount: Int { partitions.values.reduce(0) { $0 + $1.pending } }
 
+    /// Every partition with records pending: the first unfinished offset (where the next reader
+    /// starts, as nothing past it is stored) and how many records are pending from there.
+    public var unfinished: [(partition: TopicPartition, from: Int64, count: Int)] {
+        partitions.compactMap { tp, p in p.pending > 0 ? (tp, p.offsets[p.head], p.pending) : nil }
+            .sorted { $0.partition < $1.partition }
+    }
+
     /// Records tracked but not yet finished in one partition.
     public func pendingCount(_ partition: TopicPartition) -> Int { partitions[partition]?.pending ?? 0 }
 }

@@ -29,6 +29,7 @@ public final class DaemonMetrics: Sendable {
     private let rebalancesTotal: CounterFamily
     private let kafkaErrorsTotal: CounterFamily
     private let offsetResetsTotal: CounterFamily
+    private let deliveryRetriesTotal: CounterFamily
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
@@ -75,6 +76,10 @@ public final class DaemonMetrics: Sendable {
         offsetResetsTotal = CounterFamily(r, name: "postclassd_offset_resets_total",
             help: "Partitions whose next offset was out of range and was reset per auto.offset.reset.",
             labels: ["topic"])
+
+        deliveryRetriesTotal = CounterFamily(r, name: "postclassd_delivery_retries_total",
+            help: "Output records sent again after a failed delivery, per destination topic and error kind (transient: the cluster had a bad moment; denied: the cluster refused this client).",
+            labels: ["topic", "kind"])
 
         batchSize = r.makeValueHistogram(
             descriptor: descriptor("postclassd_batch_size", "Posts per classified batch."),
@@ -167,6 +172,11 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Counts a partition of `topic` whose offset was out of range and reset.
+    /// An output record is sent again after its delivery failed with an error of `kind`.
+    public func deliveryRetried(topic: String, kind: String) {
+        deliveryRetriesTotal(topic, kind).increment()
+    }
+
     public func offsetReset(topic: String) {
         offsetResetsTotal(topic).increment()
     }

@@ -177,3 +177,21 @@ enum Posts {
 func header(_ name: String, of message: ConsumedMessage) -> String? {
     message.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
 }
+
+/// Polls an HTTP endpoint until it answers with `status`, or `timeout` passes.
+func waitForStatus(port: Int, path: String, status: Int, timeout: Duration) -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? rawHTTP(port: port, path: path).status) == status { return true }
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+    return false
+}
+
+/// A process's peak resident memory (VmHWM) in bytes, from /proc.
+func peakResidentBytes(pid: Int32) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+    return kb * 1024
+}

@@ -129,15 +129,6 @@ import Testing
         }
         #expect(messages.first?.contains("EXTEND_TIMEOUT_USEC=") == true, "model loading extends the start timeout first: \(messages)")
     }
-
-    private func waitForStatus(port: Int, path: String, status: Int, timeout: Duration) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? rawHTTP(port: port, path: path).status) == status { return true }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        return false
-    }
 }
 
 @Suite(.serialized) struct OffsetResetTests {

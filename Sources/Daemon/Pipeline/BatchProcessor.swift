@@ -105,7 +105,7 @@ struct BatchProcessor: Sendable {
                     topic = router.outputTopic
                 }
                 do {
-                    let value = OutputRecord.value(input: record.message.value ?? [], kept: input.keptMembers,
+                    let value = OutputRecord.value(input: record.message.value ?? [], kept: input.keptMembers, shadowed: input.shadowedMembers,
                                                    prediction: prediction, model: classifier.identity, source: record.message)
                     let output = ProducerRecord(topic: topic, key: record.message.key, value: value,
                                                 headers: OutputRecord.headers(record.message))
@@ -114,74 +114,5 @@ struct BatchProcessor: Sendable {
             }
         }
         return outcome
-    }
-}
-
-/// Sends output records and makes sure each input record ends up delivered somewhere: a failed
-/// output goes to the dead-letter topic, and a failed dead-letter record is retried (without its
-/// value if the broker refuses its size) until it lands or its partition is given up.
-final class RecordSender: Sendable {
-    private let producer: KafkaProducer
-    private let ledger: InFlightLedger
-    private let dlqTopic: String
-    private let logger: Logger
-    private let retryQueue = DispatchQueue(label: "postclassd.retry")
-    private let onDelivered: @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void
-
-    init(producer: KafkaProducer, ledger: InFlightLedger, dlqTopic: String, logger: Logger,
-         onDelivered: @escaping @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void) {
-        self.producer = producer
-        self.ledger = ledger
-        self.dlqTopic = dlqTopic
-        self.logger = logger
-        self.onDelivered = onDelivered
-    }
-
-    func send(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind) {
-        guard let token = ledger.willSend(source.message, epoch: source.epoch, kind: kind, record: record) else { return }
-        do {
-            try producer.send(record, token: token, timeout: .seconds(60))
-        } catch {
-            // Never delivered: take the registration back and dead-letter (or retry) instead.
-            guard let pending = ledger.takePending(token: token) else { return }
-            handleFailure(pending, error: error)
-        }
-    }
-
-    func deadLetter(_ source: AdmittedRecord, reason: DeadLetterReason) {
-        send(OutputRecord.deadLetter(source.message, reason: reason, topic: dlqTopic), for: source, kind: .deadLetter)
-    }
-
-    /// Called on the producer's delivery thread: must not block.
-    func handle(_ report: DeliveryReport) {
-        guard let pending = ledger.settle(token: report.token, delivered: report.error == nil) else { return }
-        if let error = report.error {
-            handleFailure(pending, error: error)
-            return
-        }
-        onDelivered(pending, report)
-    }
-
-    private func handleFailure(_ pending: InFlightLedger.Pending, error: KafkaError) {
-        let source = AdmittedRecord(message: pending.message, epoch: pending.epoch)
-        if pending.kind != .deadLetter {
-            logger.warning("output record could not be delivered; dead-lettering it", metadata: [
-                "source": "\(pending.message.topicPartition)@\(pending.message.offset)", "error": "\(error)"])
-            let reason = DeadLetterReason(code: "output_delivery_failed", message: "the labelled record could not be delivered: \(error)")
-            retryQueue.async { self.deadLetter(source, reason: reason) }
-            return
-        }
-        logger.error("dead-letter record could not be delivered; retrying in 1 s", metadata: [
-            "source": "\(pending.message.topicPartition)@\(pending.message.offset)", "error": "\(error)"])
-        var record = pending.record
-        if error.kind == .messageTooLarge {
-            // The broker will never take these bytes: keep the coordinates and the reason, drop the value.
-            record.value = nil
-            record.headers.append(KafkaHeader(key: "error.value-omitted", string: "\(pending.message.value?.count ?? 0) bytes refused by the broker"))
-        }
-        let retry = record
-        retryQueue.asyncAfter(deadline: .now() + 1) {
-            self.send(retry, for: source, kind: .deadLetter)
-        }
     }
 }

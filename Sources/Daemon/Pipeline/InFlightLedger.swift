@@ -16,6 +16,8 @@ final class InFlightLedger: Sendable {
         let kind: OutputKind
         /// The record sent, kept to retry it.
         let record: ProducerRecord
+        /// How many times this output was sent before and failed (0 on the first send).
+        let attempt: Int
     }
 
     enum OutputKind: Sendable { case labelled, routed, deadLetter }
@@ -79,7 +81,7 @@ final class InFlightLedger: Sendable {
 
     /// Registers an output record about to be sent; returns the token for its delivery report,
     /// or nil when its partition was revoked since (then nothing is sent).
-    func willSend(_ message: ConsumedMessage, epoch: UInt64, kind: OutputKind, record: ProducerRecord) -> UInt64? {
+    func willSend(_ message: ConsumedMessage, epoch: UInt64, kind: OutputKind, record: ProducerRecord, attempt: Int = 0) -> UInt64? {
         state.withLock { s in
             guard s.epochs[message.topicPartition] == epoch else {
                 release(&s, message)
@@ -87,7 +89,7 @@ final class InFlightLedger: Sendable {
             }
             let token = s.nextToken
             s.nextToken += 1
-            s.pending[token] = Pending(message: message, epoch: epoch, kind: kind, record: record)
+            s.pending[token] = Pending(message: message, epoch: epoch, kind: kind, record: record, attempt: attempt)
             return token
         }
     }
@@ -129,6 +131,13 @@ final class InFlightLedger: Sendable {
     private func release(_ s: inout State, _ message: ConsumedMessage) {
         s.messages -= 1
         s.bytes -= message.byteCount
+    }
+
+    /// The unfinished records by partition, for the log at shutdown: `posts[0] from 1812 (40)`.
+    func unfinishedSummary() -> String {
+        state.withLock { s in
+            s.tracker.unfinished.map { "\($0.partition) from \($0.from) (\($0.count))" }.joined(separator: ", ")
+        }
     }
 
     /// Records read and not yet finished, and their bytes.

@@ -34,6 +34,8 @@ final class Pipeline: @unchecked Sendable {
     private let bootstrap: String
     private let telemetry: Telemetry
     private let stopRequested = Atomic<Bool>(false)
+    /// Why delivery cannot go on (set from the delivery or retry threads), nil while it can.
+    private let fatalReason = Mutex<String?>(nil)
     let counters = Mutex(PipelineCounters())
 
     // Poll-loop state.
@@ -53,6 +55,20 @@ final class Pipeline: @unchecked Sendable {
 
     /// Asks the loop to drain and stop; safe from any thread (a signal handler's queue).
     func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+    }
+
+    /// Stops the daemon because output can no longer be delivered: the loop drains what it can
+    /// and `run()` throws, so the process exits 2. Readiness fails at once. The first reason wins.
+    private func fail(_ reason: String) {
+        let first = fatalReason.withLock { current in
+            guard current == nil else { return false }
+            current = reason
+            return true
+        }
+        guard first else { return }
+        logger.critical("stopping: \(reason)")
+        telemetry.health.set(.producerConnected, ready: false, reason: reason)
         stopRequested.store(true, ordering: .releasing)
     }
 
@@ -102,7 +118,9 @@ final class Pipeline: @unchecked Sendable {
                 logProgress(ledger: ledger, pool: pool)
             }
         }
-        drain(consumer: consumer, producer: producer, ledger: ledger, pool: pool, processor: processor)
+        if fatal == nil, let reason = fatalReason.withLock({ $0 }) { fatal = PipelineError(description: reason) }
+        drain(consumer: consumer, producer: producer, sender: clients.sender, ledger: ledger, pool: pool, processor: processor,
+              deliveryFailed: fatal != nil)
         logProgress(ledger: ledger, pool: pool)
         if let fatal { throw fatal }
     }
@@ -157,9 +175,13 @@ final class Pipeline: @unchecked Sendable {
         do {
             producer = try KafkaProducer(configuration: producerConfig, logger: logger, onDelivery: { report in
                 senderBox.withLock { $0 }?.handle(report)
-            }, onError: { [logger, telemetry] error in
+            }, onError: { [self] error in
                 telemetry.kafkaError(error)
-                logger.log(level: error.kind == .fatal ? .critical : .warning, "Kafka producer error", metadata: ["error": "\(error)"])
+                if error.kind == .fatal {
+                    fail("fatal Kafka producer error: \(error); records not yet delivered will be read again after a restart")
+                } else {
+                    logger.log(level: error.kind == .denied ? .error : .warning, "Kafka producer error", metadata: ["error": "\(error)"])
+                }
             }, onStatistics: { [telemetry] stats in
                 telemetry.producerStatistics(stats)
             })
@@ -167,7 +189,7 @@ final class Pipeline: @unchecked Sendable {
             consumer.close()
             throw PipelineError(description: "cannot create the Kafka producer: \(error)")
         }
-        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger) { [self] pending, report in
+        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger, onDelivered: { [self] pending, report in
             recordDelivery(pending, report)
             counters.withLock { c in
                 switch pending.kind {
@@ -176,7 +198,11 @@ final class Pipeline: @unchecked Sendable {
                 case .deadLetter: c.deadLettered += 1
                 }
             }
-        }
+        }, onRetry: { [telemetry] topic, error in
+            telemetry.metrics.deliveryRetried(topic: topic, kind: error.kind.rawValue)
+        }, onFatal: { [self] reason in
+            fail(reason)
+        })
         senderBox.withLock { $0 = sender }
         return Clients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
     }
@@ -220,7 +246,9 @@ final class Pipeline: @unchecked Sendable {
                 if error.kind == .fatal {
                     return PipelineError(description: "fatal Kafka error: \(error)")
                 }
-                logger.warning("Kafka error", metadata: ["error": "\(error)", "partition": "\(partition.map(\.description) ?? "-")"])
+                // Everything else librdkafka retries by itself (a broker down, a TLS or SASL
+                // hiccup); a refusal that persists shows in readiness and in this log.
+                logger.log(level: error.kind == .denied ? .error : .warning, "Kafka error", metadata: ["error": "\(error)", "partition": "\(partition.map(\.description) ?? "-")"])
             case .offsetReset(let partition, let detail):
                 counters.withLock { $0.offsetResets += 1 }
                 telemetry.metrics.offsetReset(topic: partition.topic)
@@ -319,13 +347,16 @@ final class Pipeline: @unchecked Sendable {
         if dropped > 0 { counters.withLock { $0.dropped += dropped } }
     }
 
-    /// Pauses every assigned partition while the in-flight limits are reached, and resumes when
-    /// the load has fallen to three quarters of them (so it does not flap at the edge).
+    /// Pauses every assigned partition while the in-flight limits are reached, or while records
+    /// wait for room (parked), and resumes once nothing waits and the load has fallen to three
+    /// quarters of the limits (so it does not flap at the edge). Parked records count: admission
+    /// stops just short of the byte limit, so the load alone may never reach it while the parked
+    /// list grows.
     private func applyBackpressure(consumer: KafkaConsumer, ledger: InFlightLedger) {
         let load = ledger.load
         let pending = load.messages + parked.count
-        let full = pending >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
-        let relieved = pending <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
+        let full = !parked.isEmpty || pending >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
+        let relieved = parked.isEmpty && pending <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
         if !paused && full {
             paused = true
             try? consumer.pause(Array(assigned))
@@ -337,7 +368,8 @@ final class Pipeline: @unchecked Sendable {
         }
     }
 
-    private func drain(consumer: KafkaConsumer, producer: KafkaProducer, ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
+    private func drain(consumer: KafkaConsumer, producer: KafkaProducer, sender: RecordSender, ledger: InFlightLedger,
+                       pool: WorkerPool, processor: BatchProcessor, deliveryFailed: Bool) {
         logger.info("draining", metadata: ["in_flight": "\(ledger.load.messages)", "timeout": "\(settings.drainTimeout)"])
         telemetry.stopping()
         // Stop reading; what was read but not admitted is left for the next run.
@@ -345,20 +377,26 @@ final class Pipeline: @unchecked Sendable {
         paused = true
         parked.removeAll()
         if !batcher.isEmpty { submit(batcher.take(), pool: pool, processor: processor) }
-        let deadline = ContinuousClock.now + settings.drainTimeout
+        // When delivery has failed for good there is nothing to wait for: what was delivered is
+        // committed below and the rest is read again after a restart.
+        let deadline = ContinuousClock.now + (deliveryFailed ? .zero : settings.drainTimeout)
         // Keep polling so the group keeps this member (and its commits) while batches finish.
-        while ledger.load.messages > 0 && ContinuousClock.now < deadline {
+        while ledger.load.messages > 0 && ContinuousClock.now < deadline && fatalReason.withLock({ $0 }) == nil {
             telemetry.loopAlive()
             let batch = consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
             _ = handle(batch.events, consumer: consumer, ledger: ledger, pool: pool, processor: processor)
         }
         let left = ledger.load.messages
         if left > 0 {
-            logger.warning("drain timeout reached; unfinished records will be read again on restart", metadata: ["unfinished": "\(left)"])
+            logger.warning("drain ended with records unfinished: their offsets are not committed, so they will be read again on restart",
+                           metadata: ["unfinished": "\(left)", "by_partition": .string(ledger.unfinishedSummary())])
         }
+        // Records still failing now are not re-sent: the producer closes. Workers still running
+        // after the drain timeout find it closed and leave their records unfinished.
+        sender.stop()
         let remaining = max(.seconds(1), deadline - .now)
         producer.close(timeout: remaining)
-        do { try consumer.commit() } catch {
+        do { try consumer.commit(timeout: .seconds(5)) } catch {
             logger.warning("final offset commit failed; some records may be read again on restart", metadata: ["error": "\(error)"])
         }
         consumer.close()

@@ -40,6 +40,13 @@ struct InputRecord: Sendable {
     /// Top-level members to copy into the output (all but `image`, unless it is kept), as raw
     /// `"key":value` byte ranges of `raw`.
     let keptMembers: [Range<Int>]
+    /// Members whose names the output reserves for the daemon's own fields (``reservedNames``), as
+    /// raw `"key":value` ranges: the output keeps them inside `input_fields` instead, so no output
+    /// object ever has two members of one name and a post cannot forge `labels`, `model` or `source`.
+    var shadowedMembers: [Range<Int>] = []
+
+    /// The output's own top-level names. `input_fields` holds the input's members of these names.
+    static let reservedNames: Set<String> = ["labels", "model", "source", "input_fields"]
 }
 
 /// Limits applied to every input record.
@@ -76,6 +83,7 @@ enum InputRecordDecoder {
         var id: String?, text: String?, image: [UInt8]?
         var seen = Set<String>()
         var kept: [Range<Int>] = []
+        var shadowed: [Range<Int>] = []
         var memberStart = 1  // a member's raw text runs from after the previous separator
         for member in members {
             guard seen.insert(member.key).inserted else {
@@ -108,6 +116,9 @@ enum InputRecordDecoder {
                 case let .success(data): if !data.isEmpty { image = data }
                 }
                 if !limits.keepImage { continue }
+            case let key where InputRecord.reservedNames.contains(key):
+                shadowed.append(range)
+                continue
             default:
                 break
             }
@@ -117,7 +128,7 @@ enum InputRecordDecoder {
         guard text != nil || image != nil else {
             return .failure(.missingField("post \(id) has neither text nor image; send at least one"))
         }
-        return .success(InputRecord(post: Post(id: id, text: text, imageJPEG: image), keptMembers: kept))
+        return .success(InputRecord(post: Post(id: id, text: text, imageJPEG: image), keptMembers: kept, shadowedMembers: shadowed))
     }
 
     /// The `"key": value` text of a member, found by walking back from its value to the key's

@@ -190,10 +190,8 @@ struct JSONScanner {
                 index += 1
                 guard let e = peek() else { break }
                 if e == UInt8(ascii: "u") {
-                    guard index + 4 < bytes.count, (1...4).allSatisfy({ isHex(bytes[index + $0]) }) else {
-                        throw SyntaxError(offset: index, reason: "invalid \\u escape")
-                    }
-                    index += 5
+                    index += 1
+                    try surrogateCheckedEscape()
                     continue
                 }
                 guard [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
@@ -259,6 +257,25 @@ struct JSONScanner {
             runStart = index
         }
         throw SyntaxError(offset: start, reason: "unterminated string")
+    }
+
+    /// Reads the four hex digits of a `\\u` escape (index after the `u`) and, for a high
+    /// surrogate, the escaped low surrogate that must follow. A lone surrogate is refused here even
+    /// in strings that are only skipped: they are copied to the output byte for byte, and strict
+    /// parsers (RFC 8259 §8.2) reject text that encodes half a character.
+    private mutating func surrogateCheckedEscape() throws(SyntaxError) {
+        let start = index - 2
+        let code = try hex4()
+        if (0xD800...0xDBFF).contains(code) {
+            guard peek() == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape")
+            }
+            index += 2
+            let low = try hex4()
+            guard (0xDC00...0xDFFF).contains(low) else { throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape") }
+        } else if (0xDC00...0xDFFF).contains(code) {
+            throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape")
+        }
     }
 
     private mutating func hex4() throws(SyntaxError) -> UInt32 {

@@ -33,6 +33,23 @@ struct DaemonSettings: Sendable {
     var maxMessageBytes = 10 * 1024 * 1024
     var maxImageBytes = 8 * 1024 * 1024
     var metricsAddress = "127.0.0.1:9464"
+    /// Accept Kafka properties that weaken delivery (``unsafeDeliveryProperties``).
+    var allowUnsafeDelivery = false
+
+    /// Kafka properties in `kafkaProperties` under which a delivery report (which finishes a record
+    /// and stores its offset) no longer proves the output is durably written, with why.
+    var unsafeDeliveryProperties: [(property: String, why: String)] {
+        var found: [(String, String)] = []
+        for key in ["acks", "request.required.acks"] {
+            if let value = kafkaProperties[key], !["all", "-1"].contains(value.lowercased()) {
+                found.append(("\(key)=\(value)", "the broker confirms before every in-sync replica has the record, so a broker failure can lose output whose input offset is already committed"))
+            }
+        }
+        if let value = kafkaProperties["enable.idempotence"], ["false", "0"].contains(value.lowercased()) {
+            found.append(("enable.idempotence=\(value)", "the producer's own retries may duplicate or reorder output, and acks may be lowered"))
+        }
+        return found
+    }
 
     enum LogFormat: String, Sendable, CaseIterable { case text, json }
 

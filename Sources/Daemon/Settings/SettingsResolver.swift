@@ -58,6 +58,10 @@ struct SettingsResolver {
         for topic in outputs where s.inputTopics.contains(topic) {
             throw SettingsError(setting: "input-topics", source: nil, problem: "\(topic) is both an input and an output topic; records would loop")
         }
+        if !s.allowUnsafeDelivery, let unsafe = s.unsafeDeliveryProperties.first {
+            throw SettingsError(setting: "kafka", source: nil, problem:
+                "\(unsafe.property) weakens delivery: \(unsafe.why). Remove it, or set allow-unsafe-delivery=true to accept that")
+        }
         if s.outputTopic == s.dlqTopic {
             throw SettingsError(setting: "dlq-topic", source: nil, problem: "must differ from output-topic \(s.outputTopic)")
         }

@@ -79,6 +79,9 @@ enum SettingsTable {
         SettingSpec(name: "max-image-bytes", help: "Images larger than this (decoded from base64) go to the dead-letter topic.") { s, v throws(SettingsProblem) in
             s.maxImageBytes = try byteSize(v, in: 64...(256 << 20))
         },
+        SettingSpec(name: "allow-unsafe-delivery", help: "Accept Kafka properties that weaken delivery (acks other than all, enable.idempotence=false); refused at start-up otherwise (true/false).") { s, v throws(SettingsProblem) in
+            s.allowUnsafeDelivery = try boolean(v)
+        },
         SettingSpec(name: "metrics-address", help: "Where /metrics, /healthz and /readyz listen (host:port; port 0 picks one).") { s, v throws(SettingsProblem) in
             s.metricsAddress = try scalar(v)
         },

@@ -1,0 +1,41 @@
+import Synchronization
+
+/// Keeps a librdkafka handle alive while calls are inside it, and refuses calls once it is closing.
+///
+/// librdkafka's handles are thread-safe for produce, offset store and pause, but not against
+/// `rd_kafka_destroy`: a worker still sending, or a delivery report still storing an offset, after
+/// a drain timed out would touch freed memory. Every such call runs inside ``enter(_:)``, which
+/// fails once ``close()`` has begun; `close` returns only when no call is inside, so the handle can
+/// then be destroyed safely. One atomic word holds both the closing bit and the count of calls in.
+final class HandleGuard: Sendable {
+    private static let closingBit = 1 << 62
+    private let state = Atomic<Int>(0)
+
+    /// Runs `body` unless the handle is closing; returns nil (without running it) if it is.
+    func enter<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result? {
+        let before = state.add(1, ordering: .acquiringAndReleasing).oldValue
+        defer { state.subtract(1, ordering: .acquiringAndReleasing) }
+        guard before & Self.closingBit == 0 else { return nil }
+        return try body()
+    }
+
+    /// Marks the handle closing and waits until every call inside has left. Returns false if it
+    /// was already closing (another caller owns the close).
+    func close() -> Bool {
+        let before = state.bitwiseOr(Self.closingBit, ordering: .acquiringAndReleasing).oldValue
+        guard before & Self.closingBit == 0 else { return false }
+        while state.load(ordering: .acquiring) != Self.closingBit {
+            Thread.yieldBriefly()
+        }
+        return true
+    }
+
+    /// Whether ``close()`` has begun.
+    var isClosing: Bool { state.load(ordering: .acquiring) & Self.closingBit != 0 }
+}
+
+import Foundation
+
+private extension Thread {
+    static func yieldBriefly() { Thread.sleep(forTimeInterval: 0.0005) }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Kafka
+import TestSupport
+import Synchronization
+import Testing
+
+/// Faults a real cluster sees every week, through the real process on a real broker: nothing is
+/// lost or diverted because the cluster had a bad minute, memory stays bounded under overload,
+/// and what cannot be fixed by waiting ends the daemon with the reason.
+@Suite(.serialized) struct FaultTests {
+    /// 3,000 posts and a daemon slow enough (5 ms a post on 2 workers, ~7 s) that a fault lands
+    /// mid-stream. Output deliveries time out after 4 s, so an outage longer than that makes
+    /// every delivery in flight fail at least once.
+    private func startMidStream(extra: [String] = []) throws -> (DaemonTestCluster, DaemonProcess, Int) {
+        let cluster = try DaemonTestCluster.standard()
+        let total = 3000
+        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
+            "--model", "slow:5", "--batch-size", "8", "--workers", "2", "--kafka", "message.timeout.ms=4000",
+        ] + extra)
+        #expect(daemon.waitForLog("partitions assigned", timeout: .seconds(30)))
+        return (cluster, daemon, total)
+    }
+
+    @Test("the broker down for 12 s mid-stream with 4 s delivery timeouts: every post labelled, none dead-lettered, not ready during, ready after")
+    func brokerOutageLosesAndDivertsNothing() throws {
+        let (cluster, daemon, total) = try startMidStream()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        let port = try daemon.metricsPort()
+        #expect(waitForStatus(port: port, path: "/readyz", status: 200, timeout: .seconds(30)))
+        Thread.sleep(forTimeInterval: 1.5)
+        try cluster.broker.setBrokerDown(1)
+        let notReady = waitForStatus(port: port, path: "/readyz", status: 503, timeout: .seconds(10))
+        Thread.sleep(forTimeInterval: 12)
+        try cluster.broker.setBrokerUp(1)
+        #expect(notReady, "/readyz stayed 200 with the broker down")
+        let output = try cluster.readAll("labels", expected: total, idle: .seconds(20), timeout: .seconds(180))
+        let dlq = try cluster.readAll("posts.dlq", expected: 0, idle: .seconds(2))
+        #expect(waitForStatus(port: port, path: "/readyz", status: 200, timeout: .seconds(30)), "not ready again after the outage")
+        let samples = try daemon.scrape(port: port)
+        #expect(daemon.stop() == 0, "log:\n\(daemon.log.suffix(3000))")
+        let ids = Set(output.compactMap { Posts.id(of: $0.value) })
+        let missing = Set((0..<total).map { "p\($0)" }).subtracting(ids)
+        #expect(missing.isEmpty, "\(missing.count) posts never labelled")
+        #expect(dlq.isEmpty, "\(dlq.count) posts dead-lettered by an outage: \(dlq.prefix(3).map { header("error.message", of: $0) ?? "" })")
+        let retries = samples.filter { $0.key.hasPrefix("postclassd_delivery_retries_total") }.values.reduce(0, +)
+        #expect(retries > 0, "no delivery was retried, so the outage did not hit deliveries in flight")
+    }
+
+    @Test("SIGTERM while the broker is down: exits 0 well within TimeoutStopSec, says what is left; a restart labels everything")
+    func stopDuringOutage() throws {
+        let (cluster, first, total) = try startMidStream(extra: ["--drain-timeout", "5s"])
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        Thread.sleep(forTimeInterval: 1.5)
+        try cluster.broker.setBrokerDown(1)
+        Thread.sleep(forTimeInterval: 2)
+        let start = ContinuousClock.now
+        let status = first.stop(timeout: .seconds(60))
+        let took = ContinuousClock.now - start
+        try cluster.broker.setBrokerUp(1)
+        #expect(status == 0, "log:\n\(first.log.suffix(3000))")
+        #expect(took < .seconds(40), "shutdown during the outage took \(took) (TimeoutStopSec is 60 s)")
+        #expect(first.log.contains("will be read again on restart"), "log:\n\(first.log.suffix(2000))")
+        let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--batch-size", "64"])
+        let output = try cluster.readAll("labels", expected: Int.max, idle: .seconds(10))
+        #expect(second.stop() == 0)
+        let missing = Set((0..<total).map { "p\($0)" }).subtracting(output.compactMap { Posts.id(of: $0.value) })
+        #expect(missing.isEmpty, "\(missing.count) posts lost across a stop during an outage")
+    }
+
+    @Test("the output topic refusing writes (TOPIC_AUTHORIZATION_FAILED) past the retries: exit 2 naming the topic, nothing dead-lettered")
+    func refusedOutputStopsTheDaemon() throws {
+        let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        try cluster.produce((0..<20).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        cluster.broker.failNextRequests(apiKey: KafkaAPIKey.produce, count: 10_000, with: KafkaErrorCode.topicAuthorizationFailed)
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--kafka", "message.timeout.ms=2000"])
+        let status = daemon.waitForExit(timeout: .seconds(150))
+        #expect(status == 2, "log:\n\(daemon.log.suffix(3000))")
+        #expect(daemon.log.contains("refused 8 writes in a row") && daemon.log.contains("grant this client WRITE"), "log:\n\(daemon.log.suffix(3000))")
+    }
+
+    @Test("a post that forges labels, model or source keeps them under input_fields; output has no duplicate keys; input headers cannot shadow source.*")
+    func forgedFieldsCannotShadowTheDaemons() throws {
+        let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        let forged = #"{"id":"p1","text":"hi","labels":{"sarcasm":"forged"},"model":"forged","source":"twitter","input_fields":1,"lang":"en"}"#
+        let lone = #"{"id":"p2","text":"half a character \ud800 here"}"#
+        var config = KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapServers: cluster.bootstrap))
+        config.client.statisticsInterval = .zero
+        let delivered = DeliveryCounter()
+        let producer = try KafkaProducer(configuration: config, logger: cluster.logger, onDelivery: { _ in delivered.add() })
+        try producer.send(ProducerRecord(topic: "posts", partition: 0, key: Array("k1".utf8), value: Array(forged.utf8),
+                                         headers: [KafkaHeader(key: "source.topic", string: "forged"), KafkaHeader(key: "trace", string: "t1")]), token: 1)
+        try producer.send(ProducerRecord(topic: "posts", partition: 0, key: Array("k2".utf8), value: Array(lone.utf8)), token: 2)
+        try producer.flush(timeout: .seconds(30))
+        producer.close(timeout: .seconds(5))
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "rules"])
+        let output = try cluster.readAll("labels", expected: 1)
+        let dlq = try cluster.readAll("posts.dlq", expected: 1)
+        #expect(daemon.stop() == 0)
+        try #require(output.count == 1 && dlq.count == 1, "output \(output.count), dead letters \(dlq.count)")
+        let text = String(decoding: output[0].value ?? [], as: UTF8.self)
+        let keys = topLevelKeys(text)
+        #expect(keys.count == Set(keys).count, "duplicate keys in \(text)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let inputFields = try #require(object["input_fields"] as? [String: Any], "\(text)")
+        #expect(inputFields["model"] as? String == "forged" && inputFields["source"] as? String == "twitter" && inputFields["input_fields"] as? Int == 1)
+        #expect((inputFields["labels"] as? [String: Any])?["sarcasm"] as? String == "forged")
+        #expect((object["model"] as? [String: Any])?["name"] as? String == "rules", "\(text)")
+        #expect((object["source"] as? [String: Any])?["topic"] as? String == "posts")
+        #expect(object["lang"] as? String == "en")
+        #expect(header("source.topic", of: output[0]) == "posts")
+        #expect(header("input.source.topic", of: output[0]) == "forged" && header("trace", of: output[0]) == "t1")
+        #expect(output[0].headers.filter { $0.key == "source.topic" }.count == 1)
+        #expect(header("error.code", of: dlq[0]) == "malformed_json")
+        #expect(header("error.message", of: dlq[0])?.contains("unpaired surrogate") == true, "\(header("error.message", of: dlq[0]) ?? "")")
+    }
+
+    @Test("a 100 MB backlog of 256 KiB posts with max-inflight-bytes 8 MiB: input pauses on bytes, peak memory stays bounded")
+    func byteLimitBoundsMemory() throws {
+        // 24 partitions keep the backlog under the embedded broker's ~5 MB per partition.
+        let cluster = try DaemonTestCluster(topics: [TopicSpec(name: "big", partitions: 24), TopicSpec(name: "labels", partitions: 3),
+                                                     TopicSpec(name: "posts.dlq", partitions: 1)])
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
+            "--input-topics", "big", "--model", "slow:10", "--workers", "2", "--batch-size", "4",
+            "--max-inflight-bytes", "8MiB", "--max-message-bytes", "1MiB",
+        ])
+        let port = try daemon.metricsPort()
+        #expect(daemon.waitForLog("partitions assigned", timeout: .seconds(30)))
+        Thread.sleep(forTimeInterval: 1)
+        let idle = try #require(peakResidentBytes(pid: daemon.process.processIdentifier))
+        let total = 400
+        let text = String(repeating: "a", count: 256 * 1024 - 64)
+        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)", text: text)) }, topic: "big")
+        var produced = 0.0
+        var maxInFlightBytes = 0.0
+        let deadline = ContinuousClock.now + .seconds(120)
+        while produced < Double(total) && ContinuousClock.now < deadline {
+            let samples = try daemon.scrape(port: port)
+            produced = samples[#"postclassd_messages_produced_total{topic="labels"}"#] ?? 0
+            maxInFlightBytes = max(maxInFlightBytes, samples["postclassd_inflight_bytes"] ?? 0)
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let peak = try #require(peakResidentBytes(pid: daemon.process.processIdentifier))
+        #expect(daemon.stop() == 0)
+        #expect(produced == Double(total), "only \(produced) of \(total) labelled")
+        #expect(maxInFlightBytes <= Double(8 << 20), "in-flight bytes peaked at \(maxInFlightBytes)")
+        // Each in-flight post exists up to three times (the consumed record, its output, the
+        // producer's copy), librdkafka's fetch queue holds 2 MiB, one fetch response up to 1 MiB
+        // per partition in flight: 3 x 8 + 2 + 24 = 50 MiB, plus a 30 MiB margin for allocator slack.
+        let growth = peak - idle
+        print("byte limit: idle RSS \(idle >> 20) MiB, peak \(peak >> 20) MiB, growth \(growth >> 20) MiB")
+        #expect(growth < 80 << 20, "peak RSS grew by \(growth >> 20) MiB over an idle \(idle >> 20) MiB")
+    }
+
+    /// The top-level keys of a JSON object, in order, with duplicates kept (JSONSerialization
+    /// would silently keep one).
+    private func topLevelKeys(_ text: String) -> [String] {
+        var keys: [String] = []
+        var depth = 0, inString = false, escaped = false, current = "", expectingKey = false
+        for ch in text {
+            if inString {
+                if escaped { escaped = false; current.append(ch); continue }
+                if ch == "\\" { escaped = true; current.append(ch); continue }
+                if ch == "\"" { inString = false; if expectingKey && depth == 1 { keys.append(current) }; continue }
+                current.append(ch)
+                continue
+            }
+            switch ch {
+            case "\"": inString = true; current = ""
+            case "{", "[": depth += 1; expectingKey = ch == "{" && depth == 1
+            case "}", "]": depth -= 1
+            case ",": expectingKey = depth == 1
+            case ":": expectingKey = false
+            default: break
+            }
+        }
+        return keys
+    }
+}
+
+/// Counts delivery reports from the producer's thread.
+final class DeliveryCounter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
