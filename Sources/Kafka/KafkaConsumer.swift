@@ -214,6 +214,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Moves the fetch position of partitions to the given next offsets (asynchronously; records
+    /// fetched from the old position are discarded by librdkafka).
+    public func seek(_ positions: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !positions.isEmpty else { return }
+        let error = try guarded("seek") { () throws(KafkaError) in
+            try PartitionList.with(positions.map { ($0.key, $0.value) }) { list throws(KafkaError) in
+                rd_kafka_seek_partitions(handle, list, 0)
+            }
+        }
+        if let error { throw KafkaError(consuming: error, "could not seek \(positions.count) partitions") }
+    }
+
     /// The partitions this member owns now.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
@@ -252,9 +264,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             logger.warning("commit on close failed; the next owner may see records again", metadata: ["error": "\(KafkaError(commitResult, "commit on close"))"])
         }
         // Close leaves the group; the revoke it triggers runs through our rebalance callback.
-        let err = rd_kafka_consumer_close(handle)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("consumer close reported an error", metadata: ["error": "\(KafkaError(err, "close"))"])
+        // librdkafka's own close waits for the group to settle, which with no broker reachable
+        // never happens (it waits in wait-unassign-to-complete until one is back): close in the
+        // background and give up after a bound, so a shutdown during an outage still ends.
+        guard leaveGroup(within: .seconds(10)) else {
+            rd_kafka_queue_destroy(queue)
+            _ = Unmanaged.passRetained(callbacks)  // librdkafka's threads still call back through it
+            logger.warning("the consumer did not leave its group within 10 s (no broker reachable?); exiting without waiting: the group notices after session.timeout.ms")
+            return
         }
         rd_kafka_queue_destroy(queue)
         // librdkafka 2.0.2 aborts (assertion `assignor_state`) when a cooperative-sticky consumer
@@ -267,6 +284,23 @@ public final class KafkaConsumer: @unchecked Sendable {
             _ = Unmanaged.passRetained(callbacks)
             logger.notice("Kafka consumer handle not destroyed: it never got an assignment, and librdkafka 2.0.2 would abort (librdkafka issue 4312)")
         }
+    }
+
+    /// Closes the consumer (leaving its group) on a queue of its own, serving the callbacks that
+    /// come up meanwhile; false if it had not finished within `timeout`.
+    private func leaveGroup(within timeout: Duration) -> Bool {
+        guard let closing = rd_kafka_queue_new(handle) else { return false }
+        defer { rd_kafka_queue_destroy(closing) }
+        if let error = rd_kafka_consumer_close_queue(handle, closing) {
+            logger.warning("consumer close reported an error", metadata: ["error": "\(KafkaError(consuming: error, "close"))"])
+            return true
+        }
+        let deadline = ContinuousClock.now + timeout
+        while rd_kafka_consumer_closed(handle) == 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            _ = rd_kafka_queue_poll_callback(closing, 100)
+        }
+        return true
     }
 
     /// Called by librdkafka inside `poll` when the group changes this member's partitions.

@@ -13,14 +13,23 @@ public struct OffsetTracker: Sendable {
         var offsets: [Int64] = []
         var finished: [Bool] = []
         var head = 0
+        /// The highest offset ever tracked here, to tell redeliveries and gaps.
+        var lastTracked: Int64?
 
         var pending: Int { offsets.count - head }
 
-        mutating func track(_ offset: Int64) -> Bool {
-            if pending > 0, let last = offsets.last, offset <= last { return false }
+        /// Returns nil for a redelivery (at or below the last tracked offset), else how many
+        /// offsets were skipped since the last tracked one.
+        mutating func track(_ offset: Int64) -> Int64? {
+            var skipped: Int64 = 0
+            if let last = lastTracked {
+                guard offset > last else { return nil }
+                skipped = offset - last - 1
+            }
+            lastTracked = offset
             offsets.append(offset)
             finished.append(false)
-            return true
+            return skipped
         }
 
         mutating func finish(_ offset: Int64) -> Int64? {
@@ -54,15 +63,23 @@ public struct OffsetTracker: Sendable {
 
     private var partitions: [TopicPartition: Partition] = [:]
 
+    /// Offsets never seen between two consecutive tracked records of a partition, over the
+    /// tracker's life. Compacted topics and transaction markers leave such gaps legitimately; a
+    /// client that skips records after pause and resume (librdkafka #4208, fixed in 2.1) leaves
+    /// them too, so they are counted and reported rather than ignored.
+    public private(set) var skippedOffsets: Int64 = 0
+
     public init() {}
 
     /// Records that `offset` was consumed and is now in flight. Offsets of a partition must be
     /// tracked in increasing order; an offset at or below the last tracked one is ignored (it is
-    /// a redelivery of a record already in flight) and false is returned.
+    /// a redelivery of a record already in flight or finished) and false is returned.
     @discardableResult
     public mutating func track(_ partition: TopicPartition, offset: Int64) -> Bool {
         // Mutated in place through the subscript, so the arrays are never copied.
-        partitions[partition, default: Partition()].track(offset)
+        guard let skipped = partitions[partition, default: Partition()].track(offset) else { return false }
+        skippedOffsets += skipped
+        return true
     }
 
     /// Marks a record finished. Returns the offset to store (the next record to read after the

@@ -30,6 +30,7 @@ public final class DaemonMetrics: Sendable {
     private let kafkaErrorsTotal: CounterFamily
     private let offsetResetsTotal: CounterFamily
     private let deliveryRetriesTotal: CounterFamily
+    private let offsetGapsTotal: Counter
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
@@ -80,6 +81,9 @@ public final class DaemonMetrics: Sendable {
         deliveryRetriesTotal = CounterFamily(r, name: "postclassd_delivery_retries_total",
             help: "Output records sent again after a failed delivery, per destination topic and error kind (transient: the cluster had a bad moment; denied: the cluster refused this client).",
             labels: ["topic", "kind"])
+
+        offsetGapsTotal = r.makeCounter(descriptor: descriptor("postclassd_offset_gaps_total",
+            "Offsets never received between two consecutive records of a partition (compaction and transaction markers leave such gaps; so does a client that skips records)."))
 
         batchSize = r.makeValueHistogram(
             descriptor: descriptor("postclassd_batch_size", "Posts per classified batch."),
@@ -175,6 +179,11 @@ public final class DaemonMetrics: Sendable {
     /// An output record is sent again after its delivery failed with an error of `kind`.
     public func deliveryRetried(topic: String, kind: String) {
         deliveryRetriesTotal(topic, kind).increment()
+    }
+
+    /// Offsets skipped between consecutive records of a partition.
+    public func offsetGaps(_ count: Int64) {
+        offsetGapsTotal.increment(by: count)
     }
 
     public func offsetReset(topic: String) {

@@ -104,8 +104,10 @@ final class DaemonTestCluster: @unchecked Sendable {
 
     var bootstrap: String { broker.bootstrapServers }
 
-    /// Produces records (key = id) and waits for every delivery.
-    func produce(_ values: [(key: String, value: [UInt8])], topic: String) throws {
+    /// Produces records (key = id) and waits for every delivery. With `roundRobin`, record i goes
+    /// to partition i % roundRobin instead of the key's partition (an even spread, so no partition
+    /// passes the embedded broker's ~5 MB retention).
+    func produce(_ values: [(key: String, value: [UInt8])], topic: String, roundRobin: Int? = nil) throws {
         let delivered = Atomic<Int>(0)
         let failed = Atomic<Int>(0)
         var config = KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapServers: bootstrap))
@@ -115,7 +117,8 @@ final class DaemonTestCluster: @unchecked Sendable {
             if report.error == nil { delivered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
         })
         for (i, item) in values.enumerated() {
-            try producer.send(ProducerRecord(topic: topic, key: Array(item.key.utf8), value: item.value), token: UInt64(i))
+            try producer.send(ProducerRecord(topic: topic, partition: roundRobin.map { Int32(i % $0) }, key: Array(item.key.utf8), value: item.value),
+                              token: UInt64(i))
         }
         try producer.flush(timeout: .seconds(60))
         producer.close(timeout: .seconds(5))

@@ -140,6 +140,9 @@ final class InFlightLedger: Sendable {
         }
     }
 
+    /// Offsets skipped between consecutive records of a partition so far (``OffsetTracker/skippedOffsets``).
+    var skippedOffsets: Int64 { state.withLock { $0.tracker.skippedOffsets } }
+
     /// Records read and not yet finished, and their bytes.
     var load: (messages: Int, bytes: Int) {
         state.withLock { ($0.messages, $0.bytes) }

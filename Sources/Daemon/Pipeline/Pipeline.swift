@@ -43,6 +43,9 @@ final class Pipeline: @unchecked Sendable {
     private var parked: [ConsumedMessage] = []
     private var paused = false
     private var assigned = Set<TopicPartition>()
+    /// The next offset to read in each partition, past every record polled (admitted or parked).
+    private var nextToRead: [TopicPartition: Int64] = [:]
+    private var reportedSkippedOffsets: Int64 = 0
 
     init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, telemetry: Telemetry, logger: Logger) {
         self.settings = settings
@@ -104,7 +107,9 @@ final class Pipeline: @unchecked Sendable {
             }
             counters.withLock { $0.consumed += batch.messages.count }
             countConsumed(batch.messages)
+            for message in batch.messages { nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1) }
             admit(batch.messages, ledger: ledger, pool: pool, processor: processor)
+            reportOffsetGaps(ledger: ledger)
             dispatchDue(pool: pool, processor: processor)
             applyBackpressure(consumer: consumer, ledger: ledger)
             let load = ledger.load
@@ -235,6 +240,7 @@ final class Pipeline: @unchecked Sendable {
                 let gone = Set(partitions)
                 ledger.revoked(partitions)
                 assigned.subtract(gone)
+                for partition in gone { nextToRead[partition] = nil }
                 for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
                 parked.removeAll { gone.contains($0.topicPartition) }
                 counters.withLock { $0.rebalances += 1 }
@@ -282,6 +288,17 @@ final class Pipeline: @unchecked Sendable {
         }
         parked.removeFirst(taken)
         submit(full, pool: pool, processor: processor)
+    }
+
+    /// Logs and counts offsets the consumer skipped since the last check.
+    private func reportOffsetGaps(ledger: InFlightLedger) {
+        let skipped = ledger.skippedOffsets
+        guard skipped > reportedSkippedOffsets else { return }
+        let new = skipped - reportedSkippedOffsets
+        reportedSkippedOffsets = skipped
+        telemetry.metrics.offsetGaps(new)
+        logger.warning("offsets skipped between consecutive records (compaction or transaction markers; otherwise records the client never delivered)",
+                       metadata: ["skipped": "\(new)", "total": "\(skipped)"])
     }
 
     private func dispatchDue(pool: WorkerPool, processor: BatchProcessor) {
@@ -364,6 +381,13 @@ final class Pipeline: @unchecked Sendable {
         } else if paused && relieved {
             paused = false
             try? consumer.resume(Array(assigned))
+            // Resume where this loop stopped reading, not where librdkafka thinks it is: around
+            // pause and resume librdkafka 2.0.2 can skip records it had fetched (#4208). Records
+            // read twice are told apart by the ledger; records skipped would be lost.
+            let positions = nextToRead.filter { assigned.contains($0.key) }
+            do { try consumer.seek(positions) } catch {
+                logger.warning("could not seek to the read position after resuming", metadata: ["error": "\(error)"])
+            }
             logger.debug("input resumed", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
         }
     }
