@@ -103,7 +103,18 @@ final class DaemonTestCluster: @unchecked Sendable {
     }
 
     var bootstrap: String { broker.bootstrapServers }
+}
 
+/// A broker a daemon test writes to and reads from: the embedded one or a noida-db of the test's own.
+protocol TestBroker {
+    var bootstrap: String { get }
+    var logger: Logger { get }
+}
+
+extension DaemonTestCluster: TestBroker {}
+extension NoidaBroker: TestBroker {}
+
+extension TestBroker {
     /// Produces records (key = id) and waits for every delivery. With `roundRobin`, record i goes
     /// to partition i % roundRobin instead of the key's partition (an even spread, so no partition
     /// passes the embedded broker's ~5 MB retention).

@@ -112,8 +112,10 @@ final class Pipeline: @unchecked Sendable {
             reportOffsetGaps(ledger: ledger)
             dispatchDue(pool: pool, processor: processor)
             applyBackpressure(consumer: consumer, ledger: ledger)
+            // Records waiting for room count too: they are read and held in memory.
             let load = ledger.load
-            telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)
+            telemetry.metrics.setInFlight(messages: load.messages + parked.count,
+                                          bytes: load.bytes + parked.reduce(0) { $0 + $1.byteCount })
             if ContinuousClock.now - lastGauges > .seconds(1) {
                 lastGauges = .now
                 telemetry.metrics.setWorkerBusyRatio(pool.busyRatio)
