@@ -98,7 +98,8 @@ public struct WordPieceTokenizer: Sendable {
                       path: url.path, lowercase: lowercase)
     }
 
-    /// The word-piece ids of `text` without special tokens or truncation.
+    /// The word-piece ids of `text` without special tokens or truncation (the whole text: for
+    /// model input use `encode`, which stops at its length).
     public func pieces(_ text: String) -> [Int] {
         var ids: [Int] = []
         for segment in splitOnSpecials(text) {
@@ -114,10 +115,26 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// `[CLS] pieces [SEP]`, with the pieces cut so the whole is at most `maxLength` ids.
+    ///
+    /// Only as much of the text is tokenized as the ids need (chunk by chunk, see `TextChunks`),
+    /// so the work is bounded by `maxLength`, not by the text: a 10 MiB post costs about what its
+    /// first few kilobytes cost, with the same ids as tokenizing all of it and truncating.
     public func encode(_ text: String, maxLength: Int) -> [Int] {
-        let body = pieces(text).prefix(max(0, maxLength - 2))
-        return [clsID] + body + [sepID]
+        let need = max(0, maxLength - 2)
+        var body: [Int] = []
+        if need > 0 {
+            for chunk in TextChunks(text, target: Self.chunkScalars(forPieces: need)) {
+                body.append(contentsOf: pieces(chunk))
+                if body.count >= need { break }
+            }
+        }
+        return [clsID] + body.prefix(need) + [sepID]
     }
+
+    /// Scalars to tokenize at a time for `count` pieces: a piece takes at least one scalar, and
+    /// an English word of ~5 letters and a space is usually one piece, so this rarely needs a
+    /// second chunk, while a chunk that overshoots costs only a few kilobytes.
+    static func chunkScalars(forPieces count: Int) -> Int { max(256, 8 * count) }
 
     /// Encodes a batch; padding happens later, to the longest post only.
     public func encode(batch texts: [String], maxLength: Int) -> TokenBatch {

@@ -24,9 +24,26 @@ extension WordPieceTokenizer {
     /// its own), the same as `Encoding.word_ids` in the `tokenizers` package. Truncation keeps the
     /// first `maxLength - 2` pieces; a word whose pieces are cut is dropped rather than kept with a
     /// partial mean of states, since its GloVe vector would describe pieces the encoder never saw.
+    /// Like `encode`, it tokenizes only as much of the text as the ids need.
     public func encodeWords(_ text: String, maxLength: Int) -> TokenizedWords {
         var ids = [clsID]
         var words: [TokenizedWords.Word] = []
+        let bodyEnd = 1 + max(0, maxLength - 2)
+        // Once the ids reach bodyEnd, every later word would be cut, so the rest is not read.
+        for chunk in TextChunks(text, target: Self.chunkScalars(forPieces: bodyEnd)) {
+            if ids.count >= bodyEnd { break }
+            appendWords(of: chunk, ids: &ids, words: &words)
+        }
+        if ids.count > bodyEnd {
+            ids.removeSubrange(bodyEnd...)
+            words.removeAll { $0.pieces.upperBound > bodyEnd }
+        }
+        ids.append(sepID)
+        return TokenizedWords(ids: ids, words: words)
+    }
+
+    /// Appends the pieces and words of `text` (one chunk of a post).
+    private func appendWords(of text: String, ids: inout [Int], words: inout [TokenizedWords.Word]) {
         for segment in splitOnSpecials(text) {
             switch segment {
             case let .special(id):
@@ -43,13 +60,6 @@ extension WordPieceTokenizer {
                 }
             }
         }
-        let bodyEnd = 1 + max(0, maxLength - 2)
-        if ids.count > bodyEnd {
-            ids.removeSubrange(bodyEnd...)
-            words.removeAll { $0.pieces.upperBound > bodyEnd }
-        }
-        ids.append(sepID)
-        return TokenizedWords(ids: ids, words: words)
     }
 
     /// The scalars as a `String`, unchanged (a `String` keeps the scalars it is built from).
