@@ -6,6 +6,7 @@
 
 #include <setjmp.h>
 #include <stdio.h> /* jpeglib.h needs FILE and size_t declared first */
+#include <limits.h>
 #include <string.h>
 
 #include <jpeglib.h>
@@ -40,8 +41,20 @@ static void pcd_set_libjpeg_message(j_common_ptr cinfo) {
 /// Replaces libjpeg's default, which prints and calls exit().
 static void pcd_error_exit(j_common_ptr cinfo) {
     pcd_error_mgr *err = (pcd_error_mgr *)cinfo->err;
+    // libjpeg asks for backing store when a whole-image buffer does not fit
+    // in max_memory_to_use (there is none in libjpeg-turbo), and reports
+    // a failed malloc as out of memory: both mean "over the budget".
+    int msg = cinfo->err->msg_code;
+    if (err->code == PCD_JPEG_OK && (msg == JERR_NO_BACKING_STORE || msg == JERR_OUT_OF_MEMORY))
+        err->code = PCD_JPEG_ERR_MEMORY;
     if (err->code == PCD_JPEG_OK) err->code = PCD_JPEG_ERR_CORRUPT;
     pcd_set_libjpeg_message(cinfo);
+    if (err->code == PCD_JPEG_ERR_MEMORY && err->message != NULL && err->message_cap > 0) {
+        char reason[JMSG_LENGTH_MAX];
+        snprintf(reason, sizeof reason, "%s", err->message);
+        snprintf(err->message, err->message_cap,
+                 "libjpeg needs more memory than allowed (%s)", reason);
+    }
     longjmp(err->jump, 1);
 }
 
@@ -106,6 +119,31 @@ static int32_t pcd_color_space(J_COLOR_SPACE cs) {
     }
 }
 
+/// Fills the memory fields of the header from what jpeg_read_header worked
+/// out at the first SOS (component sizes in blocks, whether there are several
+/// scans); see pcd_jpeg.h. Mirrors jdcoefct.c's whole-image buffer request.
+static void pcd_fill_memory(j_decompress_ptr cinfo, pcd_jpeg_header *header) {
+    uint64_t padded = 0, coded = 0;
+    int max_v = 1;
+    for (int ci = 0; ci < cinfo->num_components; ci++) {
+        const jpeg_component_info *c = &cinfo->comp_info[ci];
+        uint64_t h = c->h_samp_factor > 0 ? (uint64_t)c->h_samp_factor : 1;
+        uint64_t v = c->v_samp_factor > 0 ? (uint64_t)c->v_samp_factor : 1;
+        uint64_t w = c->width_in_blocks, hb = c->height_in_blocks;
+        padded += (w + h - 1) / h * h * ((hb + v - 1) / v * v);
+        coded += w * hb;
+        if (c->v_samp_factor > max_v) max_v = c->v_samp_factor;
+    }
+    int multi_scan = cinfo->progressive_mode || cinfo->comps_in_scan < cinfo->num_components;
+    header->coefficient_blocks = multi_scan ? padded : 0;
+    header->coded_blocks = multi_scan ? coded : 0;
+    // Row buffers (with the context rows fancy upsampling needs), upsampling
+    // and colour conversion rows: a generous 64 bytes per column per
+    // component per row group, plus tables and fixed state.
+    header->working_bytes = (uint64_t)cinfo->num_components * ((uint64_t)cinfo->image_width + 64)
+                            * (uint64_t)max_v * 64 + ((uint64_t)1 << 20);
+}
+
 static void pcd_fill_header(j_decompress_ptr cinfo, pcd_jpeg_header *header) {
     header->width = (int32_t)cinfo->image_width;
     header->height = (int32_t)cinfo->image_height;
@@ -113,6 +151,7 @@ static void pcd_fill_header(j_decompress_ptr cinfo, pcd_jpeg_header *header) {
     header->color_space = pcd_color_space(cinfo->jpeg_color_space);
     header->progressive = cinfo->progressive_mode ? 1 : 0;
     header->adobe_transform = cinfo->saw_Adobe_marker ? (int32_t)cinfo->Adobe_transform : -1;
+    pcd_fill_memory(cinfo, header);
 }
 
 int pcd_jpeg_read_header(const uint8_t *data, size_t size,
@@ -139,6 +178,7 @@ int pcd_jpeg_read_header(const uint8_t *data, size_t size,
 
 int pcd_jpeg_decode(const uint8_t *data, size_t size,
                     int scale_denom, uint64_t max_pixels, int max_scans, int fail_on_warning,
+                    uint64_t max_memory,
                     uint8_t *out, size_t out_cap,
                     pcd_jpeg_output *output,
                     char *message, size_t message_cap) {
@@ -180,6 +220,36 @@ int pcd_jpeg_decode(const uint8_t *data, size_t size,
         jpeg_destroy_decompress(&cinfo);
         return PCD_JPEG_ERR_TOO_MANY_PIXELS;
     }
+
+    // The memory checks, also before any image-sized buffer: a few hundred
+    // bytes of progressive header can claim a 40-megapixel coefficient buffer
+    // (240 MB), and several such posts decode at once.
+    pcd_jpeg_header sizes;
+    memset(&sizes, 0, sizeof sizes);
+    pcd_fill_memory(&cinfo, &sizes);
+    if (sizes.coded_blocks / 8 > (uint64_t)size) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "multi-scan JPEG claims %ux%u (%llu blocks) in %zu bytes, under one bit per block",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
+                 (unsigned long long)sizes.coded_blocks, size);
+        pcd_set_message(&err, text);
+        jpeg_destroy_decompress(&cinfo);
+        return PCD_JPEG_ERR_TOO_LITTLE_DATA;
+    }
+    uint64_t needed = sizes.coefficient_blocks * (uint64_t)sizeof(JBLOCK) + sizes.working_bytes;
+    if (max_memory > 0 && needed > max_memory) {
+        char text[200];
+        snprintf(text, sizeof text, "decoding %ux%u needs about %llu bytes, over the %llu allowed",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
+                 (unsigned long long)needed, (unsigned long long)max_memory);
+        pcd_set_message(&err, text);
+        jpeg_destroy_decompress(&cinfo);
+        return PCD_JPEG_ERR_MEMORY;
+    }
+    // libjpeg's own limit: a whole-image buffer that would not fit fails in
+    // jpeg_start_decompress (no backing store) instead of being allocated.
+    if (max_memory > 0) cinfo.mem->max_memory_to_use = (long)(max_memory > (uint64_t)LONG_MAX ? (uint64_t)LONG_MAX : max_memory);
 
     switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:

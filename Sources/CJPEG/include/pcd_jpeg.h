@@ -34,6 +34,14 @@ enum {
     PCD_JPEG_ERR_COLORSPACE = 6,
     /// Bad arguments (null pointers, scale not 1/2/4/8).
     PCD_JPEG_ERR_ARGUMENT = 7,
+    /// Decoding would need more memory than `max_memory` (checked from the
+    /// header before libjpeg allocates, and enforced by libjpeg itself).
+    PCD_JPEG_ERR_MEMORY = 8,
+    /// A multi-scan (progressive) file is too short to hold the image its
+    /// header claims: fewer bytes than one bit per 8x8 block (see
+    /// pcd_jpeg_header.coefficient_blocks). Refused before its whole-image
+    /// coefficient buffer is allocated.
+    PCD_JPEG_ERR_TOO_LITTLE_DATA = 9,
 };
 
 /// Colour space of the coded data, as libjpeg infers it from markers.
@@ -54,6 +62,18 @@ typedef struct pcd_jpeg_header {
     int32_t color_space;      /* PCD_JPEG_CS_* */
     int32_t progressive;      /* 1 for progressive (SOF2) files */
     int32_t adobe_transform;  /* Adobe APP14 transform flag, -1 without the marker */
+    /// 8x8 blocks libjpeg keeps for the whole image while decoding (edges
+    /// padded to the sampling factors): non-zero only for multi-scan files
+    /// (progressive, or sequential with one scan per component), which
+    /// buffer every coefficient, 128 bytes a block, before the first row.
+    uint64_t coefficient_blocks;
+    /// The blocks a multi-scan file codes (no padding). Each costs at least
+    /// one bit of Huffman-coded data in its first scan, so a complete file
+    /// has at least coded_blocks / 8 bytes; 0 for single-scan files.
+    uint64_t coded_blocks;
+    /// An upper estimate of libjpeg's other working memory in bytes (row
+    /// buffers, tables), which grows with the width only.
+    uint64_t working_bytes;
 } pcd_jpeg_header;
 
 /// What the decoder produced.
@@ -77,6 +97,13 @@ int pcd_jpeg_read_header(const uint8_t *data, size_t size,
 /// - `max_pixels`: the header's width*height must not exceed it (re-checked
 ///   here so that this function is safe on its own).
 /// - `max_scans`: progressive files with more scans are refused.
+/// Multi-scan files shorter than coded_blocks / 8 bytes are refused
+/// (PCD_JPEG_ERR_TOO_LITTLE_DATA) before any image-sized buffer exists.
+/// - `max_memory`: most bytes libjpeg may allocate (0: no limit). The
+///   header's estimate (coefficient_blocks * 128 + working_bytes) is checked
+///   against it before decoding starts, and libjpeg's own max_memory_to_use is
+///   set to it, so a buffer libjpeg would need beyond it fails the decode
+///   (PCD_JPEG_ERR_MEMORY) instead of being allocated.
 /// - `fail_on_warning`: non-zero turns every libjpeg warning (corrupt but
 ///   recoverable data) into PCD_JPEG_ERR_CORRUPT; a premature end of data is
 ///   always PCD_JPEG_ERR_TRUNCATED.
@@ -84,6 +111,7 @@ int pcd_jpeg_read_header(const uint8_t *data, size_t size,
 /// Adobe-inverted) for CMYK/YCCK data; YCCK is turned into CMYK by libjpeg.
 int pcd_jpeg_decode(const uint8_t *data, size_t size,
                     int scale_denom, uint64_t max_pixels, int max_scans, int fail_on_warning,
+                    uint64_t max_memory,
                     uint8_t *out, size_t out_cap,
                     pcd_jpeg_output *output,
                     char *message, size_t message_cap);

@@ -13,15 +13,36 @@ public struct JPEGDecodeLimits: Sendable, Equatable, Codable {
     /// each scan is a pass over the whole image, and can be a few bytes long.
     public var maxScans: Int
 
-    /// - Parameters: see the properties; the defaults are 32 MiB, 40 Mpx and 1000 scans.
-    public init(maxBytes: Int = 32 << 20, maxPixels: Int = 40_000_000, maxScans: Int = 1000) {
+    /// Most bytes one decode may allocate: libjpeg's working memory (for a
+    /// progressive file, a buffer of every coefficient: 2 bytes per pixel per
+    /// component) plus the decoded pixels. Estimated from the header and
+    /// checked before anything image-sized is allocated; libjpeg is given the
+    /// same limit and refuses on its own beyond it. The default, 256 MiB,
+    /// fits every file under the default pixel limit when decoded downscaled
+    /// for a model, as the daemon does; several decodes at once need at most
+    /// this much each.
+    public var maxMemory: Int
+
+    /// - Parameters: see the properties; the defaults are 32 MiB, 40 Mpx, 1000 scans and 256 MiB.
+    public init(maxBytes: Int = 32 << 20, maxPixels: Int = 40_000_000, maxScans: Int = 1000,
+                maxMemory: Int = 256 << 20) {
         self.maxBytes = maxBytes
         self.maxPixels = maxPixels
         self.maxScans = maxScans
+        self.maxMemory = maxMemory
     }
 
     enum CodingKeys: String, CodingKey {
-        case maxBytes = "max_bytes", maxPixels = "max_pixels", maxScans = "max_scans"
+        case maxBytes = "max_bytes", maxPixels = "max_pixels", maxScans = "max_scans", maxMemory = "max_memory"
+    }
+
+    /// Decodes the limits; `max_memory` may be absent (older configs), then it is the default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(maxBytes: try c.decode(Int.self, forKey: .maxBytes),
+                  maxPixels: try c.decode(Int.self, forKey: .maxPixels),
+                  maxScans: try c.decode(Int.self, forKey: .maxScans),
+                  maxMemory: try c.decodeIfPresent(Int.self, forKey: .maxMemory) ?? (256 << 20))
     }
 }
 
@@ -58,6 +79,12 @@ public struct JPEGHeader: Sendable, Equatable {
     public var adobeTransform: Int?
     /// EXIF orientation, `.up` when absent.
     public var orientation: ImageOrientation
+    /// Bytes libjpeg needs to decode it at full size, estimated from the header: the whole-image
+    /// coefficient buffer of a multi-scan (progressive) file, plus row buffers and tables.
+    public var decoderMemory: Int
+    /// The 8x8 blocks a multi-scan file codes, each with at least one bit (0 for a single-scan
+    /// file): a complete file has at least `codedBlocks / 8` bytes.
+    public var codedBlocks: Int
 }
 
 /// A decoded JPEG and how it was decoded.
@@ -126,7 +153,9 @@ public struct JPEGDecoder: Sendable {
             width: Int(raw.width), height: Int(raw.height), components: Int(raw.num_components),
             colorSpace: colorSpace, progressive: raw.progressive != 0,
             adobeTransform: raw.adobe_transform >= 0 ? Int(raw.adobe_transform) : nil,
-            orientation: JPEGMarkers.orientation(in: bytes))
+            orientation: JPEGMarkers.orientation(in: bytes),
+            decoderMemory: Int(clamping: raw.coefficient_blocks &* 128 &+ raw.working_bytes),
+            codedBlocks: Int(clamping: raw.coded_blocks))
     }
 
     /// Decodes a JPEG held in memory.
@@ -149,6 +178,7 @@ public struct JPEGDecoder: Sendable {
         let outH = (header.height + denom - 1) / denom
         let channels = (header.colorSpace == .cmyk || header.colorSpace == .ycck) ? 4 : 3
         let capacity = outW * outH * channels
+        try checkMemory(header, bytes: bytes.count, outputBytes: capacity)
 
         var output = pcd_jpeg_output()
         var code = Int32(PCD_JPEG_OK)
@@ -161,6 +191,7 @@ public struct JPEGDecoder: Sendable {
             code = message.withUnsafeMutableBufferPointer { m in
                 pcd_jpeg_decode(src.assumingMemoryBound(to: UInt8.self), bytes.count,
                                 Int32(denom), UInt64(limits.maxPixels), Int32(limits.maxScans), strict,
+                                UInt64(max(1, limits.maxMemory - capacity)),
                                 out, capacity, &output, m.baseAddress, m.count)
             }
             guard code == Int32(PCD_JPEG_OK), Int(output.width) == outW, Int(output.height) == outH,
@@ -234,6 +265,22 @@ public struct JPEGDecoder: Sendable {
         }
     }
 
+    /// Refuses, from the header alone, a file that cannot hold the picture it claims or whose
+    /// decode would need more than `limits.maxMemory`: the guard against a few hundred bytes of
+    /// progressive header that would make libjpeg allocate and zero a whole-image buffer.
+    private func checkMemory(_ header: JPEGHeader, bytes: Int, outputBytes: Int) throws(JPEGError) {
+        if header.codedBlocks / 8 > bytes {
+            throw .truncated(detail: "the header says \(header.width)x\(header.height) in several scans (\(header.codedBlocks) blocks of 8x8, at least a bit each), but the file has only \(bytes) bytes; the data is missing or the header is forged")
+        }
+        let (needed, overflow) = header.decoderMemory.addingReportingOverflow(outputBytes)
+        if overflow || needed > limits.maxMemory {
+            let kind = header.progressive ? "progressive " : (header.codedBlocks > 0 ? "multi-scan " : "")
+            let size = overflow ? "more memory than this machine can address" : "about \(JPEGError.mebibytes(needed)) MiB"
+            throw .tooMuchMemory(detail: "the \(kind)\(header.width)x\(header.height) image needs \(size) to decode",
+                                 limit: limits.maxMemory)
+        }
+    }
+
     /// The DCT scale for a request; orientation matters because the
     /// requested size is upright while libjpeg scales the stored picture.
     static func denominator(for header: JPEGHeader, downscale: JPEGDownscale, orientation: ImageOrientation) throws(JPEGError) -> Int {
@@ -290,6 +337,8 @@ public struct JPEGDecoder: Sendable {
         case Int32(PCD_JPEG_ERR_TOO_MANY_PIXELS): return .corrupt(detail: text)  // Swift checks first; kept for completeness
         case Int32(PCD_JPEG_ERR_BUFFER): return .corrupt(detail: "internal: \(text)")
         case Int32(PCD_JPEG_ERR_ARGUMENT): return .invalidArgument("bad arguments to the JPEG shim")
+        case Int32(PCD_JPEG_ERR_TOO_LITTLE_DATA): return .truncated(detail: text)
+        case Int32(PCD_JPEG_ERR_MEMORY): return .tooMuchMemory(detail: text, limit: limits.maxMemory)
         default: return .corrupt(detail: text.isEmpty ? "libjpeg error" : text)
         }
     }

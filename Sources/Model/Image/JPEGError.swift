@@ -13,6 +13,9 @@ public enum JPEGError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooManyPixels(width: Int, height: Int, limit: Int)
     /// A progressive file with more scans than `JPEGDecodeLimits.maxScans`.
     case tooManyScans(limit: Int)
+    /// Decoding would need more memory than `JPEGDecodeLimits.maxMemory` (found from the header
+    /// before any image-sized buffer exists, or by libjpeg itself).
+    case tooMuchMemory(detail: String, limit: Int)
     /// The data ends before the picture is complete.
     case truncated(detail: String)
     /// libjpeg found the data corrupt or unsupported; `detail` is its message.
@@ -32,6 +35,7 @@ public enum JPEGError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooManyBytes: return "jpeg_too_many_bytes"
         case .tooManyPixels: return "jpeg_too_many_pixels"
         case .tooManyScans: return "jpeg_too_many_scans"
+        case .tooMuchMemory: return "jpeg_too_much_memory"
         case .truncated: return "jpeg_truncated"
         case .corrupt: return "jpeg_corrupt"
         case .unsupportedColorSpace: return "jpeg_unsupported_color_space"
@@ -56,6 +60,8 @@ public enum JPEGError: Error, Equatable, Sendable, CustomStringConvertible {
             return "JPEG header says \(w)x\(h) = \(Self.megapixels(w * h)) Mpx, over the limit of \(Self.megapixels(limit)) Mpx (setting image.max-pixels)"
         case let .tooManyScans(limit):
             return "progressive JPEG has more than \(limit) scans (setting image.max-scans)"
+        case let .tooMuchMemory(detail, limit):
+            return "JPEG needs too much memory: \(detail), over the limit of \(Self.mebibytes(limit)) MiB per image (JPEGDecodeLimits.maxMemory); send a smaller picture, or a baseline rather than progressive one"
         case let .truncated(detail):
             return "JPEG is truncated: \(detail)"
         case let .corrupt(detail):
