@@ -58,9 +58,17 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw .missingFile(path: path, hint: "a model bundle is a folder with manifest.json; run scripts/setup-models.sh to build the default bundle, or pass --model with a bundle folder")
         }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw .invalidConfig(path: path, detail: "\(error)")
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Decodes and checks the text of a `manifest.json`; `path` only names it in errors.
+    public static func decode(_ data: Data, path: String) throws(ModelLoadError) -> BundleManifest {
         let manifest: BundleManifest
         do {
-            let data = try Data(contentsOf: url)
             if let problem = ManifestDecoding.syntaxProblem(in: data) {
                 throw ModelLoadError.invalidConfig(path: path, detail: "not valid JSON: \(problem)")
             }
@@ -76,6 +84,30 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         }
         try manifest.check(path: path)
         return manifest
+    }
+
+    /// Every file or folder the manifest names, with the field that names it (`heads[1].weights`).
+    public var namedPaths: [(field: String, path: String)] {
+        var paths = [("text_encoder.path", textEncoder.path)]
+        if let imageEncoder { paths.append(("image_encoder.path", imageEncoder.path)) }
+        if let wordVectors { paths.append(("word_vectors.path", wordVectors.path)) }
+        for (i, head) in heads.enumerated() {
+            if let weights = head.weights { paths.append(("heads[\(i)].weights", weights)) }
+        }
+        return paths
+    }
+
+    /// Why `path` could name something outside the bundle folder, or nil when it cannot (by its
+    /// spelling; symbolic links are checked when the bundle is loaded).
+    ///
+    /// A bundle is often downloaded from elsewhere; confining its paths keeps a manifest from
+    /// making the daemon open arbitrary files (`/etc/shadow` as "weights", a device that blocks).
+    public static func escapeProblem(in path: String) -> String? {
+        if path.isEmpty { return "it is empty" }
+        if path.hasPrefix("/") { return "it is absolute" }
+        if path.utf8.contains(0) { return "it contains a NUL byte" }
+        if path.split(separator: "/", omittingEmptySubsequences: true).contains("..") { return "it has a '..' component" }
+        return nil
     }
 
     /// Problems a manifest can have on its own, before any file is opened.
@@ -101,6 +133,11 @@ public struct BundleManifest: Codable, Sendable, Equatable {
                 guard value > 0, value <= 1 else {
                     throw .invalidConfig(path: path, detail: "head '\(head.task)': threshold \(value) for '\(label)' must be in (0, 1]")
                 }
+            }
+        }
+        for (field, named) in namedPaths {
+            if let problem = Self.escapeProblem(in: named) {
+                throw .invalidConfig(path: path, detail: "\(field) '\(named)' may leave the bundle folder (\(problem)); paths in a manifest must be relative to the bundle folder and stay inside it")
             }
         }
         if let maxTokens = textEncoder.maxTokens, maxTokens < 2 {

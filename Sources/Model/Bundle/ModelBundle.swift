@@ -28,8 +28,8 @@ public enum ModelBundle {
             vectors = try WordVectors(directory: try component(entry, in: folder, field: "word_vectors"))
         }
 
-        let context = HeadContext(folder: folder, manifestPath: manifestPath, text: text, maxTokens: maxTokens,
-                                  image: image, vectors: vectors)
+        let context = HeadContext(folder: folder, manifestPath: manifestPath, heads: manifest.heads, text: text,
+                                  maxTokens: maxTokens, image: image, vectors: vectors)
         var heads: [any TaskHead] = []
         for entry in manifest.heads {
             heads.append(try makeHead(entry, context: context))
@@ -42,6 +42,8 @@ public enum ModelBundle {
     struct HeadContext {
         let folder: URL
         let manifestPath: String
+        /// The manifest's heads, to name a head's field by its index in errors.
+        let heads: [BundleManifest.Head]
         let text: BertTextEncoder
         let maxTokens: Int
         let image: (any ImageEncoder)?
@@ -60,6 +62,8 @@ public enum ModelBundle {
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw .missingFile(path: url.path, hint: "head '\(head.task)' names it in \(manifestPath); rebuild the bundle or fix the path")
             }
+            let index = heads.firstIndex { $0.task == head.task } ?? 0
+            try ModelBundle.checkInside(url, folder: folder, field: "heads[\(index)].weights", named: relative, manifestPath: manifestPath)
             return url
         }
     }
@@ -119,6 +123,50 @@ public enum ModelBundle {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .missingFile(path: url.path, hint: "\(field).path in \(folder.appendingPathComponent("manifest.json").path) names it; rebuild the bundle (scripts/setup-models.sh) or fix the path")
         }
+        try checkInside(url, folder: folder, field: "\(field).path", named: entry.path,
+                        manifestPath: folder.appendingPathComponent("manifest.json").path)
         return url
+    }
+
+    /// Refuses `url` (an existing file or folder the manifest's `field` names as `named`) when
+    /// symbolic links take it, or for a folder anything in it, outside the bundle. The manifest
+    /// check already refused `..` and absolute paths; this catches links that point elsewhere.
+    ///
+    /// "Inside" is the bundle folder or a sibling folder of it: scripts/setup-models.sh assembles
+    /// `models/default` from links to `../all-MiniLM-L6-v2` and the other model folders, so the
+    /// models directory as a whole is the trusted area. A bundle directly under `/` gets no
+    /// siblings.
+    static func checkInside(_ url: URL, folder: URL, field: String, named: String, manifestPath: String) throws(ModelLoadError) {
+        guard let root = realPath(folder.path) else {
+            throw .missingFile(path: folder.path, hint: "the bundle folder's real path cannot be resolved")
+        }
+        let parent = (root as NSString).deletingLastPathComponent
+        let allowed = parent == "/" || parent.isEmpty ? [root] : [root, parent]
+        func isInside(_ path: String) -> Bool {
+            allowed.contains { path == $0 || path.hasPrefix($0 + "/") }
+        }
+        var candidates = [url.path]
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
+           let entries = FileManager.default.enumerator(atPath: url.path) {
+            // The folder's own files (vocab.txt, model.safetensors, ...) are opened by the encoders.
+            for case let entry as String in entries { candidates.append(url.appendingPathComponent(entry).path) }
+        }
+        for candidate in candidates {
+            guard let target = realPath(candidate) else {
+                throw .missingFile(path: candidate, hint: "\(field) in \(manifestPath) names it, but its real path cannot be resolved (a dangling link?)")
+            }
+            guard isInside(target) else {
+                let what = candidate == url.path ? "'\(named)'" : "'\(named)' holds \(candidate), which"
+                throw .invalidConfig(path: manifestPath, detail: "\(field) \(what) resolves to \(target) through a symbolic link, outside the bundle folder \(root) and its models directory \(parent); copy the file into the bundle instead of linking to it")
+            }
+        }
+    }
+
+    /// The canonical absolute path (symbolic links, `.` and `..` resolved), nil when it does not exist.
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }
