@@ -69,8 +69,10 @@ import Testing
         #expect(mistyped.contains("setting kafka") && mistyped.contains("is not key=value"), "\(mistyped)")
         let unknown = try refusal(common + ["--kafka", "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required password=\"\(secret)\";"])
         #expect(unknown.contains("sasl.jaas.config=<not shown"), "\(unknown)")
-        let rejected = try refusal(common + ["--kafka", "ssl.key.password=\(secret)", "--kafka", "ssl.key.pem=\(secret)"])
-        for output in [mistyped, unknown, rejected] {
+        // librdkafka's own reason for a bad value quotes the value: it is masked too.
+        let badValue = try refusal(common + ["--kafka", "sasl.oauthbearer.token.endpoint.url.password=\(secret)"])
+        #expect(badValue.contains("<not shown"), "\(badValue)")
+        for output in [mistyped, unknown, badValue] {
             #expect(!output.contains(secret), "a secret was echoed:\n\(output)")
         }
     }

@@ -26,6 +26,8 @@ import Testing
         do { let result = tracker.finish(p0, offset: 3); #expect(result == 8) }
         do { let result = tracker.finish(p0, offset: 20); #expect(result == nil) }
         do { let result = tracker.finish(p0, offset: 8); #expect(result == 21) }
+        // 4-6 and 9-19 were never seen: counted, so a client that skips records is visible.
+        #expect(tracker.skippedOffsets == 3 + 11)
     }
 
     @Test("partitions are independent; revoked ones are forgotten; unknown finishes are ignored")
@@ -51,6 +53,11 @@ import Testing
         do { let result = tracker.track(p0, offset: 4); #expect(!result) }
         do { let result = tracker.finish(p0, offset: 5); #expect(result == 6) }
         do { let result = tracker.track(p0, offset: 6); #expect(result) }
+        // Once everything is finished, an older offset (a seek back after resuming) is still a
+        // redelivery, not a record to process again.
+        do { let result = tracker.finish(p0, offset: 6); #expect(result == 7) }
+        do { let result = tracker.track(p0, offset: 3); #expect(!result) }
+        #expect(tracker.skippedOffsets == 0)
     }
 
     @Test("a long stream with random completion order stores every offset exactly up to the end")

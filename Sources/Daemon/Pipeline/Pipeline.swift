@@ -46,6 +46,9 @@ final class Pipeline: @unchecked Sendable {
     /// The next offset to read in each partition, past every record polled (admitted or parked).
     private var nextToRead: [TopicPartition: Int64] = [:]
     private var reportedSkippedOffsets: Int64 = 0
+    /// Bytes of the parked records, and the mean size of records read (to size each poll).
+    private var parkedBytes = 0
+    private var meanRecordBytes = 1024.0
 
     init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, telemetry: Telemetry, logger: Logger) {
         self.settings = settings
@@ -99,7 +102,7 @@ final class Pipeline: @unchecked Sendable {
             telemetry.loopAlive()
             let now = ContinuousClock.now
             let wait = min(batcher.timeUntilDue(now: now) ?? .milliseconds(100), .milliseconds(100))
-            let room = max(1, min(1000, settings.maxInflightMessages - ledger.load.messages - parked.count))
+            let room = pollRoom(ledger.load)
             let batch = consumer.poll(maxMessages: room, timeout: wait)
             if let error = handle(batch.events, consumer: consumer, ledger: ledger, pool: pool, processor: processor) {
                 fatal = error
@@ -107,15 +110,18 @@ final class Pipeline: @unchecked Sendable {
             }
             counters.withLock { $0.consumed += batch.messages.count }
             countConsumed(batch.messages)
-            for message in batch.messages { nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1) }
-            admit(batch.messages, ledger: ledger, pool: pool, processor: processor)
+            let taken = paused ? rewind(past: batch.messages) : batch.messages
+            for message in taken {
+                nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1)
+                meanRecordBytes += (Double(message.byteCount) - meanRecordBytes) / 64
+            }
+            admit(taken, ledger: ledger, pool: pool, processor: processor)
             reportOffsetGaps(ledger: ledger)
             dispatchDue(pool: pool, processor: processor)
             applyBackpressure(consumer: consumer, ledger: ledger)
             // Records waiting for room count too: they are read and held in memory.
             let load = ledger.load
-            telemetry.metrics.setInFlight(messages: load.messages + parked.count,
-                                          bytes: load.bytes + parked.reduce(0) { $0 + $1.byteCount })
+            telemetry.metrics.setInFlight(messages: load.messages + parked.count, bytes: load.bytes + parkedBytes)
             if ContinuousClock.now - lastGauges > .seconds(1) {
                 lastGauges = .now
                 telemetry.metrics.setWorkerBusyRatio(pool.busyRatio)
@@ -156,6 +162,11 @@ final class Pipeline: @unchecked Sendable {
         // cannot see.
         consumerConfig.client.properties["queued.max.messages.kbytes"] = consumerConfig.client.properties["queued.max.messages.kbytes"]
             ?? String(max(1024, min(65536, settings.maxInflightBytes / 4096)))
+        // One fetch response lands in that queue whole: keep it within the in-flight bytes too.
+        consumerConfig.client.properties["fetch.max.bytes"] = consumerConfig.client.properties["fetch.max.bytes"]
+            ?? String(max(1 << 20, min(52_428_800, settings.maxInflightBytes / 2)))
+        consumerConfig.client.properties["max.partition.fetch.bytes"] = consumerConfig.client.properties["max.partition.fetch.bytes"]
+            ?? String(max(1 << 20, min(1_048_576, settings.maxInflightBytes / 8)))
         consumerConfig.client.statisticsInterval = .seconds(1)  // lag and readiness
         // A record should not wait half a second in a broker's fetch (librdkafka's default wait)
         // on a quiet topic: labelled posts are wanted promptly.
@@ -245,6 +256,7 @@ final class Pipeline: @unchecked Sendable {
                 for partition in gone { nextToRead[partition] = nil }
                 for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
                 parked.removeAll { gone.contains($0.topicPartition) }
+                parkedBytes = parked.reduce(0) { $0 + $1.byteCount }
                 counters.withLock { $0.rebalances += 1 }
                 telemetry.revoked(partitions, lost: lost)
                 logger.info(lost ? "partitions lost (their records will be read again by their next owner)" : "partitions revoked",
@@ -269,9 +281,31 @@ final class Pipeline: @unchecked Sendable {
         return nil
     }
 
+    /// Lets go of records read while input is paused (librdkafka hands out what it had fetched
+    /// before the pause, and a broker may answer one fetch with far more than the limits): the
+    /// read position of their partitions moves back to them, and the seek on resume reads them
+    /// again. Returns nothing to admit.
+    private func rewind(past messages: [ConsumedMessage]) -> [ConsumedMessage] {
+        for message in messages where assigned.contains(message.topicPartition) {
+            nextToRead[message.topicPartition] = min(nextToRead[message.topicPartition] ?? message.offset, message.offset)
+        }
+        return []
+    }
+
+    /// How many records the next poll may take: what fits in the in-flight limits, in messages and
+    /// (by the mean record size so far) in bytes; one while records already wait for room, so a
+    /// backlog of large records is not pulled into memory faster than it is finished.
+    private func pollRoom(_ load: (messages: Int, bytes: Int)) -> Int {
+        guard parked.isEmpty else { return 1 }
+        let byMessages = settings.maxInflightMessages - load.messages
+        let byBytes = Int(Double(max(0, settings.maxInflightBytes - load.bytes)) / max(1, meanRecordBytes))
+        return max(1, min(1000, byMessages, byBytes))
+    }
+
     /// Takes records in while there is room; the rest wait (in order) until there is.
     private func admit(_ messages: [ConsumedMessage], ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
         parked.append(contentsOf: messages)
+        parkedBytes += messages.reduce(0) { $0 + $1.byteCount }
         guard !parked.isEmpty else { return }
         var load = ledger.load
         var taken = 0
@@ -288,6 +322,7 @@ final class Pipeline: @unchecked Sendable {
             guard let epoch else { continue }  // revoked, or a redelivery
             if let batch = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) { full.append(batch) }
         }
+        parkedBytes -= parked[..<taken].reduce(0) { $0 + $1.byteCount }
         parked.removeFirst(taken)
         submit(full, pool: pool, processor: processor)
     }
@@ -379,6 +414,11 @@ final class Pipeline: @unchecked Sendable {
         if !paused && full {
             paused = true
             try? consumer.pause(Array(assigned))
+            // Records waiting for room are let go and read again after resuming, so what waits
+            // in memory is bounded by one poll, not by the backlog.
+            _ = rewind(past: parked)
+            parked.removeAll()
+            parkedBytes = 0
             logger.debug("in-flight limit reached: input paused", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
         } else if paused && relieved {
             paused = false
@@ -402,6 +442,7 @@ final class Pipeline: @unchecked Sendable {
         try? consumer.pause(Array(assigned))
         paused = true
         parked.removeAll()
+        parkedBytes = 0
         if !batcher.isEmpty { submit(batcher.take(), pool: pool, processor: processor) }
         // When delivery has failed for good there is nothing to wait for: what was delivered is
         // committed below and the rest is read again after a restart.

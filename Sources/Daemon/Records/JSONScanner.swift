@@ -191,7 +191,7 @@ struct JSONScanner {
                 guard let e = peek() else { break }
                 if e == UInt8(ascii: "u") {
                     index += 1
-                    try surrogateCheckedEscape()
+                    _ = try escapedCodePoint()
                     continue
                 }
                 guard [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
@@ -236,19 +236,7 @@ struct JSONScanner {
             case UInt8(ascii: "r"): utf8.append(0x0D)
             case UInt8(ascii: "t"): utf8.append(0x09)
             case UInt8(ascii: "u"):
-                var code = try hex4()
-                if (0xD800...0xDBFF).contains(code) {
-                    // A high surrogate must be followed by an escaped low surrogate.
-                    guard peek() == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
-                        throw SyntaxError(offset: index, reason: "unpaired surrogate in \\u escape")
-                    }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00...0xDFFF).contains(low) else { throw SyntaxError(offset: index, reason: "unpaired surrogate in \\u escape") }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00...0xDFFF).contains(code) {
-                    throw SyntaxError(offset: index, reason: "unpaired surrogate in \\u escape")
-                }
+                let code = try escapedCodePoint()
                 guard let scalar = Unicode.Scalar(code) else { throw SyntaxError(offset: index, reason: "invalid \\u escape") }
                 if let encoded = UTF8.encode(scalar) { utf8.append(contentsOf: encoded) }
             default:
@@ -259,11 +247,11 @@ struct JSONScanner {
         throw SyntaxError(offset: start, reason: "unterminated string")
     }
 
-    /// Reads the four hex digits of a `\\u` escape (index after the `u`) and, for a high
-    /// surrogate, the escaped low surrogate that must follow. A lone surrogate is refused here even
-    /// in strings that are only skipped: they are copied to the output byte for byte, and strict
+    /// Reads the code point of a `\\u` escape (index after the `u`), joining a high surrogate
+    /// with the escaped low surrogate that must follow. A lone surrogate is refused even in
+    /// strings that are only skipped: they are copied to the output byte for byte, and strict
     /// parsers (RFC 8259 §8.2) reject text that encodes half a character.
-    private mutating func surrogateCheckedEscape() throws(SyntaxError) {
+    private mutating func escapedCodePoint() throws(SyntaxError) -> UInt32 {
         let start = index - 2
         let code = try hex4()
         if (0xD800...0xDBFF).contains(code) {
@@ -273,9 +261,10 @@ struct JSONScanner {
             index += 2
             let low = try hex4()
             guard (0xDC00...0xDFFF).contains(low) else { throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape") }
-        } else if (0xDC00...0xDFFF).contains(code) {
-            throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape")
+            return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
         }
+        if (0xDC00...0xDFFF).contains(code) { throw SyntaxError(offset: start, reason: "unpaired surrogate in \\u escape") }
+        return code
     }
 
     private mutating func hex4() throws(SyntaxError) -> UInt32 {
