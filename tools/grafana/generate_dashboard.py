@@ -76,7 +76,9 @@ panel("Kafka errors, rebalances, offset resets (per second)", [
     t(f'sum by (kind) (rate(postclassd_kafka_errors_total{{{SEL}}}[{RI}]))', "error {{kind}}"),
     t(f'sum by (kind) (rate(postclassd_rebalances_total{{{SEL}}}[{RI}]))', "rebalance {{kind}}"),
     t(f'sum by (topic) (rate(postclassd_offset_resets_total{{{SEL}}}[{RI}]))', "offset reset {{topic}}"),
-], 12, y, unit="ops", desc="Any offset reset means records were skipped or replayed: see the daemon's log.")
+    t(f'sum by (topic, kind) (rate(postclassd_delivery_retries_total{{{SEL}}}[{RI}]))', "delivery retry {{topic}} {{kind}}"),
+    t(f'sum(rate(postclassd_offset_gaps_total{{{SEL}}}[{RI}]))', "offsets skipped"),
+], 12, y, unit="ops", desc="Any offset reset means records were skipped or replayed: see the daemon's log. Delivery retries: outputs sent again after a failed delivery (the cluster had a bad moment, or refuses this client). Offsets skipped: gaps between consecutive records (compaction, transaction markers, or a client that skipped records).")
 y += 8
 row("Latency", y); y += 1
 panel("End-to-end latency (Kafka timestamp to delivery)", [
