@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Keeps a librdkafka handle alive while calls are inside it, and refuses calls once it is closing.
@@ -25,17 +26,8 @@ final class HandleGuard: Sendable {
         let before = state.bitwiseOr(Self.closingBit, ordering: .acquiringAndReleasing).oldValue
         guard before & Self.closingBit == 0 else { return false }
         while state.load(ordering: .acquiring) != Self.closingBit {
-            Thread.yieldBriefly()
+            Thread.sleep(forTimeInterval: 0.0005)  // calls inside are one librdkafka call each: short
         }
         return true
     }
-
-    /// Whether ``close()`` has begun.
-    var isClosing: Bool { state.load(ordering: .acquiring) & Self.closingBit != 0 }
-}
-
-import Foundation
-
-private extension Thread {
-    static func yieldBriefly() { Thread.sleep(forTimeInterval: 0.0005) }
 }

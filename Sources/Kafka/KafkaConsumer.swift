@@ -119,7 +119,16 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// commit on revoke or close) commits it. Pass the offset of the next record to read, that is
     /// the last finished offset + 1.
     public func storeOffset(_ partition: TopicPartition, nextOffset: Int64) throws(KafkaError) {
-        let err = try guarded("store offset \(nextOffset) for \(partition)") { () throws(KafkaError) in try storeOffsetUnguarded(partition, nextOffset) }
+        let err = try guarded("store offset \(nextOffset) for \(partition)") { () throws(KafkaError) in
+            try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
+                let err = rd_kafka_offsets_store(handle, list)
+                // offsets_store reports per-partition failures (e.g. not assigned) in the list.
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR, list.pointee.cnt > 0, let elems = list.pointee.elems {
+                    return elems[0].err
+                }
+                return err
+            }
+        }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "could not store offset \(nextOffset) for \(partition)")
         }
@@ -131,17 +140,6 @@ public final class KafkaConsumer: @unchecked Sendable {
             throw KafkaError(kind: .invalidUse, message: "the consumer is closed: could not \(what())")
         }
         return result
-    }
-
-    private func storeOffsetUnguarded(_ partition: TopicPartition, _ nextOffset: Int64) throws(KafkaError) -> rd_kafka_resp_err_t {
-        try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
-            let err = rd_kafka_offsets_store(handle, list)
-            // offsets_store reports per-partition failures (e.g. not assigned) in the list.
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR, list.pointee.cnt > 0, let elems = list.pointee.elems {
-                return elems[0].err
-            }
-            return err
-        }
     }
 
     /// Commits the stored offsets now and waits at most `timeout` for the broker's answer.

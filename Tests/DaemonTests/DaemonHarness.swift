@@ -3,6 +3,7 @@ import TestSupport
 import Kafka
 import Logging
 import Synchronization
+import Testing
 
 /// A `postclassd run` process under test, with its log kept in a file.
 final class DaemonProcess: @unchecked Sendable {
@@ -115,6 +116,17 @@ extension DaemonTestCluster: TestBroker {}
 extension NoidaBroker: TestBroker {}
 
 extension TestBroker {
+    /// 3,000 posts on `posts` and a daemon slow enough (5 ms a post on 2 workers: the backlog
+    /// takes ~7 s) that a signal or a fault 1.5-3.5 s in lands mid-stream. Returns once the daemon
+    /// owns its partitions.
+    func startMidStream(daemonArguments: [String], assignedWithin timeout: Duration = .seconds(30)) throws -> (daemon: DaemonProcess, total: Int) {
+        let total = 3000
+        try produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        let daemon = try DaemonProcess(brokers: bootstrap, arguments: ["--model", "slow:5", "--batch-size", "8", "--workers", "2"] + daemonArguments)
+        #expect(daemon.waitForLog("partitions assigned", timeout: timeout), "log:\n\(daemon.log.suffix(2000))")
+        return (daemon, total)
+    }
+
     /// Produces records (key = id) and waits for every delivery. With `roundRobin`, record i goes
     /// to partition i % roundRobin instead of the key's partition (an even spread, so no partition
     /// passes the embedded broker's ~5 MB retention).

@@ -49,17 +49,11 @@ import Testing
         }
     }
 
-    /// 3,000 posts and a daemon with a model slow enough that a signal lands mid-stream, once it
-    /// owns its partitions.
+    /// A daemon mid-stream on 3,000 posts. A short session timeout lets the group notice a killed
+    /// member within seconds.
     private func startMidStream() throws -> (DaemonTestCluster, DaemonProcess, Int) {
         let cluster = try DaemonTestCluster.standard()
-        let total = 3000
-        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
-        // 5 ms a post on 2 workers: the backlog takes ~7 s, so a signal 1.5-3.5 s in is mid-stream.
-        // A short session timeout lets the group notice a killed member within seconds.
-        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:5", "--batch-size", "8", "--workers", "2",
-                                                                            "--kafka", "session.timeout.ms=6000"])
-        #expect(daemon.waitForLog("partitions assigned", timeout: .seconds(30)))
+        let (daemon, total) = try cluster.startMidStream(daemonArguments: ["--kafka", "session.timeout.ms=6000"])
         return (cluster, daemon, total)
     }
 

@@ -26,7 +26,7 @@ struct PipelineCounters: Sendable {
 /// member), cuts micro-batches and hands them to the worker pool; workers classify and send;
 /// delivery reports finish records and store offsets through the ledger.
 final class Pipeline: @unchecked Sendable {
-    // @unchecked: the poll-loop state (batcher, parked, paused) is touched only by the thread
+    // @unchecked: the poll-loop state (batcher, paused, read positions) is touched only by the thread
     // running `run()`; everything shared is in Mutex/Atomic or thread-safe Kafka handles.
     private let settings: DaemonSettings
     private let classifier: any Classifier
@@ -40,14 +40,13 @@ final class Pipeline: @unchecked Sendable {
 
     // Poll-loop state.
     private var batcher: Batcher
-    private var parked: [ConsumedMessage] = []
     private var paused = false
     private var assigned = Set<TopicPartition>()
-    /// The next offset to read in each partition, past every record polled (admitted or parked).
+    /// The next offset to read in each partition: past every record admitted, or back at the
+    /// first record let go (``rewind(past:)``). Input resumes from here.
     private var nextToRead: [TopicPartition: Int64] = [:]
     private var reportedSkippedOffsets: Int64 = 0
-    /// Bytes of the parked records, and the mean size of records read (to size each poll).
-    private var parkedBytes = 0
+    /// The mean size of records read, to size each poll.
     private var meanRecordBytes = 1024.0
 
     init(settings: DaemonSettings, classifier: any Classifier, bootstrap: String, telemetry: Telemetry, logger: Logger) {
@@ -110,18 +109,23 @@ final class Pipeline: @unchecked Sendable {
             }
             counters.withLock { $0.consumed += batch.messages.count }
             countConsumed(batch.messages)
-            let taken = paused ? rewind(past: batch.messages) : batch.messages
-            for message in taken {
-                nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1)
-                meanRecordBytes += (Double(message.byteCount) - meanRecordBytes) / 64
+            var overflowed = false
+            if paused {
+                // librdkafka hands out what it had fetched before the pause (and a broker may
+                // answer one fetch with far more than the limits): read it again after resuming.
+                rewind(past: batch.messages)
+            } else {
+                for message in batch.messages {
+                    nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1)
+                    meanRecordBytes += (Double(message.byteCount) - meanRecordBytes) / 64
+                }
+                overflowed = admit(batch.messages, ledger: ledger, pool: pool, processor: processor)
             }
-            admit(taken, ledger: ledger, pool: pool, processor: processor)
             reportOffsetGaps(ledger: ledger)
             dispatchDue(pool: pool, processor: processor)
-            applyBackpressure(consumer: consumer, ledger: ledger)
-            // Records waiting for room count too: they are read and held in memory.
+            applyBackpressure(consumer: consumer, ledger: ledger, overflowed: overflowed)
             let load = ledger.load
-            telemetry.metrics.setInFlight(messages: load.messages + parked.count, bytes: load.bytes + parkedBytes)
+            telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)
             if ContinuousClock.now - lastGauges > .seconds(1) {
                 lastGauges = .now
                 telemetry.metrics.setWorkerBusyRatio(pool.busyRatio)
@@ -165,8 +169,6 @@ final class Pipeline: @unchecked Sendable {
         // One fetch response lands in that queue whole: keep it within the in-flight bytes too.
         consumerConfig.client.properties["fetch.max.bytes"] = consumerConfig.client.properties["fetch.max.bytes"]
             ?? String(max(1 << 20, min(52_428_800, settings.maxInflightBytes / 2)))
-        consumerConfig.client.properties["max.partition.fetch.bytes"] = consumerConfig.client.properties["max.partition.fetch.bytes"]
-            ?? String(max(1 << 20, min(1_048_576, settings.maxInflightBytes / 8)))
         consumerConfig.client.statisticsInterval = .seconds(1)  // lag and readiness
         // A record should not wait half a second in a broker's fetch (librdkafka's default wait)
         // on a quiet topic: labelled posts are wanted promptly.
@@ -255,8 +257,6 @@ final class Pipeline: @unchecked Sendable {
                 assigned.subtract(gone)
                 for partition in gone { nextToRead[partition] = nil }
                 for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
-                parked.removeAll { gone.contains($0.topicPartition) }
-                parkedBytes = parked.reduce(0) { $0 + $1.byteCount }
                 counters.withLock { $0.rebalances += 1 }
                 telemetry.revoked(partitions, lost: lost)
                 logger.info(lost ? "partitions lost (their records will be read again by their next owner)" : "partitions revoked",
@@ -281,50 +281,46 @@ final class Pipeline: @unchecked Sendable {
         return nil
     }
 
-    /// Lets go of records read while input is paused (librdkafka hands out what it had fetched
-    /// before the pause, and a broker may answer one fetch with far more than the limits): the
-    /// read position of their partitions moves back to them, and the seek on resume reads them
-    /// again. Returns nothing to admit.
-    private func rewind(past messages: [ConsumedMessage]) -> [ConsumedMessage] {
+    /// Lets go of records that are not admitted: the read position of their partitions moves
+    /// back to them, and the seek on resume reads them again.
+    private func rewind(past messages: some Sequence<ConsumedMessage>) {
         for message in messages where assigned.contains(message.topicPartition) {
             nextToRead[message.topicPartition] = min(nextToRead[message.topicPartition] ?? message.offset, message.offset)
         }
-        return []
     }
 
     /// How many records the next poll may take: what fits in the in-flight limits, in messages and
-    /// (by the mean record size so far) in bytes; one while records already wait for room, so a
-    /// backlog of large records is not pulled into memory faster than it is finished.
+    /// (by the mean record size so far) in bytes, so a backlog of large records is not pulled into
+    /// memory faster than it is finished.
     private func pollRoom(_ load: (messages: Int, bytes: Int)) -> Int {
-        guard parked.isEmpty else { return 1 }
         let byMessages = settings.maxInflightMessages - load.messages
         let byBytes = Int(Double(max(0, settings.maxInflightBytes - load.bytes)) / max(1, meanRecordBytes))
         return max(1, min(1000, byMessages, byBytes))
     }
 
-    /// Takes records in while there is room; the rest wait (in order) until there is.
-    private func admit(_ messages: [ConsumedMessage], ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) {
-        parked.append(contentsOf: messages)
-        parkedBytes += messages.reduce(0) { $0 + $1.byteCount }
-        guard !parked.isEmpty else { return }
+    /// Takes records in while there is room. The rest are let go (``rewind(past:)``) and read
+    /// again after input resumes, so memory holds what the limits allow plus one poll, never the
+    /// backlog. Returns whether any record did not fit.
+    private func admit(_ messages: [ConsumedMessage], ledger: InFlightLedger, pool: WorkerPool, processor: BatchProcessor) -> Bool {
+        guard !messages.isEmpty else { return false }
         var load = ledger.load
         var taken = 0
-        for message in parked {
+        for message in messages {
             guard load.messages < settings.maxInflightMessages, load.bytes + message.byteCount <= settings.maxInflightBytes || load.messages == 0 else { break }
             taken += 1
             load.messages += 1
             load.bytes += message.byteCount
         }
         let now = ContinuousClock.now
-        let epochs = ledger.admit(parked[..<taken])
+        let epochs = ledger.admit(messages[..<taken])
         var full: [[AdmittedRecord]] = []
-        for (message, epoch) in zip(parked[..<taken], epochs) {
+        for (message, epoch) in zip(messages[..<taken], epochs) {
             guard let epoch else { continue }  // revoked, or a redelivery
             if let batch = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) { full.append(batch) }
         }
-        parkedBytes -= parked[..<taken].reduce(0) { $0 + $1.byteCount }
-        parked.removeFirst(taken)
+        rewind(past: messages[taken...])
         submit(full, pool: pool, processor: processor)
+        return taken < messages.count
     }
 
     /// Logs and counts offsets the consumer skipped since the last check.
@@ -401,24 +397,17 @@ final class Pipeline: @unchecked Sendable {
         if dropped > 0 { counters.withLock { $0.dropped += dropped } }
     }
 
-    /// Pauses every assigned partition while the in-flight limits are reached, or while records
-    /// wait for room (parked), and resumes once nothing waits and the load has fallen to three
-    /// quarters of the limits (so it does not flap at the edge). Parked records count: admission
-    /// stops just short of the byte limit, so the load alone may never reach it while the parked
-    /// list grows.
-    private func applyBackpressure(consumer: KafkaConsumer, ledger: InFlightLedger) {
+    /// Pauses every assigned partition while the in-flight limits are reached, or when a poll
+    /// brought records that did not fit (`overflowed`: admission stops just short of the byte
+    /// limit, so the load alone may never reach it), and resumes once the load has fallen to three
+    /// quarters of the limits (so it does not flap at the edge).
+    private func applyBackpressure(consumer: KafkaConsumer, ledger: InFlightLedger, overflowed: Bool) {
         let load = ledger.load
-        let pending = load.messages + parked.count
-        let full = !parked.isEmpty || pending >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
-        let relieved = parked.isEmpty && pending <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
+        let full = overflowed || load.messages >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
+        let relieved = load.messages <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
         if !paused && full {
             paused = true
             try? consumer.pause(Array(assigned))
-            // Records waiting for room are let go and read again after resuming, so what waits
-            // in memory is bounded by one poll, not by the backlog.
-            _ = rewind(past: parked)
-            parked.removeAll()
-            parkedBytes = 0
             logger.debug("in-flight limit reached: input paused", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
         } else if paused && relieved {
             paused = false
@@ -441,8 +430,6 @@ final class Pipeline: @unchecked Sendable {
         // Stop reading; what was read but not admitted is left for the next run.
         try? consumer.pause(Array(assigned))
         paused = true
-        parked.removeAll()
-        parkedBytes = 0
         if !batcher.isEmpty { submit(batcher.take(), pool: pool, processor: processor) }
         // When delivery has failed for good there is nothing to wait for: what was delivered is
         // committed below and the rest is read again after a restart.
