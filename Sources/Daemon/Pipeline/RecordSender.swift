@@ -44,10 +44,10 @@ enum DeliveryFailureAction: Equatable {
 /// rejects for good goes to the dead-letter topic, a dead-letter record the broker rejects is sent
 /// again reduced, and what cannot be fixed by retrying stops the daemon through `onFatal`.
 final class RecordSender: Sendable {
-    /// Backoff before the n-th re-send: 250 ms doubling up to 30 s, so an outage of minutes
-    /// costs a retry every 30 s per record, not a busy loop.
-    static func backoff(attempt: Int) -> Duration {
-        .milliseconds(min(30_000, 250 << min(attempt, 7)))
+    /// Backoff before the n-th re-send, in milliseconds: 250 doubling up to 30 s, so an outage
+    /// of minutes costs a retry every 30 s per record, not a busy loop.
+    static func backoffMilliseconds(attempt: Int) -> Int {
+        min(30_000, 250 << min(attempt, 7))
     }
 
     /// Sends before a `retryThenStop` failure stops the daemon (about a minute of backoff).
@@ -113,7 +113,7 @@ final class RecordSender: Sendable {
 
     private func handleFailure(_ pending: InFlightLedger.Pending, error: KafkaError) {
         let source = AdmittedRecord(message: pending.message, epoch: pending.epoch)
-        let where_ = "\(pending.message.topicPartition)@\(pending.message.offset)"
+        let origin = "\(pending.message.topicPartition)@\(pending.message.offset)"
         var action = DeliveryFailureAction(error)
         if stopped.load(ordering: .acquiring) { action = .abandon }
         switch action {
@@ -128,49 +128,42 @@ final class RecordSender: Sendable {
                 onFatal("topic \(pending.record.topic) refused \(Self.deniedAttempts) writes in a row (\(error)): grant this client WRITE on it, or fix its credentials; unfinished records will be read again after a restart")
                 return
             }
-            let delay = Self.backoff(attempt: pending.attempt)
+            let delay = Self.backoffMilliseconds(attempt: pending.attempt)
             // Warn on the first failure of a record and then rarely, not on every retry of an outage.
             let level: Logger.Level = pending.attempt == 0 || pending.attempt % 10 == 9 ? .warning : .debug
             logger.log(level: level, "delivery failed; sending again (the input offset waits)", metadata: [
-                "source": .string(where_), "topic": .string(pending.record.topic), "attempt": "\(pending.attempt + 1)",
-                "retry_in": "\(delay)", "error": "\(error)"])
+                "source": .string(origin), "topic": .string(pending.record.topic), "attempt": "\(pending.attempt + 1)",
+                "retry_in_ms": "\(delay)", "error": "\(error)"])
             onRetry(pending.record.topic, error)
-            resend(pending.record, for: source, kind: pending.kind, attempt: pending.attempt + 1, after: delay)
+            resend(pending.record, for: source, kind: pending.kind, attempt: pending.attempt + 1, afterMilliseconds: delay)
         case .rejectRecord:
             if pending.kind != .deadLetter {
                 logger.warning("the broker rejected a labelled record for good; dead-lettering its input", metadata: [
-                    "source": .string(where_), "topic": .string(pending.record.topic), "error": "\(error)"])
+                    "source": .string(origin), "topic": .string(pending.record.topic), "error": "\(error)"])
                 deadLetter(source, reason: DeadLetterReason(code: "output_rejected",
                     message: "the broker refused the output record for \(pending.record.topic) for good: \(error)"))
                 return
             }
-            guard let reduced = OutputRecord.reducedDeadLetter(pending.record, level: pending.attempt + 1, error: error) else {
+            guard let reduced = OutputRecord.reducedDeadLetter(pending.record, error: error) else {
                 ledger.abandon(pending.message)
                 onFatal("the dead-letter topic \(pending.record.topic) refused even a record without the input's bytes (\(error)): check its max.message.bytes and the broker's limits; unfinished records will be read again after a restart")
                 return
             }
             logger.error("the broker rejected a dead-letter record; sending it again without the input's bytes", metadata: [
-                "source": .string(where_), "error": "\(error)"])
-            resend(reduced, for: source, kind: .deadLetter, attempt: pending.attempt + 1, after: .zero)
+                "source": .string(origin), "error": "\(error)"])
+            resend(reduced, for: source, kind: .deadLetter, attempt: pending.attempt + 1, afterMilliseconds: 0)
         }
     }
 
-    private func resend(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int, after delay: Duration) {
+    private func resend(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int, afterMilliseconds delay: Int) {
         // The record stays in the ledger's in-flight count while it waits (a failed delivery does
         // not release it), so the in-flight limits and the drain still see it.
-        retryQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) {
+        retryQueue.asyncAfter(deadline: .now() + .milliseconds(delay)) {
             if self.stopped.load(ordering: .acquiring) {
                 self.ledger.abandon(source.message)
                 return
             }
             self.send(record, for: source, kind: kind, attempt: attempt)
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -103,22 +103,23 @@ enum OutputRecord {
                        headers: inputHeaders(source) + errorHeaders(reason) + sourceHeaders(source))
     }
 
-    /// A dead-letter record the broker refused, made smaller for another try: at level 1 without
-    /// the input's value, at level 2 also without its key and headers (the coordinates and the
-    /// reason are always kept, so the record can be found and read again). Nil past level 2.
-    static func reducedDeadLetter(_ record: ProducerRecord, level: Int, error: KafkaError) -> ProducerRecord? {
-        guard level <= 2 else { return nil }
+    /// A dead-letter record the broker refused, made smaller for another try: first without the
+    /// input's value, then also without its key and input headers (the coordinates and the reason
+    /// are always kept, so the record can be found and read again). Which step comes next is read
+    /// off the record itself, so re-sends after passing failures do not skip a step. Nil when
+    /// nothing is left to take away.
+    static func reducedDeadLetter(_ record: ProducerRecord, error: KafkaError) -> ProducerRecord? {
         var reduced = record
-        let omitted = "\(record.value?.count ?? 0) bytes refused by the broker (\(error.codeName.isEmpty ? error.kind.rawValue : error.codeName)); read them at the source offset"
-        reduced.value = nil
-        if level >= 2 {
-            reduced.key = nil
-            reduced.headers = record.headers.filter { isReservedHeader($0.key) }
+        if !record.headers.contains(where: { $0.key == "error.value-omitted" }) {
+            let refused = error.codeName.isEmpty ? error.kind.rawValue : error.codeName
+            reduced.value = nil
+            reduced.headers.append(KafkaHeader(key: "error.value-omitted",
+                                               string: "\(record.value?.count ?? 0) bytes refused by the broker (\(refused)); read them at the source offset"))
+            return reduced
         }
-        if !reduced.headers.contains(where: { $0.key == "error.value-omitted" }) {
-            reduced.headers.append(KafkaHeader(key: "error.value-omitted", string: omitted))
-        }
-        return reduced
+        reduced.key = nil
+        reduced.headers = record.headers.filter { isReservedHeader($0.key) }
+        return reduced.key == record.key && reduced.headers.count == record.headers.count ? nil : reduced
     }
 
     private static func errorHeaders(_ reason: DeadLetterReason) -> [KafkaHeader] {
