@@ -31,6 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: RunCommand.help("kafka")) var kafka: [String] = []
     @Option(help: RunCommand.help("model")) var model: String?
     @Option(name: .customLong("drain-timeout"), help: RunCommand.help("drain-timeout")) var drainTimeout: String?
+    @Option(name: .customLong("stall-timeout"), help: RunCommand.help("stall-timeout")) var stallTimeout: String?
     @Option(name: .customLong("log-level"), help: RunCommand.help("log-level")) var logLevel: String?
     @Option(name: .customLong("log-format"), help: RunCommand.help("log-format")) var logFormat: String?
     @Flag(name: .customLong("keep-image"), help: RunCommand.help("keep-image")) var keepImage = false
@@ -53,7 +54,7 @@ struct RunCommand: ParsableCommand {
             ("brokers", brokers), ("input-topics", inputTopics), ("output-topic", outputTopic), ("dlq-topic", dlqTopic),
             ("group-id", groupID), ("batch-size", batchSize), ("batch-wait-ms", batchWaitMs), ("workers", workers),
             ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes), ("model", model),
-            ("drain-timeout", drainTimeout), ("log-level", logLevel), ("log-format", logFormat),
+            ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel), ("log-format", logFormat),
             ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes), ("metrics-address", metricsAddress),
         ]
         for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }

@@ -175,17 +175,25 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The committed offsets of these partitions as the group coordinator has them
     /// (nil: none committed).
     public func committedOffsets(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartition: Int64?] {
-        try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
-            let err = rd_kafka_committed(handle, list, timeout.milliseconds)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read committed offsets") }
-            var result: [TopicPartition: Int64?] = [:]
-            if let elems = list.pointee.elems {
-                for i in 0..<Int(list.pointee.cnt) {
-                    let tp = TopicPartition(topic: String(cString: elems[i].topic), partition: elems[i].partition)
-                    result[tp] = elems[i].offset >= 0 ? elems[i].offset : nil
-                }
+        try guarded("read committed offsets") { () throws(KafkaError) in
+            try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
+                let err = rd_kafka_committed(handle, list, timeout.milliseconds)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read committed offsets") }
+                return PartitionList.offsets(list)
             }
-            return result
+        }
+    }
+
+    /// Where the application reads next in each partition, as librdkafka tracks it locally (the
+    /// offset after the last record handed out, or where a seek put it); nil while unknown
+    /// (nothing read since the partition was assigned). Asks no broker.
+    public func positions(_ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartition: Int64?] {
+        try guarded("read positions") { () throws(KafkaError) in
+            try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
+                let err = rd_kafka_position(handle, list)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read positions") }
+                return PartitionList.offsets(list)
+            }
         }
     }
 
@@ -226,11 +234,13 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// The partitions this member owns now.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        let err = rd_kafka_assignment(handle, &list)
-        defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read the assignment") }
-        return PartitionList.read(list)
+        try guarded("read the assignment") { () throws(KafkaError) in
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            let err = rd_kafka_assignment(handle, &list)
+            defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read the assignment") }
+            return PartitionList.read(list)
+        }
     }
 
     /// The latest statistics snapshot (per-partition lag), if statistics are on.

@@ -147,6 +147,21 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// A partition's low and high watermarks (first offset kept, offset of the next record
+    /// written), asked of its leader: blocks up to `timeout`. Asked through the producer because
+    /// its connections carry no fetches: a consumer whose fetch responses keep failing (too large
+    /// for `receive.message.max.bytes`) loses every request that shares their connection.
+    public func watermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1, high: Int64 = -1
+        guard let err = sendGuard.enter({
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.milliseconds)
+        }) else {
+            throw KafkaError(kind: .invalidUse, message: "the producer is closed: could not query the watermarks of \(partition)")
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not query the watermarks of \(partition)") }
+        return (low, high)
+    }
+
     /// The reason the producer is unusable, if librdkafka raised a fatal error.
     public var fatalError: KafkaError? {
         var buffer = [CChar](repeating: 0, count: 512)

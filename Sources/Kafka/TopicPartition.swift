@@ -80,6 +80,17 @@ enum PartitionList {
         }
     }
 
+    /// The offsets of a list's entries; nil where librdkafka has none (a negative logical offset).
+    static func offsets(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition: Int64?] {
+        guard let elems = list.pointee.elems else { return [:] }
+        var result: [TopicPartition: Int64?] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let offset = elems[i].offset
+            result[TopicPartition(topic: String(cString: elems[i].topic), partition: elems[i].partition)] = offset >= 0 ? offset : nil
+        }
+        return result
+    }
+
     /// Runs `body` with a newly made librdkafka list (offsets set where given) and frees it after.
     static func with<R>(_ partitions: [(TopicPartition, Int64?)],
                         _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws(KafkaError) -> R)

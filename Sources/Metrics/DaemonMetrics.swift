@@ -43,6 +43,7 @@ public final class DaemonMetrics: Sendable {
     private let inFlightBytes: Gauge
     private let workerBusyRatio: Gauge
     private let lastProcessedTimestamp: Gauge
+    private let inputStalled: Gauge
     private let consumerLag: GaugeFamily
     private let buildInfoFamily: GaugeFamily
 
@@ -109,6 +110,8 @@ public final class DaemonMetrics: Sendable {
             "Fraction of the worker pool busy running batches (0 to 1)."))
         lastProcessedTimestamp = r.makeGauge(descriptor: descriptor("postclassd_last_processed_timestamp_seconds",
             "Unix time at which the last record was processed."))
+        inputStalled = r.makeGauge(descriptor: descriptor("postclassd_input_stalled",
+            "1 while records wait in an assigned partition and none was taken in or finished for the stall timeout, else 0."))
         consumerLag = GaugeFamily(r, name: "postclassd_consumer_lag_messages",
             help: "Messages between the committed offset and the partition's high watermark, per fetching partition.",
             labels: ["topic", "partition"])
@@ -257,6 +260,11 @@ public final class DaemonMetrics: Sendable {
     public func removeConsumerLag(_ partitions: some Sequence<TopicPartition>) {
         let doomed = Set(partitions.map { [$0.topic, String($0.partition)] })
         consumerLag.removeAll { doomed.contains($0) }
+    }
+
+    /// Sets whether input is stalled (records wait, nothing moves).
+    public func setInputStalled(_ stalled: Bool) {
+        inputStalled.set(to: stalled ? 1 : 0)
     }
 
     /// Sets the fraction of the worker pool that is busy; clamped to 0...1.

@@ -8,6 +8,9 @@ public enum ReadinessCondition: String, Sendable, CaseIterable, CustomStringConv
     case producerConnected
     /// The model is loaded and warmed up.
     case modelLoaded
+    /// Input moves: no assigned partition has records waiting while nothing is taken in or
+    /// finished. Unlike the others it holds from the start, until a stall is seen.
+    case inputMoving
 
     /// What is missing while the condition does not hold and the daemon gave no reason.
     public var defaultReason: String {
@@ -15,6 +18,7 @@ public enum ReadinessCondition: String, Sendable, CaseIterable, CustomStringConv
         case .groupJoined: "consumer has not joined its group"
         case .producerConnected: "producer has not reached a broker"
         case .modelLoaded: "model is not loaded"
+        case .inputMoving: "input is stalled"
         }
     }
 
@@ -60,7 +64,7 @@ public final class HealthState: Sendable {
     ///   alive; keep it well above the poll timeout and below systemd's `WatchdogSec`.
     public init(stallThreshold: Duration = .seconds(30)) {
         self.stallThreshold = stallThreshold
-        self.state = Locked(State(lastHeartbeat: clock.now))
+        self.state = Locked(State(lastHeartbeat: clock.now, conditions: [.inputMoving: (true, "")]))
     }
 
     /// Records that the poll loop is alive. Cheap: call it every iteration.

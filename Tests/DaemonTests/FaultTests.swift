@@ -97,6 +97,69 @@ import Testing
         #expect(daemon.log.contains("refused 8 writes in a row") && daemon.log.contains("grant this client WRITE"), "log:\n\(daemon.log.suffix(3000))")
     }
 
+    @Test("a fatal idempotent-producer error mid-stream (a sequence desynchronisation): exit 2 naming it; a restart labels every post")
+    func fatalProducerErrorStopsTheDaemon() throws {
+        let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        let total = 30
+        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        // One post at a time, 300 ms apart: each produce request is alone in flight, and
+        // librdkafka takes an out-of-order sequence on the first request in flight as fatal.
+        let first = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "slow:300", "--batch-size", "1", "--workers", "1",
+                                                                                      "--kafka", "session.timeout.ms=6000"])
+        let port = try first.metricsPort()
+        var labelled = 0.0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while labelled < 3 && ContinuousClock.now < deadline {
+            labelled = (try? first.scrape(port: port))?[#"postclassd_messages_produced_total{topic="labels"}"#] ?? 0
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try #require(labelled >= 3, "the daemon labelled nothing; log:\n\(first.log.suffix(3000))")
+        cluster.broker.failNextRequests(apiKey: KafkaAPIKey.produce, count: 1, with: KafkaErrorCode.outOfOrderSequenceNumber)
+        let status = first.waitForExit(timeout: .seconds(60))
+        #expect(status == 2, "log:\n\(first.log.suffix(3000))")
+        #expect(first.log.contains("fatal Kafka producer error") && first.log.contains("OUT_OF_ORDER_SEQUENCE_NUMBER"), "log:\n\(first.log.suffix(3000))")
+        let second = try DaemonProcess(brokers: cluster.bootstrap, arguments: ["--model", "passthrough"])
+        let output = try cluster.readAll("labels", expected: total, idle: .seconds(30))
+        #expect(second.stop() == 0)
+        let missing = Set((0..<total).map { "p\($0)" }).subtracting(output.compactMap { Posts.id(of: $0.value) })
+        #expect(missing.isEmpty, "\(missing.count) posts never labelled, e.g. \(missing.sorted().prefix(5)); first:\n\(first.log.suffix(4000))\nsecond:\n\(second.log.suffix(3000))")
+        #expect(try cluster.readAll("posts.dlq", expected: 0, idle: .seconds(2)).isEmpty)
+    }
+
+    @Test("a fetch response over receive.message.max.bytes, which librdkafka retries forever: /readyz 503 naming the stall and the error; a restart with the limit raised labels every post; a quiet topic is no stall")
+    func stalledInputIsVisible() throws {
+        let broker = try NoidaBroker(topics: [TopicSpec(name: "posts", partitions: 2), TopicSpec(name: "labels", partitions: 2),
+                                              TopicSpec(name: "posts.dlq", partitions: 1)])
+        // 100 posts of 256 KiB: noida-db answers one fetch with all 26 MB, over the 6 MB allowed.
+        let total = 100
+        let text = String(repeating: "a", count: 256 * 1024 - 64)
+        try broker.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)", text: text)) }, topic: "posts", roundRobin: 2)
+        let limits = ["--max-inflight-bytes", "8MiB", "--max-message-bytes", "1MiB", "--stall-timeout", "2s"]
+        let stalled = try DaemonProcess(brokers: broker.bootstrap, arguments: limits + ["--kafka", "receive.message.max.bytes=6000000"])
+        let port = try stalled.metricsPort()
+        var body = ""
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !body.contains("input stalled") && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            body = (try? rawHTTP(port: port, path: "/readyz")).map { "\($0.status) \($0.body)" } ?? ""
+        }
+        #expect(body.hasPrefix("503 "), "log:\n\(stalled.log.suffix(3000))")
+        #expect(body.contains("input stalled") && body.contains("\(total) records wait") && body.contains("receive.message.max.bytes"), "\(body)")
+        #expect((try stalled.scrape(port: port))["postclassd_input_stalled"] == 1)
+        #expect(stalled.log.contains("input stalled"))
+        #expect(stalled.stop() == 0)
+
+        let healthy = try DaemonProcess(brokers: broker.bootstrap, arguments: limits)
+        let output = try broker.readAll("labels", expected: total, idle: .seconds(5))
+        let healthyPort = try healthy.metricsPort()
+        Thread.sleep(forTimeInterval: 5)  // more than twice the stall timeout, with nothing to read
+        #expect(waitForStatus(port: healthyPort, path: "/readyz", status: 200, timeout: .seconds(5)))
+        #expect((try healthy.scrape(port: healthyPort))["postclassd_input_stalled"] == 0)
+        #expect(healthy.stop() == 0)
+        #expect(Set(output.compactMap { Posts.id(of: $0.value) }).count == total, "\(output.count) labelled of \(total)")
+    }
+
     @Test("a post that forges labels, model or source keeps them under input_fields; output has no duplicate keys; input headers cannot shadow source.*")
     func forgedFieldsCannotShadowTheDaemons() throws {
         let cluster = try DaemonTestCluster.standard()

@@ -30,6 +30,7 @@ final class InFlightLedger: Sendable {
         var nextToken: UInt64 = 1
         var messages = 0
         var bytes = 0
+        var moves: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -74,6 +75,7 @@ final class InFlightLedger: Sendable {
                       s.tracker.track(message.topicPartition, offset: message.offset) else { return nil }
                 s.messages += 1
                 s.bytes += message.byteCount
+                s.moves += 1
                 return epoch
             }
         }
@@ -118,6 +120,7 @@ final class InFlightLedger: Sendable {
 
     private func finish(_ s: inout State, _ message: ConsumedMessage, epoch: UInt64) {
         release(&s, message)
+        s.moves += 1
         guard s.epochs[message.topicPartition] == epoch,
               let next = s.tracker.finish(message.topicPartition, offset: message.offset) else { return }
         storeOffset(message.topicPartition, next)
@@ -142,6 +145,9 @@ final class InFlightLedger: Sendable {
 
     /// Offsets skipped between consecutive records of a partition so far (``OffsetTracker/skippedOffsets``).
     var skippedOffsets: Int64 { state.withLock { $0.tracker.skippedOffsets } }
+
+    /// Records taken in plus records finished, since start: while it stands still, nothing moves.
+    var moves: UInt64 { state.withLock { $0.moves } }
 
     /// Records read and not yet finished, and their bytes.
     var load: (messages: Int, bytes: Int) {

@@ -91,6 +91,10 @@ final class Pipeline: @unchecked Sendable {
         } catch {
             throw PipelineError(description: "cannot subscribe to \(settings.inputTopics.joined(separator: ",")): \(error)")
         }
+        let reset = (settings.kafkaProperties["auto.offset.reset"] ?? "earliest").lowercased()
+        let stallWatch = StallWatch(timeout: settings.stallTimeout, startsAtEarliest: ["earliest", "smallest", "beginning"].contains(reset),
+                                    consumer: consumer, producer: producer, moves: { ledger.moves }, telemetry: telemetry, logger: logger)
+        stallWatch.start()
         logger.info("consuming", metadata: ["topics": .string(settings.inputTopics.joined(separator: ",")),
                                            "group": .string(settings.groupID), "bootstrap": .string(bootstrap),
                                            "model": .string("\(classifier.identity.name) \(classifier.identity.version)")])
@@ -135,6 +139,7 @@ final class Pipeline: @unchecked Sendable {
                 logProgress(ledger: ledger, pool: pool)
             }
         }
+        stallWatch.stop()
         if fatal == nil, let reason = fatalReason.withLock({ $0 }) { fatal = PipelineError(description: reason) }
         drain(consumer: consumer, producer: producer, sender: clients.sender, ledger: ledger, pool: pool, processor: processor,
               deliveryFailed: fatal != nil)

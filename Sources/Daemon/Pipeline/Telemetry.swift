@@ -14,6 +14,7 @@ final class Telemetry: Sendable {
     private let watchdog: Watchdog
     private let logger: Logger
     private let readySent = Atomic<Bool>(false)
+    private let lastError = Mutex<String?>(nil)
 
     init(metrics: DaemonMetrics, health: HealthState, notifier: SystemdNotifier, logger: Logger) {
         self.metrics = metrics
@@ -74,8 +75,12 @@ final class Telemetry: Sendable {
         health.set(.producerConnected, ready: stats.brokersUp > 0, reason: stats.brokersUp > 0 ? "" : "producer cannot reach any broker")
     }
 
+    /// The last error the Kafka clients reported, for a stall's reason.
+    var lastKafkaError: String? { lastError.withLock { $0 } }
+
     func kafkaError(_ error: KafkaError) {
         metrics.kafkaError(kind: error.kind.rawValue)
+        lastError.withLock { $0 = "\(error)" }
         if error.codeName == "_ALL_BROKERS_DOWN" {
             health.set(.groupJoined, ready: false, reason: "all brokers are down")
             health.set(.producerConnected, ready: false, reason: "all brokers are down")

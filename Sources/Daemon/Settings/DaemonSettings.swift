@@ -25,6 +25,10 @@ struct DaemonSettings: Sendable {
     var kafkaProperties: [String: String] = [:]
     var model = "models/default"
     var drainTimeout: Duration = .seconds(30)
+    /// How long records may wait in an assigned partition with nothing taken in or finished
+    /// before input counts as stalled (`/readyz` 503). Well above a batch's time, so a slow model
+    /// is not mistaken for a stall.
+    var stallTimeout: Duration = .seconds(60)
     var logLevel: Logger.Level = .info
     var logFormat: LogFormat = .text
     var keepImage = false

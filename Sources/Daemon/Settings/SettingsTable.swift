@@ -49,6 +49,11 @@ enum SettingsTable {
         SettingSpec(name: "drain-timeout", help: "On SIGTERM, how long in-flight batches may take to finish (e.g. 30s, 500ms).") { s, v throws(SettingsProblem) in
             s.drainTimeout = try duration(v)
         },
+        SettingSpec(name: "stall-timeout", help: "How long records may wait in an assigned partition while none is taken in or finished before /readyz reports input stalled (1s-1h, e.g. 60s).") { s, v throws(SettingsProblem) in
+            let timeout = try duration(v)
+            guard timeout >= .seconds(1) else { throw SettingsProblem("must be at least 1s: shorter would take an ordinary batch for a stall") }
+            s.stallTimeout = timeout
+        },
         SettingSpec(name: "log-level", help: "trace, debug, info, notice, warning, error or critical.") { s, v throws(SettingsProblem) in
             let text = try scalar(v)
             guard let level = Logger.Level(rawValue: text) else { throw SettingsProblem("'\(text)' is not a log level (trace, debug, info, notice, warning, error, critical)") }
