@@ -41,9 +41,13 @@ final class InFlightLedger: Sendable {
         self.storeOffset = storeOffset
     }
 
-    /// Starts a new ownership epoch for newly assigned partitions.
+    /// Starts a new ownership epoch for newly assigned partitions. A partition assigned again
+    /// without being revoked in between (a rebalance whose revoke was lost) starts afresh too:
+    /// results of its old epoch are dropped, and its offsets are tracked from wherever reading
+    /// restarts, so records read again are not mistaken for redeliveries.
     func assigned(_ partitions: [TopicPartition]) {
         state.withLock { s in
+            s.tracker.forget(partitions)
             for partition in partitions {
                 s.epochs[partition] = s.nextEpoch
                 s.nextEpoch += 1

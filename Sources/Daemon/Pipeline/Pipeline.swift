@@ -249,6 +249,14 @@ final class Pipeline: @unchecked Sendable {
         for event in events {
             switch event {
             case .assigned(let partitions):
+                let stale = partitions.filter(assigned.contains)
+                if !stale.isEmpty {
+                    // Assigned again without a revoke in between: what this loop held for them
+                    // belongs to the old assignment.
+                    forgetReadState(of: Set(stale), ledger: ledger)
+                    logger.warning("partitions assigned again without being revoked: their unfinished records will be read again",
+                                   metadata: ["partitions": .string(stale.sorted().map(\.description).joined(separator: ","))])
+                }
                 ledger.assigned(partitions)
                 assigned.formUnion(partitions)
                 counters.withLock { $0.rebalances += 1 }
@@ -257,11 +265,8 @@ final class Pipeline: @unchecked Sendable {
                 logger.info("partitions assigned", metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
                 if paused { try? consumer.pause(partitions) }
             case .revoked(let partitions, let lost):
-                let gone = Set(partitions)
                 ledger.revoked(partitions)
-                assigned.subtract(gone)
-                for partition in gone { nextToRead[partition] = nil }
-                for record in batcher.remove(partitions: gone) { ledger.abandon(record.message) }
+                forgetReadState(of: Set(partitions), ledger: ledger)
                 counters.withLock { $0.rebalances += 1 }
                 telemetry.revoked(partitions, lost: lost)
                 logger.info(lost ? "partitions lost (their records will be read again by their next owner)" : "partitions revoked",
@@ -284,6 +289,14 @@ final class Pipeline: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// Forgets the loop's state for partitions that are gone (or assigned afresh): their read
+    /// positions and the records waiting in the batcher.
+    private func forgetReadState(of partitions: Set<TopicPartition>, ledger: InFlightLedger) {
+        assigned.subtract(partitions)
+        for partition in partitions { nextToRead[partition] = nil }
+        for record in batcher.remove(partitions: partitions) { ledger.abandon(record.message) }
     }
 
     /// Lets go of records that are not admitted: the read position of their partitions moves
