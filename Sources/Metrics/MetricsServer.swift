@@ -43,6 +43,8 @@ public final class MetricsServer: Sendable {
     ///   - health: answers `/healthz` and `/readyz`.
     ///   - group: an event loop group to run on; `nil` creates one owned by the server.
     ///   - idleTimeout: a connection that sends nothing for this long is closed.
+    ///   - maxConnections: connections open at once, at most; more are closed as they arrive, so
+    ///     clients that open sockets and hold them cannot exhaust the daemon's file descriptors.
     /// - Throws: ``MetricsServerError`` saying why the address could not be bound.
     public static func start(
         address: MetricsAddress,
@@ -50,6 +52,7 @@ public final class MetricsServer: Sendable {
         health: HealthState,
         group: (any EventLoopGroup)? = nil,
         idleTimeout: TimeAmount = .seconds(120),
+        maxConnections: Int = 64,
         logger: Logger = Logger(label: "postclassd.metrics")
     ) async throws(MetricsServerError) -> MetricsServer {
         let ownedGroup: MultiThreadedEventLoopGroup?
@@ -63,13 +66,14 @@ public final class MetricsServer: Sendable {
             loopGroup = created
         }
         let router = HTTPRouter(registry: registry, health: health)
-        let connections = ConnectionSet()
+        let connections = ConnectionSet(limit: maxConnections, logger: logger)
 
         let bootstrap = ServerBootstrap(group: loopGroup)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                connections.insert(channel)
+                // A failed initializer closes the connection.
+                guard connections.insert(channel) else { return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState) }
                 return channel.eventLoop.makeCompletedFuture {
                     // Idle connections are closed so clients that open sockets and go quiet cannot
                     // pile up; a scraper on keep-alive talks at least every scrape interval.
@@ -135,20 +139,53 @@ public final class MetricsServer: Sendable {
     }
 }
 
-/// The accepted connections, so shutdown can close them when the event loop group is not ours.
+/// The accepted connections, so shutdown can close them when the event loop group is not ours,
+/// and so their number stays within a limit.
 final class ConnectionSet: Sendable {
-    private let channels = Locked<[ObjectIdentifier: any Channel]>([:])
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var refused = 0
+        var lastWarning: ContinuousClock.Instant?
+    }
 
-    func insert(_ channel: any Channel) {
+    private let limit: Int
+    private let logger: Logger
+    private let state = Locked(State())
+
+    init(limit: Int, logger: Logger) {
+        self.limit = limit
+        self.logger = logger
+    }
+
+    /// Adds a connection; returns false, adding nothing, when the limit is reached (warning at
+    /// most once a minute with how many were refused).
+    func insert(_ channel: any Channel) -> Bool {
         let key = ObjectIdentifier(channel)
-        channels.withLock { $0[key] = channel }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.channels.withLock { _ = $0.removeValue(forKey: key) }
+        let now = ContinuousClock.now
+        let (admitted, warnRefused) = state.withLock { s -> (Bool, Int?) in
+            guard s.channels.count < limit else {
+                s.refused += 1
+                guard s.lastWarning.map({ now - $0 >= .seconds(60) }) ?? true else { return (false, nil) }
+                s.lastWarning = now
+                defer { s.refused = 0 }
+                return (false, s.refused)
+            }
+            s.channels[key] = channel
+            return (true, nil)
         }
+        if let warnRefused {
+            logger.warning("metrics server at its connection limit: new connections closed (idle ones close after the idle timeout)",
+                           metadata: ["limit": "\(limit)", "refused": "\(warnRefused)"])
+        }
+        guard admitted else { return false }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.state.withLock { _ = $0.channels.removeValue(forKey: key) }
+        }
+        return true
     }
 
     func closeAll() async {
-        let open = channels.withLock { $0.values }
+        let open = state.withLock { $0.channels.values }
         for channel in open {
             try? await channel.close()  // already closed by the peer: nothing to do
         }

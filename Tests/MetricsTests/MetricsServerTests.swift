@@ -192,6 +192,33 @@ final class MetricsServerTests: XCTestCase {
         XCTAssertLessThan(clock.now - start, .seconds(3))
     }
 
+    func testConnectionsBeyondTheLimitAreClosedAndRoomReturns() async throws {
+        let server = try await MetricsServer.start(
+            address: MetricsAddress(host: "127.0.0.1", port: 0), registry: DaemonMetrics().registry,
+            health: HealthState(), maxConnections: 4)
+        addTeardownBlock { try? await server.shutdown() }
+        var held = try (0..<4).map { _ in try connectTCP(port: server.port) }
+        defer { for fd in held { close(fd) } }
+        // Each held connection answers, so the server has accepted all four.
+        for fd in held {
+            try sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertTrue(try receive(fd) { $0.hasSuffix("\n") && $0.contains("ok") }.text.hasPrefix("HTTP/1.1 200"))
+        }
+        let extra = try connectTCP(port: server.port)
+        defer { close(extra) }
+        try? sendAll(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let refused = (try? receive(extra)) ?? (text: "", closed: true)
+        XCTAssertTrue(refused.closed && refused.text.isEmpty, "a fifth connection was served: \(refused.text)")
+
+        close(held.removeFirst())
+        var answered = ""
+        for _ in 0..<50 where !answered.hasPrefix("HTTP/1.1 200") {
+            try await Task.sleep(for: .milliseconds(50))
+            answered = (try? rawHTTP(port: server.port, path: "/healthz"))?.status == 200 ? "HTTP/1.1 200" : ""
+        }
+        XCTAssertEqual(answered, "HTTP/1.1 200", "no room after a held connection closed")
+    }
+
     func testSecondServerOnSamePortFailsWithActionableError() async throws {
         let first = try await startServer()
         do {
