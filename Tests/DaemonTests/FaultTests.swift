@@ -8,24 +8,24 @@ import Testing
 /// lost or diverted because the cluster had a bad minute, memory stays bounded under overload,
 /// and what cannot be fixed by waiting ends the daemon with the reason.
 @Suite(.serialized) struct FaultTests {
-    /// A daemon mid-stream on 3,000 posts whose output deliveries time out after 4 s, so an
-    /// outage longer than that makes every delivery in flight fail at least once.
-    private func startMidStream(extra: [String] = []) throws -> (DaemonTestCluster, DaemonProcess, Int) {
+    /// A daemon mid-stream on 3,000 posts whose output deliveries time out after `timeout`, so
+    /// an outage longer than that makes every delivery in flight fail at least once.
+    private func startMidStream(deliveryTimeout: String = "4000", extra: [String] = []) throws -> (DaemonTestCluster, DaemonProcess, Int) {
         let cluster = try DaemonTestCluster.standard()
-        let (daemon, total) = try cluster.startMidStream(daemonArguments: ["--kafka", "message.timeout.ms=4000"] + extra)
+        let (daemon, total) = try cluster.startMidStream(daemonArguments: ["--kafka", "message.timeout.ms=\(deliveryTimeout)"] + extra)
         return (cluster, daemon, total)
     }
 
-    @Test("the broker down for 12 s mid-stream with 4 s delivery timeouts: every post labelled, none dead-lettered, not ready during, ready after")
+    @Test("the broker down for 30 s mid-stream with 10 s delivery timeouts: every post labelled, none dead-lettered, not ready during, ready after")
     func brokerOutageLosesAndDivertsNothing() throws {
-        let (cluster, daemon, total) = try startMidStream()
+        let (cluster, daemon, total) = try startMidStream(deliveryTimeout: "10000")
         defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
         let port = try daemon.metricsPort()
         #expect(waitForStatus(port: port, path: "/readyz", status: 200, timeout: .seconds(30)))
         Thread.sleep(forTimeInterval: 1.5)
         try cluster.broker.setBrokerDown(1)
         let notReady = waitForStatus(port: port, path: "/readyz", status: 503, timeout: .seconds(10))
-        Thread.sleep(forTimeInterval: 12)
+        Thread.sleep(forTimeInterval: 30)
         try cluster.broker.setBrokerUp(1)
         #expect(notReady, "/readyz stayed 200 with the broker down")
         let output = try cluster.readAll("labels", expected: total, idle: .seconds(20), timeout: .seconds(180))
@@ -41,16 +41,16 @@ import Testing
         #expect(retries > 0, "no delivery was retried, so the outage did not hit deliveries in flight")
     }
 
-    @Test("noida-db's Kafka service stopped for 12 s mid-stream and started again with its data: every post labelled, none dead-lettered")
+    @Test("noida-db's Kafka service stopped for 30 s mid-stream (default delivery timeout) and started again with its data: every post labelled, none dead-lettered")
     func noidaRestartLosesAndDivertsNothing() throws {
         let broker = try NoidaBroker(topics: [TopicSpec(name: "posts", partitions: 3), TopicSpec(name: "labels", partitions: 3),
                                               TopicSpec(name: "posts.dlq", partitions: 1)])
-        let (daemon, total) = try broker.startMidStream(daemonArguments: ["--kafka", "message.timeout.ms=4000"], assignedWithin: .seconds(60))
+        let (daemon, total) = try broker.startMidStream(daemonArguments: [], assignedWithin: .seconds(60))
         let port = try daemon.metricsPort()
         Thread.sleep(forTimeInterval: 1.5)
         try broker.stopKafka()
         let notReady = waitForStatus(port: port, path: "/readyz", status: 503, timeout: .seconds(10))
-        Thread.sleep(forTimeInterval: 12)
+        Thread.sleep(forTimeInterval: 30)
         try broker.startKafka()
         #expect(notReady, "/readyz stayed 200 with the broker stopped")
         let output = try broker.readAll("labels", expected: total, idle: .seconds(30), timeout: .seconds(180))
