@@ -34,6 +34,7 @@ final class GrafanaDashboardTests: XCTestCase {
         metrics.observeStage(.heads, seconds: 0.1)
         metrics.setConsumerLag(topic: "t", partition: 0, lag: 1)
         metrics.buildInfo(version: "v", modelBundle: "m")
+        metrics.setInputStalled(false)
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
         return Set(text.split(separator: "\n").compactMap { line -> String? in
             let parts = line.split(separator: " ")

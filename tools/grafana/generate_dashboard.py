@@ -54,9 +54,14 @@ panel("Up", [t(f'up{{{SEL}}}', "{{instance}}", instant=True, range=False)], 12, 
       extra={"options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
              "fieldConfig": {"defaults": {"mappings": [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]}, "overrides": []}})
 panel("Since last processed record", [t(f'time() - (max by (instance) (postclassd_last_processed_timestamp_seconds{{{SEL}}}) > 0)', "{{instance}}", instant=True, range=False)],
-      16, y, w=8, h=5, kind="stat", unit="s",
+      16, y, w=4, h=5, kind="stat", unit="s",
       desc="Seconds since each daemon last processed a record; grows when input stops or the daemon is stuck.",
       extra={"options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "value"}})
+panel("Input stalled", [t(f'max by (instance) (postclassd_input_stalled{{{SEL}}})', "{{instance}}", instant=True, range=False)],
+      20, y, w=4, h=5, kind="stat",
+      desc="STALLED while records wait in an assigned partition and none was taken in or finished for stall-timeout; /readyz and the log say why.",
+      extra={"options": {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
+             "fieldConfig": {"defaults": {"mappings": [{"type": "value", "options": {"0": {"text": "moving", "color": "green"}, "1": {"text": "STALLED", "color": "red"}}}]}, "overrides": []}})
 y += 5
 row("Throughput and errors", y); y += 1
 panel("Throughput (messages/s)", [
