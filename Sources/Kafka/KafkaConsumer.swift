@@ -12,15 +12,12 @@ import Synchronization
 public final class KafkaConsumer: @unchecked Sendable {
     // @unchecked: librdkafka's handle is thread-safe for the calls made here; `handleGuard` keeps
     // every call from other threads (offset store, pause, resume, commit) out of a destroyed handle.
-    // `pollBuffer` is touched only by `poll`, which the owner calls from one thread.
     private let handle: OpaquePointer
     private let queue: OpaquePointer
     private let callbacks: ClientCallbacks
     private let handleGuard = HandleGuard()
     private let logger: Logger
     private let usesCooperativeAssignor: Bool
-    /// Reused by `poll` (only the polling thread touches it), grown when a larger batch is asked.
-    private var pollBuffer = UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: 0)
 
     /// Creates the consumer. Every property is checked here; a rejected one throws an error quoting
     /// librdkafka's reason.
@@ -44,7 +41,6 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     deinit {
         close()
-        pollBuffer.deallocate()
     }
 
     /// Subscribes to topics (replacing any earlier subscription). Partitions arrive later, as
@@ -63,22 +59,21 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func poll(maxMessages: Int, timeout: Duration) -> ConsumerBatch {
         var messages: [ConsumedMessage] = []
         let capacity = max(1, maxMessages)
-        if pollBuffer.count < capacity {
-            pollBuffer.deallocate()
-            pollBuffer = .allocate(capacity: capacity)
-        }
-        let buffer = pollBuffer
-        let count = takeAvailable(into: buffer, capacity: capacity, waitingAtMost: timeout)
-        if count > 0 {
-            messages.reserveCapacity(count)
-            for i in 0..<count {
-                guard let message = buffer[i] else { continue }
-                defer { rd_kafka_message_destroy(message) }
-                absorb(message, into: &messages)
+        // A buffer per call (on the stack at the daemon's poll sizes) keeps the consumer free of
+        // state only the polling thread may touch.
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: capacity) { buffer in
+            let count = takeAvailable(into: buffer, capacity: capacity, waitingAtMost: timeout)
+            if count > 0 {
+                messages.reserveCapacity(count)
+                for i in 0..<count {
+                    guard let message = buffer[i] else { continue }
+                    defer { rd_kafka_message_destroy(message) }
+                    absorb(message, into: &messages)
+                }
+            } else if count < 0 {
+                let err = rd_kafka_last_error()
+                callbacks.post(.error(KafkaError(err, "consume failed"), nil))
             }
-        } else if count < 0 {
-            let err = rd_kafka_last_error()
-            callbacks.post(.error(KafkaError(err, "consume failed"), nil))
         }
         return ConsumerBatch(messages: messages, events: callbacks.takeEvents())
     }
@@ -306,7 +301,11 @@ public final class KafkaConsumer: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while rd_kafka_consumer_closed(handle) == 0 {
             guard ContinuousClock.now < deadline else { return false }
-            _ = rd_kafka_queue_poll_callback(closing, 100)
+            // The consumer queue is forwarded here, so records fetched but never read arrive too.
+            // Serving the queue for callbacks only would hand them to librdkafka's callback path,
+            // which aborts on a record (assert in rd_kafka_q_serve); taken this way, the rebalance
+            // callback still runs and each record is dropped (its offset was never stored).
+            if let message = rd_kafka_consume_queue(closing, 100) { rd_kafka_message_destroy(message) }
         }
         return true
     }

@@ -55,6 +55,29 @@ import Testing
         #expect(Set(lastSeqByPartition.keys) == [0, 1, 2], "all three partitions carry data")
     }
 
+    @Test("closing with fetched records never read drops them quietly (librdkafka would abort serving them as callbacks)",
+          arguments: ClusterKind.available)
+    func closeWithUnreadRecords(kind: ClusterKind) throws {
+        let cluster = try TestCluster(kind)
+        let topic = try cluster.makeTopic("unread", partitions: 1)
+        let deliveries = DeliveryLog()
+        let producer = try cluster.producer(onDelivery: deliveries.record)
+        for i in 0..<2000 { try producer.send(ProducerRecord(topic: topic, key: nil, value: Array("v\(i)".utf8)), token: UInt64(i)) }
+        try producer.flush(timeout: .seconds(30))
+        producer.close(timeout: .seconds(5))
+        for round in 0..<3 {
+            let consumer = try cluster.consumer(group: "g-\(UUID())", topics: [topic])
+            var read = 0
+            _ = pollUntil(timeout: .seconds(30)) {
+                read += consumer.poll(maxMessages: 1, timeout: .milliseconds(100)).messages.count
+                return read > 0
+            }
+            #expect(read == 1, "round \(round)")
+            Thread.sleep(forTimeInterval: 0.5)  // librdkafka prefetches the rest meanwhile
+            consumer.close()
+        }
+    }
+
     @Test("pause stops delivery from a partition, resume restarts it where it stopped",
           arguments: ClusterKind.available)
     func pauseAndResume(kind: ClusterKind) throws {
