@@ -17,7 +17,7 @@ enum Credentials {
                               ("kafka-oauth-client-secret", "sasl.oauthbearer.client.secret")]
 
     static func kafkaProperties(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                logger: Logger) throws -> [String: String] {
+                                logger: Logger) -> [String: String] {
         guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else { return [:] }
         var properties: [String: String] = [:]
         for (file, property) in secretFiles {

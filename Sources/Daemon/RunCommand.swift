@@ -76,7 +76,7 @@ struct RunCommand: ParsableCommand {
         DaemonLogging.bootstrap(level: settings.logLevel, format: settings.logFormat)
         let logger = Logger(label: "postclassd")
         var settingsWithSecrets = settings
-        settingsWithSecrets.kafkaProperties.merge(try Credentials.kafkaProperties(logger: logger)) { _, secret in secret }
+        settingsWithSecrets.kafkaProperties.merge(Credentials.kafkaProperties(logger: logger)) { _, secret in secret }
 
         let address: MetricsAddress
         do {
@@ -89,7 +89,7 @@ struct RunCommand: ParsableCommand {
         do {
             server = try blockingAwait { try await MetricsServer.start(address: address, metrics: telemetry.metrics, health: telemetry.health, logger: logger) }
         } catch {
-            throw ValidationError("\(error)")
+            throw StartupError.metricsServer("\(error)")
         }
         defer { _ = try? blockingAwait { try await server.shutdown() } }
         logger.info("metrics, health and readiness at http://\(server.boundAddress)/metrics, /healthz, /readyz")
@@ -101,9 +101,13 @@ struct RunCommand: ParsableCommand {
         let classifier: any Classifier
         do {
             classifier = try ClassifierFactory.make(settings.model)
+        } catch {
+            throw StartupError.model(error)
+        }
+        do {
             try classifier.warmUp()
-        } catch let error as SettingsError {
-            throw ValidationError(error.description)
+        } catch {
+            throw StartupError.warmUp(model: settings.model, "\(error)")
         }
         telemetry.modelLoaded(classifier.identity)
 
@@ -115,7 +119,12 @@ struct RunCommand: ParsableCommand {
             let topics = settings.inputTopics.map { TopicSpec(name: $0, partitions: 3) }
                 + [TopicSpec(name: settings.outputTopic, partitions: 3), TopicSpec(name: settings.dlqTopic, partitions: 1)]
                 + Set(settings.routes.map(\.topic)).sorted().map { TopicSpec(name: $0, partitions: 1) }
-            let embedded = try EmbeddedBroker(brokers: 1, topics: topics, logger: logger)
+            let embedded: EmbeddedBroker
+            do {
+                embedded = try EmbeddedBroker(brokers: 1, topics: topics, logger: logger)
+            } catch {
+                throw StartupError.embeddedBroker(error)
+            }
             broker = embedded
             bootstrap = embedded.bootstrapServers
             print("embedded broker at \(bootstrap)")
@@ -144,5 +153,28 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         logger.info("stopped cleanly")
+    }
+}
+
+/// Why `postclassd run` could not start although its settings were valid. Printed as
+/// `Error: <description>` without the usage text (which is for mistakes on the command line),
+/// exit status 1.
+enum StartupError: Error, CustomStringConvertible {
+    /// The metrics server could not bind its address; the text says which setting to change.
+    case metricsServer(String)
+    /// The model named by `--model` cannot be used.
+    case model(SettingsError)
+    /// The model loaded but failed its first inference.
+    case warmUp(model: String, String)
+    /// The embedded broker (no `--brokers`) could not start.
+    case embeddedBroker(KafkaError)
+
+    var description: String {
+        switch self {
+        case .metricsServer(let text): text
+        case .model(let error): error.description
+        case .warmUp(let model, let text): "the model \(model) loaded but failed its first classification: \(text); check the bundle against its manifest, or rebuild it with scripts/setup-models.sh"
+        case .embeddedBroker(let error): "the embedded broker did not start: \(error); pass --brokers to use a real cluster"
+        }
     }
 }

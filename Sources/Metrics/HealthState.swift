@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A condition that must hold before the daemon is ready to take traffic (`/readyz`, `READY=1`).
 public enum ReadinessCondition: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -58,13 +59,13 @@ public final class HealthState: Sendable {
     /// How long the poll loop may go without a heartbeat before `/healthz` fails.
     public let stallThreshold: Duration
     private let clock = ContinuousClock()
-    private let state: Locked<State>
+    private let state: Mutex<State>
 
     /// - Parameter stallThreshold: the longest gap between heartbeats that still counts as
     ///   alive; keep it well above the poll timeout and below systemd's `WatchdogSec`.
     public init(stallThreshold: Duration = .seconds(30)) {
         self.stallThreshold = stallThreshold
-        self.state = Locked(State(lastHeartbeat: clock.now, conditions: [.inputMoving: (true, "")]))
+        self.state = Mutex(State(lastHeartbeat: clock.now, conditions: [.inputMoving: (true, "")]))
     }
 
     /// Records that the poll loop is alive. Cheap: call it every iteration.

@@ -1,6 +1,7 @@
 import Prometheus
+import Synchronization
 
-// Label-keyed handle caches over a `PrometheusCollectorRegistry`.
+// Label-keyed handle caches over a `PrometheusCollectorRegistry` (classes: each owns its cache's lock).
 //
 // Why a cache in front of the registry: the registry validates the metric name and every
 // label on each `make*` call; the daemon records per message, so it keeps the handle for each
@@ -8,12 +9,12 @@ import Prometheus
 // family, so callers pass only values, in the family's label order.
 
 /// Counters sharing a name and label names, one per label-value tuple.
-struct CounterFamily: Sendable {
+final class CounterFamily: Sendable {
     let registry: PrometheusCollectorRegistry
     let name: String
     let help: String
     let labelNames: [String]
-    private let handles = Locked<[[String]: Counter]>([:])
+    private let handles = Mutex<[[String]: Counter]>([:])
 
     init(_ registry: PrometheusCollectorRegistry, name: String, help: String, labels: [String]) {
         self.registry = registry
@@ -33,12 +34,12 @@ struct CounterFamily: Sendable {
 }
 
 /// Gauges sharing a name and label names; series can be removed (e.g. lag of a revoked partition).
-struct GaugeFamily: Sendable {
+final class GaugeFamily: Sendable {
     let registry: PrometheusCollectorRegistry
     let name: String
     let help: String
     let labelNames: [String]
-    private let handles = Locked<[[String]: Gauge]>([:])
+    private let handles = Mutex<[[String]: Gauge]>([:])
 
     init(_ registry: PrometheusCollectorRegistry, name: String, help: String, labels: [String]) {
         self.registry = registry
@@ -73,13 +74,13 @@ struct GaugeFamily: Sendable {
 }
 
 /// Value histograms sharing a name, label names and buckets.
-struct HistogramFamily: Sendable {
+final class HistogramFamily: Sendable {
     let registry: PrometheusCollectorRegistry
     let name: String
     let help: String
     let labelNames: [String]
     let buckets: [Double]
-    private let handles = Locked<[[String]: ValueHistogram]>([:])
+    private let handles = Mutex<[[String]: ValueHistogram]>([:])
 
     init(_ registry: PrometheusCollectorRegistry, name: String, help: String, labels: [String], buckets: [Double]) {
         self.registry = registry

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import Synchronization
 
 /// A small HTTP/1.1 server for `GET /metrics`, `/healthz` and `/readyz`.
 ///
@@ -21,7 +22,7 @@ public final class MetricsServer: Sendable {
     private let connections: ConnectionSet
     private let ownedGroup: MultiThreadedEventLoopGroup?
     private let logger: Logger
-    private let stopped = Locked(false)
+    private let stopped = Atomic<Bool>(false)
 
     /// The bound TCP port (useful with port 0).
     public var port: Int { boundAddress.port }
@@ -117,11 +118,7 @@ public final class MetricsServer: Sendable {
     /// hold one) and, if the server created its event loop group, shuts the group down.
     /// Safe to call more than once.
     public func shutdown() async throws(MetricsServerError) {
-        let alreadyStopped = stopped.withLock { stopped in
-            defer { stopped = true }
-            return stopped
-        }
-        guard !alreadyStopped else { return }
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         do {
             try await channel.close()
         } catch ChannelError.alreadyClosed {
@@ -150,7 +147,7 @@ final class ConnectionSet: Sendable {
 
     private let limit: Int
     private let logger: Logger
-    private let state = Locked(State())
+    private let state = Mutex(State())
 
     init(limit: Int, logger: Logger) {
         self.limit = limit

@@ -1,3 +1,4 @@
+import Synchronization
 /// What one ``Watchdog/loopAlive()`` call did.
 public enum WatchdogPing: Sendable, Equatable {
     /// No watchdog is configured (no `WATCHDOG_USEC`, or it belongs to another process).
@@ -21,7 +22,7 @@ public final class Watchdog: Sendable {
     public let interval: Duration?
     private let notifier: SystemdNotifier
     private let clock = ContinuousClock()
-    private let lastPing = Locked<ContinuousClock.Instant?>(nil)
+    private let lastPing = Mutex<ContinuousClock.Instant?>(nil)
 
     /// - Parameters:
     ///   - notifier: where pings go.

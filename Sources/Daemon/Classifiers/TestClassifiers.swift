@@ -51,7 +51,7 @@ struct RulesClassifier: Classifier {
 
 /// Builds the classifier a `--model` setting names.
 enum ClassifierFactory {
-    static func make(_ name: String) throws -> any Classifier {
+    static func make(_ name: String) throws(SettingsError) -> any Classifier {
         switch name {
         case "passthrough": return PassthroughClassifier()
         case "rules": return RulesClassifier()
@@ -66,7 +66,7 @@ enum ClassifierFactory {
     }
 
     /// A model bundle folder (manifest.json and the files it names).
-    private static func loadBundle(_ path: String) throws -> any Classifier {
+    private static func loadBundle(_ path: String) throws(SettingsError) -> any Classifier {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SettingsError(setting: "model", source: nil, problem:

@@ -1,0 +1,91 @@
+import Kafka
+import Logging
+import Synchronization
+
+/// The Kafka side of a pipeline, wired together: the consumer, the producer, the ledger that
+/// stores offsets once outputs are delivered, and the sender that re-sends failed outputs.
+struct PipelineClients {
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let ledger: InFlightLedger
+    let sender: RecordSender
+
+    /// What the clients report back to the pipeline.
+    struct Handlers {
+        /// An output was delivered (its record is finished).
+        let delivered: @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void
+        /// An output failed and will be sent again.
+        let retried: @Sendable (_ topic: String, KafkaError) -> Void
+        /// Output can no longer be delivered.
+        let fatal: @Sendable (String) -> Void
+    }
+
+    /// Creates the clients from the settings: the consumer's fetch sizes follow the in-flight
+    /// limits, and the producer accepts the largest input (dead-letter records carry it).
+    static func make(settings: DaemonSettings, bootstrap: String, telemetry: Telemetry, logger: Logger,
+                     handlers: Handlers) throws(PipelineError) -> PipelineClients {
+        var client = KafkaClientConfiguration(bootstrapServers: bootstrap)
+        client.properties = settings.kafkaProperties
+        let consumer: KafkaConsumer
+        do {
+            consumer = try KafkaConsumer(configuration: consumerConfiguration(client, settings), logger: logger)
+        } catch {
+            throw .cannotCreateConsumer(error)
+        }
+        let ledger = InFlightLedger { [logger] partition, next in
+            do {
+                try consumer.storeOffset(partition, nextOffset: next)
+            } catch {
+                logger.debug("offset not stored (partition revoked?)", metadata: ["partition": "\(partition)", "error": "\(error)"])
+            }
+        }
+        // The sender needs the producer and the producer's delivery handler needs the sender.
+        let senderBox = Mutex<RecordSender?>(nil)
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: producerConfiguration(client, settings), logger: logger, onDelivery: { report in
+                senderBox.withLock { $0 }?.handle(report)
+            }, onError: { error in
+                telemetry.kafkaError(error)
+                if error.kind == .fatal {
+                    handlers.fatal("fatal Kafka producer error: \(error); records not yet delivered will be read again after a restart")
+                } else {
+                    logger.log(level: error.kind == .denied ? .error : .warning, "Kafka producer error", metadata: ["error": "\(error)"])
+                }
+            }, onStatistics: { stats in
+                telemetry.producerStatistics(stats)
+            })
+        } catch {
+            consumer.close()
+            throw .cannotCreateProducer(error)
+        }
+        let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger,
+                                  onDelivered: handlers.delivered, onRetry: handlers.retried, onFatal: handlers.fatal)
+        senderBox.withLock { $0 = sender }
+        return PipelineClients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
+    }
+
+    private static func consumerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaConsumerConfiguration {
+        var config = KafkaConsumerConfiguration(client: client, groupID: settings.groupID)
+        // Keep librdkafka's prefetch small: records it holds are memory the in-flight limits
+        // cannot see.
+        config.client.properties["queued.max.messages.kbytes"] = config.client.properties["queued.max.messages.kbytes"]
+            ?? String(max(1024, min(65536, settings.maxInflightBytes / 4096)))
+        // One fetch response lands in that queue whole: keep it within the in-flight bytes too.
+        config.client.properties["fetch.max.bytes"] = config.client.properties["fetch.max.bytes"]
+            ?? String(max(1 << 20, min(52_428_800, settings.maxInflightBytes / 2)))
+        config.client.statisticsInterval = .seconds(1)  // lag and readiness
+        // A record should not wait half a second in a broker's fetch (librdkafka's default wait)
+        // on a quiet topic: labelled posts are wanted promptly.
+        config.client.properties["fetch.wait.max.ms"] = config.client.properties["fetch.wait.max.ms"] ?? "50"
+        return config
+    }
+
+    private static func producerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaProducerConfiguration {
+        var config = KafkaProducerConfiguration(client: client)
+        config.client.statisticsInterval = .seconds(1)
+        // Dead-letter records carry the input's bytes: the producer must accept the largest input.
+        config.maxMessageBytes = max(1_000_000, settings.maxMessageBytes + 64 * 1024)
+        return config
+    }
+}

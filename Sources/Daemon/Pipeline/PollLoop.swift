@@ -1,0 +1,235 @@
+import Kafka
+import Logging
+import Model
+
+/// The poll loop's state and steps: what has been read from which partition, the batch being
+/// cut, and whether input flows. Owned by ``Pipeline/run()`` and used on its thread only: the
+/// type is not `Sendable`, so no worker or callback can reach it.
+struct PollLoop {
+    /// Whether input flows.
+    enum Flow {
+        /// Reading and admitting records.
+        case running
+        /// Partitions paused at the in-flight limits; records polled meanwhile are let go.
+        case paused
+        /// Stopping: nothing more is admitted.
+        case draining
+    }
+
+    let pipeline: Pipeline
+    let clients: PipelineClients
+    let pool: WorkerPool
+    let processor: BatchProcessor
+    private(set) var flow = Flow.running
+    var batcher: Batcher
+    var assigned = Set<TopicPartition>()
+    /// The next offset to read in each partition: past every record admitted, or back at the
+    /// first record let go (``rewind(past:)``). Input resumes from here.
+    var nextToRead: [TopicPartition: Int64] = [:]
+    private var reportedSkippedOffsets: Int64 = 0
+    /// The mean size of records read, to size each poll.
+    private var meanRecordBytes = 1024.0
+
+    var settings: DaemonSettings { pipeline.settings }
+    var telemetry: Telemetry { pipeline.telemetry }
+    var logger: Logger { pipeline.logger }
+    var ledger: InFlightLedger { clients.ledger }
+
+    init(pipeline: Pipeline, clients: PipelineClients) {
+        let settings = pipeline.settings
+        self.pipeline = pipeline
+        self.clients = clients
+        pool = WorkerPool(workers: settings.workers)
+        processor = BatchProcessor(classifier: pipeline.classifier,
+                                   router: Router(outputTopic: settings.outputTopic, dropWhen: settings.dropWhen, routes: settings.routes),
+                                   dlqTopic: settings.dlqTopic, limits: settings.inputLimits, ledger: clients.ledger, sender: clients.sender)
+        batcher = Batcher(size: settings.batchSize, maxWait: settings.batchWait)
+    }
+
+    /// Polls until a stop is requested. Returns the error that ended it early, if one did.
+    mutating func run() -> PipelineError? {
+        var lastReport = ContinuousClock.now
+        var lastGauges = ContinuousClock.now
+        while !pipeline.isStopRequested {
+            telemetry.loopAlive()
+            let wait = min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
+            let batch = clients.consumer.poll(maxMessages: pollRoom(ledger.load), timeout: wait)
+            if let error = handle(batch.events) { return error }
+            pipeline.counters.withLock { $0.consumed += batch.messages.count }
+            telemetry.consumed(batch.messages)
+            var overflowed = false
+            if flow == .running {
+                for message in batch.messages {
+                    nextToRead[message.topicPartition] = max(nextToRead[message.topicPartition] ?? 0, message.offset + 1)
+                    meanRecordBytes += (Double(message.byteCount) - meanRecordBytes) / 64
+                }
+                overflowed = admit(batch.messages)
+            } else {
+                // librdkafka hands out what it had fetched before the pause (and a broker may
+                // answer one fetch with far more than the limits): read it again after resuming.
+                rewind(past: batch.messages)
+            }
+            reportOffsetGaps()
+            if let due = batcher.takeIfDue(now: .now) { submit([due]) }
+            applyBackpressure(overflowed: overflowed)
+            let load = ledger.load
+            telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)
+            if ContinuousClock.now - lastGauges > .seconds(1) {
+                lastGauges = .now
+                telemetry.metrics.setWorkerBusyRatio(pool.busyRatio)
+            }
+            if ContinuousClock.now - lastReport > .seconds(30) {
+                lastReport = .now
+                pipeline.logProgress(inFlight: load.messages, workerBusy: pool.busyRatio)
+            }
+        }
+        return nil
+    }
+
+    /// Lets go of records that are not admitted: the read position of their partitions moves
+    /// back to them, and the seek on resume reads them again.
+    mutating func rewind(past messages: some Sequence<ConsumedMessage>) {
+        for message in messages where assigned.contains(message.topicPartition) {
+            nextToRead[message.topicPartition] = min(nextToRead[message.topicPartition] ?? message.offset, message.offset)
+        }
+    }
+
+    /// How many records the next poll may take: what fits in the in-flight limits, in messages and
+    /// (by the mean record size so far) in bytes, so a backlog of large records is not pulled into
+    /// memory faster than it is finished.
+    private func pollRoom(_ load: (messages: Int, bytes: Int)) -> Int {
+        let byMessages = settings.maxInflightMessages - load.messages
+        let byBytes = Int(Double(max(0, settings.maxInflightBytes - load.bytes)) / max(1, meanRecordBytes))
+        return max(1, min(1000, byMessages, byBytes))
+    }
+
+    /// Takes records in while there is room. The rest are let go (``rewind(past:)``) and read
+    /// again after input resumes, so memory holds what the limits allow plus one poll, never the
+    /// backlog. Returns whether any record did not fit.
+    private mutating func admit(_ messages: [ConsumedMessage]) -> Bool {
+        guard !messages.isEmpty else { return false }
+        var load = ledger.load
+        var taken = 0
+        for message in messages {
+            guard load.messages < settings.maxInflightMessages, load.bytes + message.byteCount <= settings.maxInflightBytes || load.messages == 0 else { break }
+            taken += 1
+            load.messages += 1
+            load.bytes += message.byteCount
+        }
+        let now = ContinuousClock.now
+        let epochs = ledger.admit(messages[..<taken])
+        var full: [[AdmittedRecord]] = []
+        for (message, epoch) in zip(messages[..<taken], epochs) {
+            guard let epoch else { continue }  // revoked, or a redelivery
+            if let batch = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) { full.append(batch) }
+        }
+        rewind(past: messages[taken...])
+        submit(full)
+        return taken < messages.count
+    }
+
+    /// Logs and counts offsets the consumer skipped since the last check.
+    private mutating func reportOffsetGaps() {
+        let skipped = ledger.skippedOffsets
+        guard skipped > reportedSkippedOffsets else { return }
+        let new = skipped - reportedSkippedOffsets
+        reportedSkippedOffsets = skipped
+        telemetry.metrics.offsetGaps(new)
+        logger.warning("offsets skipped between consecutive records (compaction or transaction markers; otherwise records the client never delivered)",
+                       metadata: ["skipped": "\(new)", "total": "\(skipped)"])
+    }
+
+    /// Hands batches to the pool. One poll can cut many small batches at once (a thousand at
+    /// batch size 1); they go out as one job per worker, each running its share in order, so
+    /// the per-job cost (a dispatch, a wake-up) is paid per worker rather than per batch. Each
+    /// batch is still classified, sent and timed on its own; its counts (labels, drops, routes)
+    /// are added up over the job and recorded once.
+    func submit(_ batches: [[AdmittedRecord]]) {
+        guard !batches.isEmpty else { return }
+        let now = ContinuousClock.now
+        let jobs = min(batches.count, pool.workers)
+        for job in 0..<jobs {
+            let share = stride(from: job, to: batches.count, by: jobs).map { batches[$0] }
+            pool.submit { [pipeline, processor] in
+                var counts = BatchCounts()
+                for batch in share {
+                    let waited = (now - (batch.first?.admittedAt ?? now)) / .seconds(1)
+                    let outcome = processor.process(batch)
+                    pipeline.telemetry.observe(outcome, size: batch.count, waited: waited)
+                    counts.add(outcome)
+                }
+                pipeline.telemetry.record(counts)
+                let dropped = counts.dropped.values.reduce(0, +)
+                if dropped > 0 { pipeline.counters.withLock { $0.dropped += dropped } }
+            }
+        }
+    }
+
+    /// Pauses every assigned partition while the in-flight limits are reached, or when a poll
+    /// brought records that did not fit (`overflowed`: admission stops just short of the byte
+    /// limit, so the load alone may never reach it), and resumes once the load has fallen to three
+    /// quarters of the limits (so it does not flap at the edge).
+    private mutating func applyBackpressure(overflowed: Bool) {
+        let load = ledger.load
+        let full = overflowed || load.messages >= settings.maxInflightMessages || load.bytes >= settings.maxInflightBytes
+        let relieved = load.messages <= settings.maxInflightMessages * 3 / 4 && load.bytes <= settings.maxInflightBytes / 4 * 3
+        switch flow {
+        case .running where full:
+            flow = .paused
+            try? clients.consumer.pause(Array(assigned))
+            logger.debug("in-flight limit reached: input paused", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
+        case .paused where relieved:
+            flow = .running
+            try? clients.consumer.resume(Array(assigned))
+            // Resume where this loop stopped reading, not where librdkafka thinks it is: around
+            // pause and resume librdkafka 2.0.2 can skip records it had fetched (#4208). Records
+            // read twice are told apart by the ledger; records skipped would be lost.
+            let positions = nextToRead.filter { assigned.contains($0.key) }
+            do { try clients.consumer.seek(positions) } catch {
+                logger.warning("could not seek to the read position after resuming", metadata: ["error": "\(error)"])
+            }
+            logger.debug("input resumed", metadata: ["messages": "\(load.messages)", "bytes": "\(load.bytes)"])
+        default:
+            break
+        }
+    }
+
+    /// Stops reading and finishes what can be finished: in-flight batches within the drain
+    /// timeout (none when delivery has failed for good), then the producer is flushed, offsets are
+    /// committed and the group is left.
+    mutating func drain(deliveryFailed: Bool) {
+        logger.info("draining", metadata: ["in_flight": "\(ledger.load.messages)", "timeout": "\(settings.drainTimeout)"])
+        telemetry.stopping()
+        // Stop reading; what was read but not admitted is left for the next run.
+        try? clients.consumer.pause(Array(assigned))
+        flow = .draining
+        if !batcher.isEmpty { submit([batcher.take()]) }
+        // When delivery has failed for good there is nothing to wait for: what was delivered is
+        // committed below and the rest is read again after a restart.
+        let deadline = ContinuousClock.now + (deliveryFailed ? .zero : settings.drainTimeout)
+        // Keep polling so the group keeps this member (and its commits) while batches finish.
+        while ledger.load.messages > 0 && ContinuousClock.now < deadline && pipeline.failure == nil {
+            telemetry.loopAlive()
+            let batch = clients.consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
+            _ = handle(batch.events)
+        }
+        let left = ledger.load.messages
+        if left > 0 {
+            logger.warning("drain ended with records unfinished: their offsets are not committed, so they will be read again on restart",
+                           metadata: ["unfinished": "\(left)", "by_partition": .string(ledger.unfinishedSummary())])
+        }
+        // Records still failing now are not re-sent: the producer closes. Workers still running
+        // after the drain timeout find it closed and leave their records unfinished.
+        clients.sender.stop()
+        clients.producer.close(timeout: max(.seconds(1), deadline - .now))
+        do { try clients.consumer.commit(timeout: .seconds(5)) } catch {
+            logger.warning("final offset commit failed; some records may be read again on restart", metadata: ["error": "\(error)"])
+        }
+        clients.consumer.close()
+        pipeline.logProgress(inFlight: ledger.load.messages, workerBusy: pool.busyRatio)
+    }
+}
+
+/// The poll loop's state belongs to one thread.
+@available(*, unavailable)
+extension PollLoop: Sendable {}
