@@ -152,6 +152,10 @@ extension TestBroker {
 
     /// Reads a topic from the beginning until `expected` records arrived or nothing new came for
     /// `idle`.
+    /// Reads `topic` from the start until `expected` distinct posts (by id; records without one
+    /// count each) have been seen, nothing new came for `idle`, or `timeout` passed. Counting
+    /// distinct posts, not records, keeps duplicates (at-least-once after a lost partition) from
+    /// ending the read before every post is there.
     func readAll(_ topic: String, expected: Int, idle: Duration = .seconds(5), timeout: Duration = .seconds(120)) throws -> [ConsumedMessage] {
         var config = KafkaConsumerConfiguration(client: KafkaClientConfiguration(bootstrapServers: bootstrap), groupID: "reader-\(UUID())")
         config.client.statisticsInterval = .zero
@@ -159,6 +163,7 @@ extension TestBroker {
         defer { consumer.close() }
         try consumer.subscribe([topic])
         var messages: [ConsumedMessage] = []
+        var distinct = Set<String>()
         let deadline = ContinuousClock.now + timeout
         var lastNew = ContinuousClock.now
         var assignedOnce = false
@@ -167,7 +172,8 @@ extension TestBroker {
             if batch.events.contains(where: { if case .assigned = $0 { return true } else { return false } }) { assignedOnce = true; lastNew = .now }
             if !batch.messages.isEmpty { lastNew = .now }
             messages += batch.messages
-            if messages.count >= expected && expected > 0 { break }
+            for message in batch.messages { distinct.insert(Posts.id(of: message.value) ?? "\(message.topicPartition)@\(message.offset)") }
+            if distinct.count >= expected && expected > 0 { break }
             if assignedOnce && ContinuousClock.now - lastNew > idle { break }
         }
         return messages
