@@ -84,7 +84,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw ValidationError("setting metrics-address: \(error)")
         }
-        let telemetry = Telemetry(metrics: DaemonMetrics(), health: HealthState(), notifier: SystemdNotifier(), logger: logger)
+        let telemetry = Telemetry(metrics: DaemonMetrics(stages: InferenceStage.allCases.map(\.rawValue)), health: HealthState(), notifier: SystemdNotifier(), logger: logger)
         let server: MetricsServer
         do {
             server = try blockingAwait { try await MetricsServer.start(address: address, metrics: telemetry.metrics, health: telemetry.health, logger: logger) }

@@ -34,9 +34,11 @@ public final class DaemonMetrics: Sendable {
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
-    /// One series per ``Stage``, made at start: stages are a fixed set, so the per-batch record
-    /// is a lookup in an immutable table rather than a labelled lookup under a lock.
-    private let stageDuration: [Stage: ValueHistogram]
+    /// One series per stage named at init, made at start: the per-batch record is then a lookup
+    /// in an immutable table rather than a labelled lookup under a lock.
+    private let stageDuration: [String: ValueHistogram]
+    /// Series for stages not named at init, made on first use.
+    private let otherStages: HistogramFamily
     private let endToEnd: ValueHistogram
 
     private let inFlightMessages: Gauge
@@ -50,9 +52,12 @@ public final class DaemonMetrics: Sendable {
     /// Creates the daemon's metrics in `registry` (a fresh one by default).
     ///
     /// Unlabelled histograms and gauges are registered at once, so a scrape right after start
-    /// already shows them at zero, and so are the stage histograms (one per ``Stage``); other
-    /// labelled series appear on their first use.
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// already shows them at zero, and so are the stage histograms (one per name in `stages`, and
+    /// ``wholeClassifierStage``); other labelled series appear on their first use.
+    ///
+    /// - Parameter stages: the `stage` label values of `postclassd_stage_duration_seconds`: the
+    ///   classifier's own stage names (the model's `InferenceStage`), so there is one list of them.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), stages: [String] = []) {
         self.registry = registry
         let r = registry
 
@@ -93,10 +98,11 @@ public final class DaemonMetrics: Sendable {
             descriptor: descriptor("postclassd_batch_wait_seconds",
                 "Time from a batch's first post to the batch being closed (by size or --batch-wait-ms)."),
             buckets: MetricBuckets.latencySeconds)
-        let stages = HistogramFamily(r, name: "postclassd_stage_duration_seconds",
+        let family = HistogramFamily(r, name: "postclassd_stage_duration_seconds",
             help: "Time spent per pipeline stage per batch.", labels: ["stage"],
             buckets: MetricBuckets.latencySeconds)
-        stageDuration = Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0, stages($0.rawValue)) })
+        stageDuration = Dictionary((stages + [Self.wholeClassifierStage]).map { ($0, family($0)) }) { first, _ in first }
+        otherStages = family
         endToEnd = r.makeValueHistogram(
             descriptor: descriptor("postclassd_end_to_end_latency_seconds",
                 "Time from the input record's Kafka timestamp to its output record's delivery."),
@@ -201,13 +207,22 @@ public final class DaemonMetrics: Sendable {
         batchWait.record(max(0, waitSeconds))
     }
 
-    /// Records the time one batch spent in `stage`.
-    public func observeStage(_ stage: Stage, seconds: Double) {
-        stageDuration[stage]?.record(max(0, seconds))
+    /// The `stage` label of a whole classifier call, recorded for every batch (classifiers without
+    /// finer stages, e.g. `passthrough`, report only this).
+    public static let wholeClassifierStage = "classify"
+
+    /// Records the time one batch spent in `stage` (a `stage` label value).
+    public func observeStage(_ stage: String, seconds: Double) {
+        (stageDuration[stage] ?? otherStages(stage)).record(max(0, seconds))
+    }
+
+    /// Records the time one batch spent in `stage`, named by its raw value.
+    public func observeStage<S: RawRepresentable<String>>(_ stage: S, seconds: Double) {
+        observeStage(stage.rawValue, seconds: seconds)
     }
 
     /// Runs `body` and records its duration as one batch's time in `stage`.
-    public func timeStage<Result>(_ stage: Stage, _ body: () throws -> Result) rethrows -> Result {
+    public func timeStage<Result>(_ stage: String, _ body: () throws -> Result) rethrows -> Result {
         let clock = ContinuousClock()
         let start = clock.now
         defer { observeStage(stage, seconds: Self.seconds(clock.now - start)) }

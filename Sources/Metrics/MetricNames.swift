@@ -1,21 +1,3 @@
-/// A stage of the classification pipeline, timed by ``DaemonMetrics/observeStage(_:seconds:)``.
-///
-/// The raw value is the `stage` label value in `postclassd_stage_duration_seconds`.
-public enum Stage: String, Sendable, CaseIterable {
-    /// JSON decoding and validation of the Kafka record.
-    case decode
-    /// Text tokenization.
-    case tokenize
-    /// The text encoder's forward pass.
-    case textEncoder = "text_encoder"
-    /// The image encoder's forward pass (JPEG decode and preprocessing included).
-    case imageEncoder = "image_encoder"
-    /// The task heads over the encoders' embeddings.
-    case heads
-    /// The whole classifier call, for classifiers without finer stages (e.g. `passthrough`).
-    case classify
-}
-
 /// What happened to the consumer's partition assignment, for `postclassd_rebalances_total{kind}`.
 public enum RebalanceKind: String, Sendable, CaseIterable {
     /// Partitions were assigned to this consumer.

@@ -31,7 +31,7 @@ final class GrafanaDashboardTests: XCTestCase {
         metrics.routed(task: "t", label: "l", topic: "t"); metrics.rebalance(kind: .lost)
         metrics.kafkaError(kind: "k"); metrics.offsetReset(topic: "t")
         metrics.deliveryRetried(topic: "t", kind: "transient"); metrics.offsetGaps(1)
-        metrics.observeStage(.heads, seconds: 0.1)
+        metrics.observeStage("heads", seconds: 0.1)
         metrics.setConsumerLag(topic: "t", partition: 0, lag: 1)
         metrics.buildInfo(version: "v", modelBundle: "m")
         metrics.setInputStalled(false)

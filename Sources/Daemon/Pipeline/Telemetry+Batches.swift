@@ -1,7 +1,7 @@
 import Kafka
 import Foundation
 import Model
-import enum PostclassMetrics.Stage
+import PostclassMetrics
 
 /// What batches and deliveries did, as metrics.
 extension Telemetry {
@@ -11,16 +11,9 @@ extension Telemetry {
         var total = 0.0
         for (stage, seconds) in outcome.timings.seconds {
             total += seconds
-            let metricStage: Stage = switch stage {
-            case .decode: .decode
-            case .tokenize: .tokenize
-            case .textEncoder: .textEncoder
-            case .imageEncoder: .imageEncoder
-            case .heads: .heads
-            }
-            metrics.observeStage(metricStage, seconds: seconds)
+            metrics.observeStage(stage, seconds: seconds)
         }
-        metrics.observeStage(.classify, seconds: total)
+        metrics.observeStage(DaemonMetrics.wholeClassifierStage, seconds: total)
     }
 
     /// Records the label, drop and route counts of a job's batches.
