@@ -18,6 +18,8 @@ final class InFlightLedger: Sendable {
         let record: ProducerRecord
         /// How many times this output was sent before and failed (0 on the first send).
         let attempt: Int
+        /// How many of the latest failures in a row were refusals (authorization, credentials).
+        var refusals = 0
     }
 
     enum OutputKind: Sendable { case labelled, routed, deadLetter }
@@ -87,7 +89,7 @@ final class InFlightLedger: Sendable {
 
     /// Registers an output record about to be sent; returns the token for its delivery report,
     /// or nil when its partition was revoked since (then nothing is sent).
-    func willSend(_ message: ConsumedMessage, epoch: UInt64, kind: OutputKind, record: ProducerRecord, attempt: Int = 0) -> UInt64? {
+    func willSend(_ message: ConsumedMessage, epoch: UInt64, kind: OutputKind, record: ProducerRecord, attempt: Int = 0, refusals: Int = 0) -> UInt64? {
         state.withLock { s in
             guard s.epochs[message.topicPartition] == epoch else {
                 release(&s, message)
@@ -95,7 +97,7 @@ final class InFlightLedger: Sendable {
             }
             let token = s.nextToken
             s.nextToken += 1
-            s.pending[token] = Pending(message: message, epoch: epoch, kind: kind, record: record, attempt: attempt)
+            s.pending[token] = Pending(message: message, epoch: epoch, kind: kind, record: record, attempt: attempt, refusals: refusals)
             return token
         }
     }

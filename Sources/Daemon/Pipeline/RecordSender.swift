@@ -50,7 +50,8 @@ final class RecordSender: Sendable {
         min(30_000, 250 << min(attempt, 7))
     }
 
-    /// Sends before a `retryThenStop` failure stops the daemon (about a minute of backoff).
+    /// Refusals in a row (`retryThenStop` failures) that stop the daemon: about a minute of backoff
+    /// when they come from the first send.
     static let deniedAttempts = 8
 
     private let producer: KafkaProducer
@@ -86,8 +87,8 @@ final class RecordSender: Sendable {
         stopped.store(true, ordering: .releasing)
     }
 
-    func send(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int = 0) {
-        guard let token = ledger.willSend(source.message, epoch: source.epoch, kind: kind, record: record, attempt: attempt) else { return }
+    func send(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int = 0, refusals: Int = 0) {
+        guard let token = ledger.willSend(source.message, epoch: source.epoch, kind: kind, record: record, attempt: attempt, refusals: refusals) else { return }
         do {
             try producer.send(record, token: token, timeout: .seconds(60))
         } catch {
@@ -123,7 +124,10 @@ final class RecordSender: Sendable {
             ledger.abandon(pending.message)
             onFatal("the Kafka producer failed for good (\(error)); records not yet delivered will be read again after a restart")
         case .retry, .retryThenStop:
-            if action == .retryThenStop && pending.attempt + 1 >= Self.deniedAttempts {
+            // Refusals count only while they come in a row: passing failures between them (the
+            // broker down for a while) reset the count.
+            let refusals = action == .retryThenStop ? pending.refusals + 1 : 0
+            if refusals >= Self.deniedAttempts {
                 ledger.abandon(pending.message)
                 onFatal("topic \(pending.record.topic) refused \(Self.deniedAttempts) writes in a row (\(error)): grant this client WRITE on it, or fix its credentials; unfinished records will be read again after a restart")
                 return
@@ -135,7 +139,7 @@ final class RecordSender: Sendable {
                 "source": .string(origin), "topic": .string(pending.record.topic), "attempt": "\(pending.attempt + 1)",
                 "retry_in_ms": "\(delay)", "error": "\(error)"])
             onRetry(pending.record.topic, error)
-            resend(pending.record, for: source, kind: pending.kind, attempt: pending.attempt + 1, afterMilliseconds: delay)
+            resend(pending.record, for: source, kind: pending.kind, attempt: pending.attempt + 1, refusals: refusals, afterMilliseconds: delay)
         case .rejectRecord:
             if pending.kind != .deadLetter {
                 logger.warning("the broker rejected a labelled record for good; dead-lettering its input", metadata: [
@@ -151,11 +155,12 @@ final class RecordSender: Sendable {
             }
             logger.error("the broker rejected a dead-letter record; sending it again without the input's bytes", metadata: [
                 "source": .string(origin), "error": "\(error)"])
-            resend(reduced, for: source, kind: .deadLetter, attempt: pending.attempt + 1, afterMilliseconds: 0)
+            resend(reduced, for: source, kind: .deadLetter, attempt: pending.attempt + 1, refusals: 0, afterMilliseconds: 0)
         }
     }
 
-    private func resend(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int, afterMilliseconds delay: Int) {
+    private func resend(_ record: ProducerRecord, for source: AdmittedRecord, kind: InFlightLedger.OutputKind, attempt: Int, refusals: Int,
+                        afterMilliseconds delay: Int) {
         // The record stays in the ledger's in-flight count while it waits (a failed delivery does
         // not release it), so the in-flight limits and the drain still see it.
         retryQueue.asyncAfter(deadline: .now() + .milliseconds(delay)) {
@@ -163,7 +168,7 @@ final class RecordSender: Sendable {
                 self.ledger.abandon(source.message)
                 return
             }
-            self.send(record, for: source, kind: kind, attempt: attempt)
+            self.send(record, for: source, kind: kind, attempt: attempt, refusals: refusals)
         }
     }
 }
