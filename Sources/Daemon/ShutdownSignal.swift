@@ -36,11 +36,17 @@ enum ShutdownSignal {
     }
 
     /// Installed signal handlers; `cancel` removes them.
-    struct Handlers: @unchecked Sendable {
-        fileprivate let sources: [DispatchSourceSignal]
+    final class Handlers: Sendable {
+        private let sources: Mutex<[DispatchSourceSignal]>
+
+        fileprivate init(sources: sending [DispatchSourceSignal]) {
+            self.sources = Mutex(sources)
+        }
 
         func cancel() {
-            for source in sources { source.cancel() }
+            sources.withLock { sources in
+                for source in sources { source.cancel() }
+            }
         }
     }
 }

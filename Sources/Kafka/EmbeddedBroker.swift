@@ -10,12 +10,12 @@ import Synchronization
 /// nothing on disk, and implements few admin APIs (no CreateTopics: topics are created here, or
 /// automatically with 4 partitions when a client first uses one).
 public final class EmbeddedBroker: @unchecked Sendable {
-    // @unchecked: the mock cluster is driven by its own thread; the calls made here are thread-safe,
-    // and `closed` guards destruction.
+    // @unchecked: the mock cluster is driven by its own thread and the calls made here are
+    // thread-safe; `handleGuard` keeps every call out of a destroyed cluster.
     private let handle: OpaquePointer
     private let cluster: OpaquePointer
     private let callbacks: ClientCallbacks
-    private let closed = Mutex(false)
+    private let handleGuard = HandleGuard()
 
     /// `host:port,...` of every broker, for `bootstrap.servers`.
     public let bootstrapServers: String
@@ -55,7 +55,7 @@ public final class EmbeddedBroker: @unchecked Sendable {
 
     /// Creates a topic with every partition replicated on one broker.
     public func createTopic(_ spec: TopicSpec) throws(KafkaError) {
-        let err = rd_kafka_mock_topic_create(cluster, spec.name, Int32(spec.partitions), 1)
+        let err = try guarded("create topic \(spec.name)") { rd_kafka_mock_topic_create(cluster, spec.name, Int32(spec.partitions), 1) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "could not create topic \(spec) on the embedded broker")
         }
@@ -65,31 +65,34 @@ public final class EmbeddedBroker: @unchecked Sendable {
     /// would (for testing error paths). `apiKey` is the Kafka protocol's, e.g. 0 for Produce.
     public func failNextRequests(apiKey: Int16, count: Int, with error: Int32) {
         let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: error), count: count)
-        rd_kafka_mock_push_request_errors_array(cluster, apiKey, count, errors)
+        _ = handleGuard.enter { rd_kafka_mock_push_request_errors_array(cluster, apiKey, count, errors) }
     }
 
     /// Takes broker `id` (1 ... brokers) down, as a crashed or restarting broker: its connections
     /// are closed and new ones refused until ``setBrokerUp(_:)`` (for testing outages).
     public func setBrokerDown(_ id: Int32) throws(KafkaError) {
-        let err = rd_kafka_mock_broker_set_down(cluster, id)
+        let err = try guarded("take broker \(id) down") { rd_kafka_mock_broker_set_down(cluster, id) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not take embedded broker \(id) down") }
     }
 
     /// Brings broker `id` back after ``setBrokerDown(_:)``.
     public func setBrokerUp(_ id: Int32) throws(KafkaError) {
-        let err = rd_kafka_mock_broker_set_up(cluster, id)
+        let err = try guarded("bring broker \(id) up") { rd_kafka_mock_broker_set_up(cluster, id) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not bring embedded broker \(id) up") }
     }
 
     /// Stops the brokers and frees everything. Later calls do nothing.
     public func close() {
-        let first = closed.withLock { wasClosed in
-            defer { wasClosed = true }
-            return !wasClosed
-        }
-        guard first else { return }
+        guard handleGuard.close() else { return }
         rd_kafka_mock_cluster_destroy(cluster)
         rd_kafka_destroy(handle)
+    }
+
+    private func guarded<Result>(_ what: @autoclosure () -> String, _ body: () -> Result) throws(KafkaError) -> Result {
+        guard let result = handleGuard.enter(body) else {
+            throw KafkaError(kind: .invalidUse, message: "the embedded broker is closed: could not \(what())")
+        }
+        return result
     }
 }
 
