@@ -141,7 +141,9 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Waits until every queued record has been reported, or throws after `timeout` saying how
     /// many are still outstanding.
     public func flush(timeout: Duration) throws(KafkaError) {
-        let err = rd_kafka_flush(handle, timeout.milliseconds)
+        guard let err = sendGuard.enter({ rd_kafka_flush(handle, timeout.milliseconds) }) else {
+            throw KafkaError(kind: .invalidUse, message: "the producer is closed: nothing to flush")
+        }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "flush timed out with \(outstanding) records not yet delivered")
         }
@@ -165,8 +167,8 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The reason the producer is unusable, if librdkafka raised a fatal error.
     public var fatalError: KafkaError? {
         var buffer = [CChar](repeating: 0, count: 512)
-        let err = rd_kafka_fatal_error(handle, &buffer, buffer.count)
-        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        guard let err = sendGuard.enter({ rd_kafka_fatal_error(handle, &buffer, buffer.count) }),
+              err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
         return KafkaError(err, String(cBuffer: buffer), fatal: true)
     }
 
