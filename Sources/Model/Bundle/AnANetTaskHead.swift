@@ -25,7 +25,7 @@ struct AnANetTaskHead: TaskHead {
         self.decision = decision
     }
 
-    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         guard let regions = features.image?.regions else {
             return [TaskLabel?](repeating: nil, count: features.batchSize)
         }

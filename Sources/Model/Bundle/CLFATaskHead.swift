@@ -27,7 +27,7 @@ struct CLFATaskHead: TaskHead {
         self.decision = decision
     }
 
-    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         let batch = features.batchSize
         let hasImage = features.imageRow.map { $0 != nil }
         var image: Tensor?

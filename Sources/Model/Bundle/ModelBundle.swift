@@ -105,7 +105,12 @@ public enum ModelBundle {
                 var rows: [Float] = []
                 for start in stride(from: 0, to: prompts.count, by: 64) {
                     let chunk = Array(prompts[start..<min(start + 64, prompts.count)])
-                    for encoded in try text.encode(chunk, maxLength: maxTokens) { rows.append(contentsOf: encoded.embedding) }
+                    // Encoding the prompts is inference at load time: its failure fails the load.
+                    do {
+                        for encoded in try text.encode(chunk, maxLength: maxTokens) { rows.append(contentsOf: encoded.embedding) }
+                    } catch {
+                        throw .inconsistent(detail: "\(where_): \(error)")
+                    }
                 }
                 do { return try Tensor(shape: [prompts.count, text.encoder.hiddenSize], data: rows) } catch {
                     throw .inconsistent(detail: "\(where_): \(error)")

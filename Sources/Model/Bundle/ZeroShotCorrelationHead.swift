@@ -102,7 +102,7 @@ public struct ZeroShotCorrelationHead: TaskHead {
         conceptVectors = vectors
     }
 
-    public func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    public func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         guard let image = features.image, let logits = image.logits else {
             return [TaskLabel?](repeating: nil, count: features.batchSize)
         }

@@ -72,14 +72,8 @@ public struct BertEncoder: Sendable {
 
     /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
     public init(directory: URL) throws(ModelLoadError) {
-        let config = try BertConfig.load(from: directory.appendingPathComponent("config.json"))
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw .missingFile(path: weightsURL.path, hint: "the encoder folder needs model.safetensors (run scripts/setup-models.sh for all-MiniLM-L6-v2)")
-        }
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config)
+        let checkpoint = try Checkpoint<BertConfig>(directory: directory)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config)
     }
 
     /// Builds the encoder from opened weights and a config, checking one against the other.
@@ -87,10 +81,10 @@ public struct BertEncoder: Sendable {
         guard config.positionEmbeddingType == "absolute" else {
             throw .inconsistent(detail: "position_embedding_type '\(config.positionEmbeddingType)' is not supported (absolute only)")
         }
-        let prefix = file.contains("bert.embeddings.word_embeddings.weight") ? "bert." : ""
-        let names = WeightNames(file: file, prefix: prefix)
+        let vb = WeightReader(file: file).optionalScope("bert", probe: "embeddings.word_embeddings.weight")
         do {
-            let word = try file.tensor(names.full("embeddings.word_embeddings.weight"), expectedShape: [-1, -1])
+            let embeddings = vb.pp("embeddings")
+            let word = try embeddings.tensor("word_embeddings.weight", shape: [-1, -1])
             let d = word.lastDimension
             guard d == config.hiddenSize else {
                 throw ModelLoadError.inconsistent(detail: "config.json says hidden_size \(config.hiddenSize) but \(file.path) has word embeddings of width \(d)")
@@ -100,36 +94,16 @@ public struct BertEncoder: Sendable {
             }
             let eps = Float(config.layerNormEps)
             wordEmbeddings = word
-            positionEmbeddings = try file.tensor(names.full("embeddings.position_embeddings.weight"), expectedShape: [-1, d])
-            tokenTypeEmbeddings = try file.tensor(names.full("embeddings.token_type_embeddings.weight"), expectedShape: [-1, d])
-            embeddingNorm = try names.layerNorm("embeddings.LayerNorm", width: d, eps: eps)
+            positionEmbeddings = try embeddings.tensor("position_embeddings.weight", shape: [-1, d])
+            tokenTypeEmbeddings = try embeddings.tensor("token_type_embeddings.weight", shape: [-1, d])
+            embeddingNorm = try embeddings.layerNorm("LayerNorm", width: d, eps: eps)
 
-            // Count the layers in the file so a config that disagrees is reported, not half-loaded.
-            var found = 0
-            while file.contains(names.full("encoder.layer.\(found).attention.self.query.weight")) { found += 1 }
-            guard found == config.numHiddenLayers else {
-                throw ModelLoadError.inconsistent(detail: "config.json says num_hidden_layers \(config.numHiddenLayers) but \(file.path) has \(found) layers")
+            let layerScope = vb.pp("encoder.layer")
+            let count = try layerScope.layerCount(marker: "attention.self.query.weight", configSays: config.numHiddenLayers,
+                                                  field: "num_hidden_layers")
+            layers = try (0..<count).map { i throws(ModelLoadError) in
+                try Self.layer(layerScope.pp("\(i)"), width: d, eps: eps)
             }
-            var layers: [Layer] = []
-            for i in 0..<found {
-                let p = "encoder.layer.\(i)."
-                let q = try names.linear(p + "attention.self.query", shape: [d, d])
-                let k = try names.linear(p + "attention.self.key", shape: [d, d])
-                let v = try names.linear(p + "attention.self.value", shape: [d, d])
-                let qkv = try Linear(weight: Tensor(uncheckedShape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
-                                     bias: (q.bias ?? []) + (k.bias ?? []) + (v.bias ?? []))
-                let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
-                let inner = intermediate.outFeatures
-                // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight.
-                layers.append(Layer(
-                    qkv: qkv.packedForShortInputs(),
-                    attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]).packedForShortInputs(),
-                    attentionNorm: try names.layerNorm(p + "attention.output.LayerNorm", width: d, eps: eps),
-                    intermediate: intermediate.packedForShortInputs(),
-                    output: try names.linear(p + "output.dense", shape: [d, inner]).packedForShortInputs(),
-                    outputNorm: try names.layerNorm(p + "output.LayerNorm", width: d, eps: eps)))
-            }
-            self.layers = layers
         } catch {
             throw .loading(error, file: file.path)
         }
@@ -139,30 +113,30 @@ public struct BertEncoder: Sendable {
         self.activation = activation
         self.config = config
     }
-}
 
-/// Resolves a checkpoint's tensor names: the optional `bert.` prefix and both LayerNorm spellings.
-struct WeightNames {
-    let file: SafeTensorsFile
-    let prefix: String
-
-    func full(_ name: String) -> String { prefix + name }
-
-    func linear(_ name: String, shape: [Int]) throws(SafeTensorsError) -> Linear {
-        let weight = try file.tensor(full(name + ".weight"), expectedShape: shape)
-        let bias = try file.vector(full(name + ".bias"), count: weight.shape[0])
-        do { return try Linear(weight: weight, bias: bias) } catch {
-            throw .shapeMismatch(file: file.path, tensor: full(name + ".bias"), expected: [weight.shape[0]], found: [bias.count])
+    /// One layer from `vb` (`encoder.layer.i.`): `attention.self.{query,key,value}`,
+    /// `attention.output.{dense,LayerNorm}`, `intermediate.dense`, `output.{dense,LayerNorm}`.
+    private static func layer(_ vb: WeightReader, width d: Int, eps: Float) throws(ModelLoadError) -> Layer {
+        let q = try vb.linear("attention.self.query", shape: [d, d])
+        let k = try vb.linear("attention.self.key", shape: [d, d])
+        let v = try vb.linear("attention.self.value", shape: [d, d])
+        let qkv: Linear
+        do {
+            qkv = try Linear(weight: Tensor(uncheckedShape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
+                             bias: (q.bias ?? []) + (k.bias ?? []) + (v.bias ?? []))
+        } catch {
+            throw .inconsistent(detail: "\(vb.fullName("attention.self")) in \(vb.file.path): \(error)")
         }
-    }
-
-    func layerNorm(_ name: String, width: Int, eps: Float) throws(SafeTensorsError) -> LayerNorm {
-        let old = !file.contains(full(name + ".weight")) && file.contains(full(name + ".gamma"))
-        let gamma = try file.vector(full(name + (old ? ".gamma" : ".weight")), count: width)
-        let beta = try file.vector(full(name + (old ? ".beta" : ".bias")), count: width)
-        do { return try LayerNorm(gamma: gamma, beta: beta, eps: eps) } catch {
-            throw .shapeMismatch(file: file.path, tensor: full(name), expected: [width], found: [beta.count])
-        }
+        let intermediate = try vb.linear("intermediate.dense", shape: [-1, d])
+        let inner = intermediate.outFeatures
+        // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight.
+        return Layer(
+            qkv: qkv.packedForShortInputs(),
+            attentionOutput: try vb.linear("attention.output.dense", shape: [d, d]).packedForShortInputs(),
+            attentionNorm: try vb.layerNorm("attention.output.LayerNorm", width: d, eps: eps),
+            intermediate: intermediate.packedForShortInputs(),
+            output: try vb.linear("output.dense", shape: [d, inner]).packedForShortInputs(),
+            outputNorm: try vb.layerNorm("output.LayerNorm", width: d, eps: eps))
     }
 }
 

@@ -38,13 +38,9 @@ public struct EfficientNetLite: ImageEncoder {
 
     /// Loads `config.json`, `model.safetensors` and the class names file from a converted model folder.
     public init(directory: URL) throws(ModelLoadError) {
-        let config = try EfficientNetConfig.load(from: directory.appendingPathComponent("config.json"))
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw .missingFile(path: weightsURL.path, hint: "the encoder folder needs model.safetensors (scripts/setup-models.sh converts EfficientNet-Lite0)")
-        }
+        let checkpoint = try Checkpoint<EfficientNetConfig>(directory: directory)
         var names: [String]?
-        if let file = config.classNamesFile {
+        if let file = checkpoint.config.classNamesFile {
             let url = directory.appendingPathComponent(file)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 throw .missingFile(path: url.path, hint: "config.json names it as class_names_file")
@@ -52,9 +48,7 @@ public struct EfficientNetLite: ImageEncoder {
             names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             if names?.last == "" { names?.removeLast() }
         }
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config, classNames: names)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config, classNames: names)
     }
 
     /// Builds the encoder from opened weights, checking the config against the weight shapes.
@@ -68,27 +62,27 @@ public struct EfficientNetLite: ImageEncoder {
             // The padding in config.json is static, computed for image_size; another size would shift every window.
             throw .inconsistent(detail: "preprocess size \(config.preprocess.width)x\(config.preprocess.height) and stem input_size \(config.stem.inputSize) must equal image_size \(config.imageSize)")
         }
-        let loader = FoldedWeights(file: file, eps: config.batchNormEpsilon)
+        let vb = WeightReader(file: file), eps = config.batchNormEpsilon
         do {
-            let stem = try loader.conv(config.stem.weight, norm: config.stem.batchNorm, shape: [-1, -1, -1, -1])
+            let stem = try vb.foldedConv(config.stem.weight, norm: config.stem.batchNorm, shape: [-1, -1, -1, -1], eps: eps)
             self.stem = try Conv2D(weight: stem.weight, bias: stem.bias, stride: config.stem.stride,
                                    padding: config.stem.padding, relu6: true)
             var channels = self.stem.outChannels
             var blocks: [MBConv] = []
             for (position, b) in config.blocks.enumerated() {
                 guard b.index == position else { throw ModelLoadError.inconsistent(detail: "config.json lists block \(b.index) at position \(position)") }
-                let p = "_blocks.\(b.index)."
-                guard file.contains(p + "_expand_conv.weight") == b.hasExpandConv else {
+                let block = vb.pp("_blocks.\(b.index)")
+                guard block.contains("_expand_conv.weight") == b.hasExpandConv else {
                     throw ModelLoadError.inconsistent(detail: "config.json says block \(b.index) has_expand_conv \(b.hasExpandConv); \(file.path) disagrees")
                 }
                 var expand: PointwiseConv?
                 if b.hasExpandConv {
-                    let e = try loader.conv(p + "_expand_conv.weight", norm: p + "_bn0", shape: [-1, channels, 1, 1])
+                    let e = try block.foldedConv("_expand_conv.weight", norm: "_bn0", shape: [-1, channels, 1, 1], eps: eps)
                     expand = try PointwiseConv(weight: e.weight, bias: e.bias, relu6: true)
                 }
                 let hidden = expand?.outChannels ?? channels
-                let d = try loader.conv(p + "_depthwise_conv.weight", norm: p + "_bn1", shape: [hidden, 1, -1, -1])
-                let pr = try loader.conv(p + "_project_conv.weight", norm: p + "_bn2", shape: [-1, hidden, 1, 1])
+                let d = try block.foldedConv("_depthwise_conv.weight", norm: "_bn1", shape: [hidden, 1, -1, -1], eps: eps)
+                let pr = try block.foldedConv("_project_conv.weight", norm: "_bn2", shape: [-1, hidden, 1, 1], eps: eps)
                 let project = try PointwiseConv(weight: pr.weight, bias: pr.bias, relu6: false)
                 guard !b.residual || (b.stride == 1 && project.outChannels == channels) else {
                     throw ModelLoadError.inconsistent(detail: "block \(b.index) is marked residual but maps \(channels) channels to \(project.outChannels) with stride \(b.stride)")
@@ -99,15 +93,15 @@ public struct EfficientNetLite: ImageEncoder {
                                          project: project, residual: b.residual))
                 channels = project.outChannels
             }
-            guard !file.contains("_blocks.\(blocks.count)._depthwise_conv.weight") else {
+            guard !vb.contains("_blocks.\(blocks.count)._depthwise_conv.weight") else {
                 throw ModelLoadError.inconsistent(detail: "\(file.path) has more blocks than the \(blocks.count) in config.json")
             }
             self.blocks = blocks
-            let h = try loader.conv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1])
+            let h = try vb.foldedConv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1], eps: eps)
             head = try PointwiseConv(weight: h.weight, bias: h.bias, relu6: true)
             if let c = config.classifier {
-                let weight = try file.tensor(c.weight, expectedShape: [-1, head.outChannels])
-                classifier = try Linear(weight: weight, bias: try file.vector(c.bias, count: weight.shape[0]))
+                let weight = try vb.tensor(c.weight, shape: [-1, head.outChannels])
+                classifier = try Linear(weight: weight, bias: try vb.vector(c.bias, count: weight.shape[0]))
             } else {
                 classifier = nil
             }
@@ -130,7 +124,7 @@ public struct EfficientNetLite: ImageEncoder {
 
     /// Runs the network on B images, each `preprocess.valuesPerImage` values in `preprocess.layout`.
     /// - Parameter keepStages: also return the stem's, every block's and the head's output.
-    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(TensorError) -> EfficientNetOutput {
+    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(InferenceError) -> EfficientNetOutput {
         let size = config.imageSize
         guard batch >= 0, pixels.count == batch * 3 * size * size else {
             throw .shapeMismatch(expected: [batch, 3 * size * size], found: [pixels.count], context: "EfficientNet input")
@@ -168,7 +162,7 @@ public struct EfficientNetLite: ImageEncoder {
         return EfficientNetOutput(regions: regions, pooled: pooled, logits: try classifier?(pooled), stages: stages)
     }
 
-    public func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding {
+    public func encode(_ pixels: [Float], batch: Int) throws(InferenceError) -> ImageEncoding {
         let out = try forward(pixels, batch: batch)
         return ImageEncoding(regions: out.regions, pooled: out.pooled, logits: out.logits)
     }
@@ -212,17 +206,15 @@ extension Tensor {
     }
 }
 
-/// Reads conv weights and folds the BatchNorm that follows them.
-private struct FoldedWeights {
-    let file: SafeTensorsFile
-    let eps: Double
-
-    func conv(_ name: String, norm: String, shape: [Int]) throws -> (weight: Tensor, bias: [Float]) {
-        let weight = try file.tensor(name, expectedShape: shape)
+extension WeightReader {
+    /// Conv weight `name` of `shape` with the BatchNorm `norm` that follows it folded in
+    /// (`norm.{weight,bias,running_mean,running_var}`).
+    func foldedConv(_ name: String, norm: String, shape: [Int], eps: Double) throws -> (weight: Tensor, bias: [Float]) {
+        let weight = try tensor(name, shape: shape)
         let n = weight.shape[0]
-        let bn = try BatchNorm(gamma: try file.vector(norm + ".weight", count: n), beta: try file.vector(norm + ".bias", count: n),
-                               mean: try file.vector(norm + ".running_mean", count: n),
-                               variance: try file.vector(norm + ".running_var", count: n), eps: eps)
+        let bn = try BatchNorm(gamma: try vector(norm + ".weight", count: n), beta: try vector(norm + ".bias", count: n),
+                               mean: try vector(norm + ".running_mean", count: n),
+                               variance: try vector(norm + ".running_var", count: n), eps: eps)
         return try bn.fold(into: weight)
     }
 }

@@ -16,7 +16,7 @@ public struct Linear: Sendable {
     private(set) var packedRowLimit = Linear.defaultPackedRowLimit
 
     /// Creates a layer; `weight` must be rank 2 and `bias`, when given, must have one value per output.
-    public init(weight: Tensor, bias: [Float]?) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float]?) throws(InferenceError) {
         guard weight.rank == 2 else {
             throw .shapeMismatch(expected: [-1, -1], found: weight.shape, context: "Linear weight")
         }
@@ -67,7 +67,7 @@ public struct Linear: Sendable {
     ///
     /// With `includingBias: false` the bias is left out, for a caller that adds it in its next pass
     /// over the output (`Activation.apply(_:bias:threads:)`, `LayerNorm.apply(to:adding:bias:threads:)`).
-    public func callAsFunction(_ x: Tensor, threads: Int = 1, includingBias: Bool = true) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor, threads: Int = 1, includingBias: Bool = true) throws(InferenceError) -> Tensor {
         guard x.lastDimension == inFeatures else {
             throw .shapeMismatch(expected: [-1, inFeatures], found: x.shape, context: "Linear input")
         }

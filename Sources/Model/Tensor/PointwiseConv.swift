@@ -21,7 +21,7 @@ public struct PointwiseConv: Sendable {
     let packedWeight: [Float]
 
     /// - Parameter weight: `[out, in, 1, 1]` or `[out, in]`; `bias` needs `out` values.
-    public init(weight: Tensor, bias: [Float], relu6: Bool) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float], relu6: Bool) throws(InferenceError) {
         guard weight.rank == 2 || (weight.rank == 4 && weight.shape[2] == 1 && weight.shape[3] == 1) else {
             throw .shapeMismatch(expected: [-1, -1, 1, 1], found: weight.shape, context: "1x1 conv weight")
         }
@@ -41,7 +41,7 @@ public struct PointwiseConv: Sendable {
     public var outChannels: Int { weight.shape[0] }
 
     /// `act(x · Wᵀ + bias + residual)` for every pixel of `x` (`[..., in]` -> `[..., out]`).
-    public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws(InferenceError) -> Tensor {
         guard x.lastDimension == inChannels else {
             throw .shapeMismatch(expected: [-1, inChannels], found: x.shape, context: "1x1 conv input")
         }
