@@ -63,10 +63,4 @@ public struct Checkpoint<Config: CheckpointConfig>: Sendable {
 
     /// A reader of the weights at their root.
     public var reader: WeightReader { WeightReader(file: weights) }
-
-    /// `name` in the folder, when that file exists.
-    public func file(_ name: String) -> URL? {
-        let url = directory.appendingPathComponent(name)
-        return FileManager.default.fileExists(atPath: url.path) ? url : nil
-    }
 }

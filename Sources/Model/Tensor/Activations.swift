@@ -101,3 +101,16 @@ public enum Softmax {
         }
     }
 }
+
+extension Activation {
+    /// Maps a Hugging Face `hidden_act` name; `nil` for ones this engine does not implement.
+    public init?(huggingFaceName name: String) {
+        switch name {
+        case "gelu": self = .gelu
+        case "quick_gelu": self = .quickGELU
+        case "relu": self = .relu
+        case "relu6": self = .relu6
+        default: return nil
+        }
+    }
+}

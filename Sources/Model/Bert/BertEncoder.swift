@@ -139,23 +139,3 @@ public struct BertEncoder: Sendable {
             outputNorm: try vb.layerNorm("output.LayerNorm", width: d, eps: eps))
     }
 }
-
-extension Activation {
-    /// Maps a Hugging Face `hidden_act` name; `nil` for ones this engine does not implement.
-    public init?(huggingFaceName name: String) {
-        switch name {
-        case "gelu": self = .gelu
-        case "quick_gelu": self = .quickGELU
-        case "relu": self = .relu
-        case "relu6": self = .relu6
-        default: return nil
-        }
-    }
-}
-
-extension Tensor {
-    /// The tensor seen as `[count / width, width]`.
-    func reshapedRows(_ width: Int) -> Tensor {
-        Tensor(uncheckedShape: [width == 0 ? 0 : count / width, width], data: data)
-    }
-}

@@ -190,22 +190,6 @@ public struct EfficientNetLite: ImageEncoder {
     }
 }
 
-extension Tensor {
-    /// Images `range` of a `[B, ...]` tensor.
-    func images(_ range: Range<Int>) -> Tensor {
-        let per = shape.first.map { $0 == 0 ? 0 : count / $0 } ?? 0
-        return Tensor(uncheckedShape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
-    }
-
-    /// `[B, ...]` tensors of equal trailing shape, one after the other along the first dimension.
-    init(stacking parts: [Tensor]) {
-        guard let first = parts.first else { self.init(zeros: [0]); return }
-        if parts.count == 1 { self = first; return }
-        self.init(uncheckedShape: [parts.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(),
-                  data: parts.flatMap(\.data))
-    }
-}
-
 extension WeightReader {
     /// Conv weight `name` of `shape` with the BatchNorm `norm` that follows it folded in
     /// (`norm.{weight,bias,running_mean,running_var}`).
