@@ -48,3 +48,23 @@ struct AnANetTaskHead: TaskHead {
         return labels
     }
 }
+
+extension AnANetTaskHead {
+    /// The `ananet` head of a manifest entry (`HeadRegistry`): it needs the bundle's word vectors
+    /// and image encoder, and a config with `region_count`.
+    static func make(_ entry: BundleManifest.Head, context: ModelBundle.HeadContext) throws(ModelLoadError) -> any TaskHead {
+        let name = context.name(entry)
+        guard let vectors = context.vectors else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, which needs word_vectors (GloVe) in the manifest")
+        }
+        guard let image = context.image else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, which needs an image_encoder in the manifest")
+        }
+        guard let config = try context.config(AnANetConfig.self, of: entry) else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, whose config needs region_count (and lambda, eta)")
+        }
+        let head = try AnANetHead(weights: try context.weights(entry), config: config)
+        return try AnANetTaskHead(task: entry.task, head: head, vectors: vectors, decision: context.decision(entry),
+                                  textWidth: context.text.encoder.hiddenSize, imageEncoder: image, manifestPath: context.manifestPath)
+    }
+}
