@@ -5,9 +5,9 @@
 ///   row and attention runs per post over its own length, so padding rows would only be wasted
 ///   work (a fifth to a half of the rows in a batch of tweets). Outputs are padded at the end.
 /// - With `threads > 1` and enough rows, the posts are split into one group per thread, each run
-///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass
-///   (a little ahead at batch 32 x 64 tokens in a throwaway interleaved A/B on this 2-core
-///   machine, not in the repo). A short batch (one post) instead splits every kernel across the threads.
+///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass. A
+///   short batch (one post) instead splits every kernel across the threads. `bench/model` measures
+///   the whole pass at batch 1, 8 and 32 (its README has the figures behind this choice).
 extension BertEncoder {
     /// Below this many rows per thread a batch splits its kernels instead of its posts.
     static let minimumRowsPerThread = 96

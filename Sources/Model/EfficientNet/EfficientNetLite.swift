@@ -118,8 +118,8 @@ public struct EfficientNetLite: ImageEncoder {
     /// Blocks whose input map has at least this many cells per image run image by image; the
     /// smaller (7 x 7) ones and the head run on the whole batch. One image's maps stay in cache
     /// where a batch's would not (16 images at 112 x 112 x 96 are 77 MB), and that matters more
-    /// than taller products: at batch 16 this split (14 x 14) measured 8% faster than 28 x 28 and
-    /// 70% faster than batching every block (bench/image/efficientnet.sh).
+    /// than taller products. Tuned with bench/image/efficientnet.sh at batch 16 (figures in
+    /// bench/image/README.md).
     static let imageByImageCells = 14 * 14
 
     /// Runs the network on B images, each `preprocess.valuesPerImage` values in `preprocess.layout`.
