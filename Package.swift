@@ -23,8 +23,9 @@ let package = Package(
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
-        // Element-wise kernels (GELU, softmax) with AVX2 + FMA bodies picked at run time. Always
-        // optimised, so that debug builds (where the tests run) are not dozens of times slower.
+        // The C kernels (packed-weight product, depthwise rows, attention, GELU, softmax), each with
+        // portable, AVX2 + FMA and (most) AVX-512 bodies picked at run time. Always optimised, so
+        // that debug builds (where the tests run) are not dozens of times slower.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Kafka: a Swift API over librdkafka (consumer, producer, embedded mock broker).

@@ -49,7 +49,7 @@ build() {
             -o "$OUT/fuzz-tokenizer" ;;
     manifest)
         swiftc "${SWIFT_FLAGS[@]}" "$S/Model/Bundle/BundleManifest.swift" "$S/Model/Bundle/JSONValue.swift" \
-            "$S/Model/IO/BertConfig.swift" Tests/Fuzz/manifest/*.swift -o "$OUT/fuzz-manifest" ;;
+            "$S/Model/Errors/ModelLoadError.swift" Tests/Fuzz/manifest/*.swift -o "$OUT/fuzz-manifest" ;;
     *)
         echo "fuzz.sh: unknown target '$target' (known: records base64 jpeg tokenizer manifest)" >&2
         exit 64 ;;

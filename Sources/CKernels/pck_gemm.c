@@ -17,30 +17,26 @@
 //
 // Blocking: the panels are taken in groups whose weights fit in L2 (about 256 KB); for each group,
 // the rows go by in blocks of 6, and each block's rows stay in L1 while every panel of the group
-// passes over them. The first block of a group prefetches its weights ahead (PREFETCH_STEPS).
+// passes over them. The first block of a group prefetches its weights ahead (PCK_PREFETCH_STEPS).
 #include "pck_kernels.h"
 #include "pck_math.h"
+#include "pck_gemm_common.h"
 
-enum { PANEL = 16, BLOCK_ROWS = 6 };
-// The first block of rows of a group prefetches the group's weights this many steps of k (64-byte
-// lines) ahead, as in the AVX-512 body (which says why). Same six-layer MiniLM loop, one core,
-// AVX2 body (bench/kernels/run.sh, before and after): 14 rows 3.35 -> 2.80 ms per pass, 64 rows
-// 10.85 -> 10.38 ms.
-enum { PREFETCH_STEPS = 64 };
-static const size_t group_bytes = 256 * 1024;
+// Panel width, prefetch distance and group size are shared with the AVX-512 body (pck_gemm_common.h).
+enum { BLOCK_ROWS = 6 };
 
 size_t pck_packed_weight_count(size_t out_channels, size_t in_channels) {
-    return (out_channels + PANEL - 1) / PANEL * PANEL * in_channels;
+    return (out_channels + PCK_PANEL - 1) / PCK_PANEL * PCK_PANEL * in_channels;
 }
 
 void pck_pack_weight(const float *weight, size_t out_channels, size_t in_channels, float *packed) {
-    const size_t panels = (out_channels + PANEL - 1) / PANEL;
+    const size_t panels = (out_channels + PCK_PANEL - 1) / PCK_PANEL;
     for (size_t p = 0; p < panels; p++) {
-        float *panel = packed + p * in_channels * PANEL;
+        float *panel = packed + p * in_channels * PCK_PANEL;
         for (size_t k = 0; k < in_channels; k++) {
-            for (size_t j = 0; j < PANEL; j++) {
-                const size_t n = p * PANEL + j;
-                panel[k * PANEL + j] = n < out_channels ? weight[n * in_channels + k] : 0.0f;
+            for (size_t j = 0; j < PCK_PANEL; j++) {
+                const size_t n = p * PCK_PANEL + j;
+                panel[k * PCK_PANEL + j] = n < out_channels ? weight[n * in_channels + k] : 0.0f;
             }
         }
     }
@@ -54,9 +50,9 @@ static void gemm_portable(const float *x, size_t rows, size_t in, const float *p
                           const float *residual, size_t out, int act, float *y) {
     for (size_t r = 0; r < rows; r++) {
         for (size_t n = 0; n < out; n++) {
-            const float *column = packed + (n / PANEL) * in * PANEL + n % PANEL;
+            const float *column = packed + (n / PCK_PANEL) * in * PCK_PANEL + n % PCK_PANEL;
             float acc = 0;
-            for (size_t k = 0; k < in; k++) acc += x[r * in + k] * column[k * PANEL];
+            for (size_t k = 0; k < in; k++) acc += x[r * in + k] * column[k * PCK_PANEL];
             acc += bias ? bias[n] : 0;
             if (residual) acc += residual[r * out + n];
             y[r * out + n] = finish_scalar(acc, act);
@@ -85,8 +81,8 @@ void micro(const size_t ROWS, const float *x, size_t in, const float *panel, con
     __m256 c0[BLOCK_ROWS], c1[BLOCK_ROWS];
     for (size_t r = 0; r < ROWS; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
     for (size_t k = 0; k < in; k++) {
-        if (prefetch) _mm_prefetch((const char *)(panel + (k + PREFETCH_STEPS) * PANEL), _MM_HINT_T0);
-        const __m256 b0 = _mm256_loadu_ps(panel + k * PANEL), b1 = _mm256_loadu_ps(panel + k * PANEL + 8);
+        if (prefetch) _mm_prefetch((const char *)(panel + (k + PCK_PREFETCH_STEPS) * PCK_PANEL), _MM_HINT_T0);
+        const __m256 b0 = _mm256_loadu_ps(panel + k * PCK_PANEL), b1 = _mm256_loadu_ps(panel + k * PCK_PANEL + 8);
         for (size_t r = 0; r < ROWS; r++) {
             const __m256 a = _mm256_broadcast_ss(x + r * in + k);
             c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
@@ -94,7 +90,7 @@ void micro(const size_t ROWS, const float *x, size_t in, const float *panel, con
         }
     }
     const __m256 bias0 = _mm256_loadu_ps(bias16), bias1 = _mm256_loadu_ps(bias16 + 8);
-    if (cols == PANEL) {
+    if (cols == PCK_PANEL) {
         const __m256i none = _mm256_setzero_si256();
         for (size_t r = 0; r < ROWS; r++) {
             const float *res = residual ? residual + r * ld : NULL;
@@ -113,9 +109,9 @@ void micro(const size_t ROWS, const float *x, size_t in, const float *panel, con
 
 PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
                                const float *residual, size_t out, int act, float *y) {
-    const size_t panels = (out + PANEL - 1) / PANEL;
-    const size_t panel_bytes = in * PANEL * sizeof(float);
-    size_t group = panel_bytes ? group_bytes / panel_bytes : panels;
+    const size_t panels = (out + PCK_PANEL - 1) / PCK_PANEL;
+    const size_t panel_bytes = in * PCK_PANEL * sizeof(float);
+    size_t group = panel_bytes ? pck_group_bytes / panel_bytes : panels;
     if (group < 1) group = 1;
     for (size_t g = 0; g < panels; g += group) {
         const size_t g_end = g + group < panels ? g + group : panels;
@@ -123,10 +119,10 @@ PCK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t in, const flo
             const size_t block = rows - r < BLOCK_ROWS ? rows - r : BLOCK_ROWS;
             const float *xr = x + r * in;
             for (size_t p = g; p < g_end; p++) {
-                const size_t n = p * PANEL, cols = out - n < PANEL ? out - n : PANEL;
-                float bias16[PANEL] = {0};
+                const size_t n = p * PCK_PANEL, cols = out - n < PCK_PANEL ? out - n : PCK_PANEL;
+                float bias16[PCK_PANEL] = {0};
                 if (bias) memcpy(bias16, bias + n, cols * sizeof(float));
-                const float *panel = packed + p * in * PANEL;
+                const float *panel = packed + p * in * PCK_PANEL;
                 const float *res = residual ? residual + r * out + n : NULL;
                 float *yr = y + r * out + n;
                 // Literal row counts, so that each call inlines with its accumulators in registers.

@@ -1,36 +1,26 @@
 // The AVX-512 body of pck_gemm_packed (see pck_gemm.c for the packed layout and the epilogue).
 //
 // Why a second body: on CPUs that run 512-bit FMAs at the rate of 256-bit ones (AMD Zen 5, Intel
-// server parts), a 16-wide FMA does twice the work per instruction. Measured on the development
-// machine (EPYC, family 1Ah), one core: 134 GFLOP/s of independent 256-bit FMAs against 266 of
-// 512-bit ones.
+// server parts), a 16-wide FMA does twice the work per instruction (bench/kernels/README.md has
+// the figures of the development machine).
 //
 // The rows of x are cut into blocks of at most 12, as evenly as possible. The micro-kernel
 // multiplies a block by two panels (32 output channels): per input k it loads the two panels' 16
 // weights as one vector each and broadcasts 12 values of x, read in place from the 12 rows, so 24
-// accumulators take 24 FMAs for every 14 loads; the weights are prefetched 4 KB ahead. (An earlier
-// version first interleaved each block, step k's 12 values side by side: that scalar transpose
-// cost as much as 8% of a product with 384 outputs: bench/kernels/run.sh, 256 x 384 -> 384 at
-// 251.6 GFLOP/s interleaved and 281.5 read in place, 256 x 1536 -> 384 at 244.7 and 282.2.)
-// AVX-512 has 32 vector registers, which is what lets the tile be four times the AVX2 one. A
-// group's odd last panel takes 24 rows at a time. The epilogue (bias, residual, ReLU6) runs on
-// the accumulators, and partial panels store through a lane mask.
+// accumulators take 24 FMAs for every 14 loads; the weights are prefetched ahead
+// (pck_gemm_common.h). The rows are read in place rather than first interleaved step by step: that
+// scalar transpose cost a noticeable share of a product with 384 outputs (bench/kernels/run.sh;
+// figures in its README). AVX-512 has 32 vector registers, which is what lets the tile be four
+// times the AVX2 one. A group's odd last panel takes 24 rows at a time. The epilogue (bias,
+// residual, ReLU6) runs on the accumulators, and partial panels store through a lane mask.
 #include "pck_kernels.h"
 #include "pck_math.h"
+#include "pck_gemm_common.h"
 
-enum { PANEL = 16, BLOCK_ROWS = 12 };
-// How far ahead (in steps of k, one 64-byte line of a panel each) the weights are prefetched. The
-// first block of rows reads a group's weights from memory, and with 12 or fewer rows there is too
-// little arithmetic between loads for the hardware prefetcher alone to hide the latency: over six
-// MiniLM layers' distinct weights (42 MB, more than the L3), one core (bench/kernels/run.sh),
-// 14 rows 2.29 -> 1.65 ms per pass, 64 rows 6.13 -> 5.45 ms. Of 8, 16, 32, 64, 128 and 256 steps
-// (the constant edited, same loop), 64 was fastest at 14 rows. Only the first block of rows
-// prefetches: the later ones find the group in L2. Past the end of the weights the hint is
-// harmless (prefetches do not fault).
-enum { PREFETCH_STEPS = 64 };
+// Panel width, prefetch distance and group size are shared with the AVX2 body (pck_gemm_common.h).
+enum { BLOCK_ROWS = 12 };
 #define PCK_UNROLL _Pragma("GCC unroll 12")
 #define PCK_UNROLL24 _Pragma("GCC unroll 24")
-static const size_t group_bytes = 256 * 1024;
 
 PCK_AVX512 static inline __m512 finish16(__m512 v, __m512 bias, const float *residual, __mmask16 lanes, int act) {
     v = _mm512_add_ps(v, bias);
@@ -47,28 +37,28 @@ void micro512(const size_t ROWS, const size_t PANELS, const float *a, size_t in,
               const float *panel1, const float *bias32, const float *residual, size_t ld, size_t cols, int act,
               int prefetch, float *y) {
     // The row loops must unroll fully, or the accumulators live in memory: clang stops unrolling on
-    // its own at 12 x 2 (measured: 105 GFLOP/s then, 250 unrolled, on an L1-resident tile).
+    // its own at 12 x 2, which runs at well under half the speed (bench/kernels/README.md).
     __m512 c0[BLOCK_ROWS], c1[BLOCK_ROWS];
     PCK_UNROLL for (size_t r = 0; r < ROWS; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
     for (size_t k = 0; k < in; k++) {
         if (prefetch) {
-            _mm_prefetch((const char *)(panel0 + (k + PREFETCH_STEPS) * PANEL), _MM_HINT_T0);
-            if (PANELS == 2) _mm_prefetch((const char *)(panel1 + (k + PREFETCH_STEPS) * PANEL), _MM_HINT_T0);
+            _mm_prefetch((const char *)(panel0 + (k + PCK_PREFETCH_STEPS) * PCK_PANEL), _MM_HINT_T0);
+            if (PANELS == 2) _mm_prefetch((const char *)(panel1 + (k + PCK_PREFETCH_STEPS) * PCK_PANEL), _MM_HINT_T0);
         }
-        const __m512 b0 = _mm512_loadu_ps(panel0 + k * PANEL);
-        const __m512 b1 = PANELS == 2 ? _mm512_loadu_ps(panel1 + k * PANEL) : _mm512_setzero_ps();
+        const __m512 b0 = _mm512_loadu_ps(panel0 + k * PCK_PANEL);
+        const __m512 b1 = PANELS == 2 ? _mm512_loadu_ps(panel1 + k * PCK_PANEL) : _mm512_setzero_ps();
         PCK_UNROLL for (size_t r = 0; r < ROWS; r++) {
             const __m512 x = _mm512_set1_ps(a[r * in + k]);
             c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
             if (PANELS == 2) c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
         }
     }
-    const __mmask16 m0 = pck_lanes16(cols), m1 = pck_lanes16(cols > PANEL ? cols - PANEL : 0);
-    const __m512 bias0 = _mm512_loadu_ps(bias32), bias1 = _mm512_loadu_ps(bias32 + PANEL);
+    const __mmask16 m0 = pck_lanes16(cols), m1 = pck_lanes16(cols > PCK_PANEL ? cols - PCK_PANEL : 0);
+    const __m512 bias0 = _mm512_loadu_ps(bias32), bias1 = _mm512_loadu_ps(bias32 + PCK_PANEL);
     PCK_UNROLL for (size_t r = 0; r < ROWS; r++) {
         const float *res = residual ? residual + r * ld : NULL;
         _mm512_mask_storeu_ps(y + r * ld, m0, finish16(c0[r], bias0, res, m0, act));
-        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PANEL, m1, finish16(c1[r], bias1, res ? res + PANEL : NULL, m1, act));
+        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PCK_PANEL, m1, finish16(c1[r], bias1, res ? res + PCK_PANEL : NULL, m1, act));
     }
 }
 
@@ -81,8 +71,8 @@ void micro512_single24(const float *a, size_t in, const float *panel, const floa
     __m512 c[2 * BLOCK_ROWS];
     PCK_UNROLL24 for (size_t r = 0; r < 2 * BLOCK_ROWS; r++) c[r] = _mm512_setzero_ps();
     for (size_t k = 0; k < in; k++) {
-        if (prefetch) _mm_prefetch((const char *)(panel + (k + PREFETCH_STEPS) * PANEL), _MM_HINT_T0);
-        const __m512 b = _mm512_loadu_ps(panel + k * PANEL);
+        if (prefetch) _mm_prefetch((const char *)(panel + (k + PCK_PREFETCH_STEPS) * PCK_PANEL), _MM_HINT_T0);
+        const __m512 b = _mm512_loadu_ps(panel + k * PCK_PANEL);
         PCK_UNROLL24 for (size_t r = 0; r < 2 * BLOCK_ROWS; r++) c[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * in + k]), b, c[r]);
     }
     const __mmask16 m = pck_lanes16(cols);
@@ -92,23 +82,28 @@ void micro512_single24(const float *a, size_t in, const float *panel, const floa
     }
 }
 
-/// One block of rows against one or two panels, with the row count turned into a literal so that
-/// each case inlines with its accumulators in registers.
-#define PCK_ROW_CASES(PANELS)                                                                               \
-    switch (block) {                                                                                        \
-    case 12: micro512(12, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;           \
-    case 11: micro512(11, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;           \
-    case 10: micro512(10, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;           \
-    case 9: micro512(9, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 8: micro512(8, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 7: micro512(7, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 6: micro512(6, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 5: micro512(5, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 4: micro512(4, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 3: micro512(3, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    case 2: micro512(2, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;             \
-    default: micro512(1, PANELS, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr); break;            \
+/// One block of `block` rows (1 to 12) against `PANELS` (1 or 2, a literal at each call) panels.
+/// The switch turns the row count into a literal, so that each case inlines micro512 with its
+/// accumulators in registers; this dispatcher is itself always inlined, so it compiles to the
+/// same code as the twelve cases written out at each call.
+PCK_AVX512 static inline __attribute__((always_inline))
+void micro512_rows(size_t block, const size_t PANELS, const float *a, size_t in, const float *p0, const float *p1,
+                   const float *bias32, const float *res, size_t ld, size_t cols, int act, int prefetch, float *y) {
+    switch (block) {
+    case 12: micro512(12, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 11: micro512(11, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 10: micro512(10, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 9: micro512(9, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 8: micro512(8, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 7: micro512(7, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 6: micro512(6, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 5: micro512(5, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 4: micro512(4, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 3: micro512(3, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    case 2: micro512(2, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
+    default: micro512(1, PANELS, a, in, p0, p1, bias32, res, ld, cols, act, prefetch, y); break;
     }
+}
 
 /// How rows are cut into blocks of at most 12: as evenly as possible, so that a short input (one
 /// post of 14 tokens) runs as 7 + 7 rows (14 FMA chains each) rather than 12 + 2 (4 chains, which
@@ -130,10 +125,10 @@ static size_t block_rows(row_blocks b, size_t i) { return b.size + (i < b.larger
 PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
                                        const float *residual, size_t out, int act, float *y) {
     const row_blocks cut = cut_rows(rows);
-    const size_t panels = (out + PANEL - 1) / PANEL;
-    const size_t panel_bytes = in * PANEL * sizeof(float);
+    const size_t panels = (out + PCK_PANEL - 1) / PCK_PANEL;
+    const size_t panel_bytes = in * PCK_PANEL * sizeof(float);
     // Groups of an even number of panels whose weights fit in L2, so that pairs never straddle groups.
-    size_t group = panel_bytes ? group_bytes / panel_bytes : panels;
+    size_t group = panel_bytes ? pck_group_bytes / panel_bytes : panels;
     group = group < 2 ? 2 : group & ~(size_t)1;
     for (size_t g = 0; g < panels; g += group) {
         const size_t g_end = g + group < panels ? g + group : panels;
@@ -142,21 +137,21 @@ PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, c
             const size_t r = block_start(cut, i), block = block_rows(cut, i);
             const float *a = x + r * in;
             for (size_t p = g; p < pairs_end; p += 2) {
-                const size_t n = p * PANEL, cols = out - n < 2 * PANEL ? out - n : 2 * PANEL;
-                float bias32[2 * PANEL] = {0};
+                const size_t n = p * PCK_PANEL, cols = out - n < 2 * PCK_PANEL ? out - n : 2 * PCK_PANEL;
+                float bias32[2 * PCK_PANEL] = {0};
                 if (bias) memcpy(bias32, bias + n, cols * sizeof(float));
-                const float *p0 = packed + p * in * PANEL, *p1 = p0 + in * PANEL;
+                const float *p0 = packed + p * in * PCK_PANEL, *p1 = p0 + in * PCK_PANEL;
                 const float *res = residual ? residual + r * out + n : NULL;
                 float *yr = y + r * out + n;
-                PCK_ROW_CASES(2)
+                micro512_rows(block, 2, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr);
             }
         }
         if (pairs_end == g_end) continue;
         // The group's odd last panel, two full blocks of rows at a time where there are two.
-        const size_t n = pairs_end * PANEL, cols = out - n;
-        float bias32[2 * PANEL] = {0};
+        const size_t n = pairs_end * PCK_PANEL, cols = out - n;
+        float bias32[2 * PCK_PANEL] = {0};
         if (bias) memcpy(bias32, bias + n, cols * sizeof(float));
-        const float *p0 = packed + pairs_end * in * PANEL, *p1 = NULL;
+        const float *p0 = packed + pairs_end * in * PCK_PANEL, *p1 = NULL;
         for (size_t i = 0; i < cut.count;) {
             const size_t r = block_start(cut, i), block = block_rows(cut, i);
             const float *a = x + r * in;
@@ -166,7 +161,7 @@ PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, c
                 micro512_single24(a, in, p0, bias32, res, out, cols, act, i == 0, yr);
                 i += 2;
             } else {
-                PCK_ROW_CASES(1)
+                micro512_rows(block, 1, a, in, p0, p1, bias32, res, out, cols, act, i == 0, yr);
                 i += 1;
             }
         }

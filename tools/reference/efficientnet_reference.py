@@ -1,4 +1,4 @@
-"""numpy reference of the EfficientNet-Lite encoder (Sources/Model/Encoders/EfficientNetLite.swift).
+"""numpy reference of the EfficientNet-Lite encoder (Sources/Model/EfficientNet/EfficientNetLite.swift).
 
 The arithmetic is the converter's (tools/convert_efficientnet_lite0.py: im2col stem, depthwise
 convs, BatchNorm unfolded, ReLU6, TF-"same" static padding from config.json); this module adds

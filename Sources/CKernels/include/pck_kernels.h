@@ -1,10 +1,13 @@
-// Element-wise kernels for the inference engine, in C so that they run at full speed in every build
-// (the package's debug builds compile Swift without optimisation; this target is always -O2).
+// The inference engine's C kernels: the packed-weight matrix product with its fused epilogue
+// (linear layers, 1x1 convolutions), the depthwise convolution rows, per-head attention for short
+// sequences, GELU and row softmax. In C so that they run at full speed in every build (the
+// package's debug builds compile Swift without optimisation; this target is always -O2).
 //
 // Each kernel has a portable scalar body and an AVX2 + FMA body, chosen once at run time from CPUID,
 // so one binary runs on any x86-64 and uses the wide path where the CPU has it; the packed product,
 // the depthwise rows, GELU, softmax and attention also have an AVX-512 body. All bodies compute
-// the same formulas (pck_elementwise.c, pck_attention.c); they differ only by FMA rounding.
+// the same formulas; they differ only by FMA rounding. The benchmarks that tune them are in
+// bench/kernels (the packed product, the depthwise rows) and bench/model, bench/image (whole passes).
 #ifndef PCK_KERNELS_H
 #define PCK_KERNELS_H
 

@@ -25,7 +25,7 @@ struct AnANetTaskHead: TaskHead {
         self.decision = decision
     }
 
-    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         guard let regions = features.image?.regions else {
             return [TaskLabel?](repeating: nil, count: features.batchSize)
         }
@@ -46,5 +46,25 @@ struct AnANetTaskHead: TaskHead {
             labels[b] = decision.taskLabel(task: task, head: headName, probabilities: output.probabilities.data[(row * c)..<((row + 1) * c)])
         }
         return labels
+    }
+}
+
+extension AnANetTaskHead {
+    /// The `ananet` head of a manifest entry (`HeadRegistry`): it needs the bundle's word vectors
+    /// and image encoder, and a config with `region_count`.
+    static func make(_ entry: BundleManifest.Head, context: ModelBundle.HeadContext) throws(ModelLoadError) -> any TaskHead {
+        let name = context.name(entry)
+        guard let vectors = context.vectors else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, which needs word_vectors (GloVe) in the manifest")
+        }
+        guard let image = context.image else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, which needs an image_encoder in the manifest")
+        }
+        guard let config = try context.config(AnANetConfig.self, of: entry) else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is ananet, whose config needs region_count (and lambda, eta)")
+        }
+        let head = try AnANetHead(weights: try context.weights(entry), config: config)
+        return try AnANetTaskHead(task: entry.task, head: head, vectors: vectors, decision: context.decision(entry),
+                                  textWidth: context.text.encoder.hiddenSize, imageEncoder: image, manifestPath: context.manifestPath)
     }
 }

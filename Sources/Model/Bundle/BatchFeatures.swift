@@ -33,5 +33,5 @@ public protocol TaskHead: Sendable {
     /// What the head calls itself in output records, e.g. `clfa` or `zero-shot-imagenet`.
     var headName: String { get }
     /// Labels one batch.
-    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?]
+    func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?]
 }

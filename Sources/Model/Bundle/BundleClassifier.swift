@@ -54,7 +54,7 @@ public struct BundleClassifier: Classifier {
         let tokenized = timings.measure(.tokenize) { tokenize(posts) }
         do {
             let features = try encode(tokenized, pixels: pixels, failures: failures, timings: &timings)
-            let labels = try timings.measure(.heads) { () throws(TensorError) -> [[TaskLabel?]] in
+            let labels = try timings.measure(.heads) { () throws(InferenceError) -> [[TaskLabel?]] in
                 var all: [[TaskLabel?]] = []
                 for head in heads { all.append(try head.label(features)) }
                 return all
@@ -128,7 +128,7 @@ public struct BundleClassifier: Classifier {
                 count += 1
             }
             if count > 0 {
-                imageEncoding = try timings.measure(.imageEncoder) { () throws(TensorError) in try image.encode(batch, batch: count) }
+                imageEncoding = try timings.measure(.imageEncoder) { () throws(InferenceError) in try image.encode(batch, batch: count) }
             }
         }
         return BatchFeatures(tokenIDs: ids, textStates: output.tokenStates, textLengths: output.lengths,

@@ -28,7 +28,7 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     public struct Head: Codable, Sendable, Equatable {
         /// The task name in output records, e.g. `sarcasm`.
         public var task: String
-        /// The architecture: `clfa`, `ananet` or `zero_shot_imagenet`.
+        /// The architecture, one of `HeadRegistry`'s kinds (`clfa`, `ananet`, `zero_shot_imagenet`).
         public var kind: String
         /// The weights file, when the kind has weights.
         public var weights: String?

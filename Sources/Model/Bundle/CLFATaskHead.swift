@@ -27,7 +27,7 @@ struct CLFATaskHead: TaskHead {
         self.decision = decision
     }
 
-    func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         let batch = features.batchSize
         let hasImage = features.imageRow.map { $0 != nil }
         var image: Tensor?
@@ -48,5 +48,19 @@ struct CLFATaskHead: TaskHead {
         return (0..<batch).map { b in
             decision.taskLabel(task: task, head: headName, probabilities: output.probabilities.data[(b * c)..<((b + 1) * c)])
         }
+    }
+}
+
+extension CLFATaskHead {
+    /// The `clfa` head of a manifest entry (`HeadRegistry`): its weights file and config, whose
+    /// `text_length` must cover the text encoder's `max_tokens`.
+    static func make(_ entry: BundleManifest.Head, context: ModelBundle.HeadContext) throws(ModelLoadError) -> any TaskHead {
+        let config = try context.config(CLFAConfig.self, of: entry) ?? CLFAConfig()
+        guard context.maxTokens <= config.textLength else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(context.name(entry)) reads at most \(config.textLength) tokens (config.text_length) but text_encoder.max_tokens is \(context.maxTokens); make them agree")
+        }
+        let head = try CLFAHead(weights: try context.weights(entry), config: config)
+        return try CLFATaskHead(task: entry.task, head: head, decision: context.decision(entry), textWidth: context.text.encoder.hiddenSize,
+                                imageWidth: context.image?.regionWidth, manifestPath: context.manifestPath)
     }
 }

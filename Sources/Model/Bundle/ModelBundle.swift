@@ -32,7 +32,7 @@ public enum ModelBundle {
                                   maxTokens: maxTokens, image: image, vectors: vectors)
         var heads: [any TaskHead] = []
         for entry in manifest.heads {
-            heads.append(try makeHead(entry, context: context))
+            heads.append(try HeadRegistry.make(entry, context: context))
         }
         return try BundleClassifier(manifest: manifest, text: text, maxTokens: maxTokens, image: image,
                                     imageLimits: imageLimits, heads: heads)
@@ -49,6 +49,20 @@ public enum ModelBundle {
         let image: (any ImageEncoder)?
         let vectors: WordVectors?
 
+        /// `head 'task'`, as errors name a head.
+        func name(_ head: BundleManifest.Head) -> String { "head '\(head.task)'" }
+
+        /// The head's labels and thresholds.
+        func decision(_ head: BundleManifest.Head) -> LabelDecision {
+            LabelDecision(labels: head.labels, thresholds: head.thresholds ?? [:])
+        }
+
+        /// The head's `config`, decoded as `type`; `nil` when the manifest gives none.
+        func config<Config: Decodable>(_ type: Config.Type, of head: BundleManifest.Head) throws(ModelLoadError) -> Config? {
+            try head.config?.decode(type, path: manifestPath, field: "\(name(head)).config")
+        }
+
+        /// The head's weights file, opened.
         func weights(_ head: BundleManifest.Head) throws(ModelLoadError) -> SafeTensorsFile {
             let url = try file(head.weights, head: head)
             do { return try SafeTensorsFile(path: url.path) } catch { throw .weights(error) }
@@ -65,54 +79,6 @@ public enum ModelBundle {
             let index = heads.firstIndex { $0.task == head.task } ?? 0
             try ModelBundle.checkInside(url, folder: folder, field: "heads[\(index)].weights", named: relative, manifestPath: manifestPath)
             return url
-        }
-    }
-
-    private static func makeHead(_ entry: BundleManifest.Head, context: HeadContext) throws(ModelLoadError) -> any TaskHead {
-        let where_ = "head '\(entry.task)'"
-        let decision = LabelDecision(labels: entry.labels, thresholds: entry.thresholds ?? [:])
-        let textWidth = context.text.encoder.hiddenSize
-        switch entry.kind {
-        case "clfa":
-            let config = try entry.config?.decode(CLFAConfig.self, path: context.manifestPath, field: "\(where_).config") ?? CLFAConfig()
-            guard context.maxTokens <= config.textLength else {
-                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) reads at most \(config.textLength) tokens (config.text_length) but text_encoder.max_tokens is \(context.maxTokens); make them agree")
-            }
-            let head = try CLFAHead(weights: try context.weights(entry), config: config)
-            return try CLFATaskHead(task: entry.task, head: head, decision: decision, textWidth: textWidth,
-                                    imageWidth: context.image?.regionWidth, manifestPath: context.manifestPath)
-        case "ananet":
-            guard let vectors = context.vectors else {
-                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, which needs word_vectors (GloVe) in the manifest")
-            }
-            guard let image = context.image else {
-                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, which needs an image_encoder in the manifest")
-            }
-            guard let config = try entry.config?.decode(AnANetConfig.self, path: context.manifestPath, field: "\(where_).config") else {
-                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is ananet, whose config needs region_count (and lambda, eta)")
-            }
-            let head = try AnANetHead(weights: try context.weights(entry), config: config)
-            return try AnANetTaskHead(task: entry.task, head: head, vectors: vectors, decision: decision, textWidth: textWidth,
-                                      imageEncoder: image, manifestPath: context.manifestPath)
-        case "zero_shot_imagenet":
-            let config = try entry.config?.decode(ZeroShotConfig.self, path: context.manifestPath, field: "\(where_).config") ?? ZeroShotConfig()
-            try config.check(path: context.manifestPath)
-            guard let image = context.image, let names = image.classNames else {
-                throw .invalidConfig(path: context.manifestPath, detail: "\(where_) is zero_shot_imagenet, which needs an image encoder with a classifier and class names (efficientnet_lite)")
-            }
-            let text = context.text, maxTokens = context.maxTokens
-            return try ZeroShotCorrelationHead(task: entry.task, labels: entry.labels, config: config, classNames: names) { prompts throws(ModelLoadError) in
-                var rows: [Float] = []
-                for start in stride(from: 0, to: prompts.count, by: 64) {
-                    let chunk = Array(prompts[start..<min(start + 64, prompts.count)])
-                    for encoded in try text.encode(chunk, maxLength: maxTokens) { rows.append(contentsOf: encoded.embedding) }
-                }
-                do { return try Tensor(shape: [prompts.count, text.encoder.hiddenSize], data: rows) } catch {
-                    throw .inconsistent(detail: "\(where_): \(error)")
-                }
-            }
-        default:
-            throw .invalidConfig(path: context.manifestPath, detail: "\(where_) has kind '\(entry.kind)', which this build does not know (known: clfa, ananet, zero_shot_imagenet)")
         }
     }
 

@@ -102,7 +102,7 @@ public struct ZeroShotCorrelationHead: TaskHead {
         conceptVectors = vectors
     }
 
-    public func label(_ features: BatchFeatures) throws(TensorError) -> [TaskLabel?] {
+    public func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
         guard let image = features.image, let logits = image.logits else {
             return [TaskLabel?](repeating: nil, count: features.batchSize)
         }
@@ -196,4 +196,33 @@ enum EnglishStopwords {
         "while", "where", "here", "because", "really", "still", "yet", "my", "me", "its", "it's", "i'm",
         "another", "finally", "today", "tomorrow", "yesterday", "love", "great", "wow", "what's"
     ]
+}
+
+extension ZeroShotCorrelationHead {
+    /// The `zero_shot_imagenet` head of a manifest entry (`HeadRegistry`): it needs an image
+    /// encoder with a classifier and class names, and encodes their prompts with the text encoder.
+    static func make(_ entry: BundleManifest.Head, context: ModelBundle.HeadContext) throws(ModelLoadError) -> any TaskHead {
+        let name = context.name(entry)
+        let config = try context.config(ZeroShotConfig.self, of: entry) ?? ZeroShotConfig()
+        try config.check(path: context.manifestPath)
+        guard let image = context.image, let names = image.classNames else {
+            throw .invalidConfig(path: context.manifestPath, detail: "\(name) is zero_shot_imagenet, which needs an image encoder with a classifier and class names (efficientnet_lite)")
+        }
+        let text = context.text, maxTokens = context.maxTokens
+        return try ZeroShotCorrelationHead(task: entry.task, labels: entry.labels, config: config, classNames: names) { prompts throws(ModelLoadError) in
+            var rows: [Float] = []
+            for start in stride(from: 0, to: prompts.count, by: 64) {
+                let chunk = Array(prompts[start..<min(start + 64, prompts.count)])
+                // Encoding the prompts is inference at load time: its failure fails the load.
+                do {
+                    for encoded in try text.encode(chunk, maxLength: maxTokens) { rows.append(contentsOf: encoded.embedding) }
+                } catch {
+                    throw .inconsistent(detail: "\(name): \(error)")
+                }
+            }
+            do { return try Tensor(shape: [prompts.count, text.encoder.hiddenSize], data: rows) } catch {
+                throw .inconsistent(detail: "\(name): \(error)")
+            }
+        }
+    }
 }

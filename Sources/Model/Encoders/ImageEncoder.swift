@@ -27,5 +27,5 @@ public protocol ImageEncoder: Sendable {
     var regionWidth: Int { get }
     /// Encodes a batch: `pixels` holds B images back to back, each `preprocess.valuesPerImage`
     /// values in `preprocess.layout`.
-    func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding
+    func encode(_ pixels: [Float], batch: Int) throws(InferenceError) -> ImageEncoding
 }

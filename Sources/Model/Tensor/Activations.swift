@@ -18,7 +18,7 @@ public enum Activation: String, Sendable, Codable {
 
     /// `x[row] = act(x[row] + bias)` for every row: a linear layer's bias (left out of its product)
     /// and its activation in one pass, with rows split into `threads` slices.
-    public func apply(_ x: inout Tensor, bias: [Float], threads: Int = 1) throws(TensorError) {
+    public func apply(_ x: inout Tensor, bias: [Float], threads: Int = 1) throws(InferenceError) {
         let width = x.lastDimension, rows = x.rowCount
         guard bias.count == width else {
             throw .shapeMismatch(expected: [width], found: [bias.count], context: "activation bias")
@@ -98,6 +98,19 @@ public enum Softmax {
         x.data.withUnsafeMutableBufferPointer { b in
             guard let p = b.baseAddress else { return }
             rows(p, rows: n, width: width, mask: nil)
+        }
+    }
+}
+
+extension Activation {
+    /// Maps a Hugging Face `hidden_act` name; `nil` for ones this engine does not implement.
+    public init?(huggingFaceName name: String) {
+        switch name {
+        case "gelu": self = .gelu
+        case "quick_gelu": self = .quickGELU
+        case "relu": self = .relu
+        case "relu6": self = .relu6
+        default: return nil
         }
     }
 }

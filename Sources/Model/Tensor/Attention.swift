@@ -16,7 +16,7 @@ public enum MultiHeadAttention {
     ///   - threads: the (post, head) pairs are split into this many slices run at once (`Parallel`).
     /// - Returns: the concatenated heads' contexts, `[B*L, d]`.
     public static func selfAttention(qkv: Tensor, batch: Int, length: Int, heads: Int,
-                                     additiveMask: Tensor, threads: Int = 1) throws(TensorError) -> Tensor {
+                                     additiveMask: Tensor, threads: Int = 1) throws(InferenceError) -> Tensor {
         let width3 = qkv.lastDimension
         guard width3 % 3 == 0, qkv.rowCount == batch * length else {
             throw .shapeMismatch(expected: [batch * length, width3], found: qkv.shape, context: "attention qkv")
@@ -48,7 +48,7 @@ public enum MultiHeadAttention {
     ///   - threads: the (post, head) pairs are split into this many slices run at once (`Parallel`).
     /// - Returns: the concatenated heads' contexts, `[T, d]`, packed like `qkv`.
     public static func selfAttention(packedQKV qkv: Tensor, lengths: [Int], heads: Int,
-                                     threads: Int = 1) throws(TensorError) -> Tensor {
+                                     threads: Int = 1) throws(InferenceError) -> Tensor {
         let width3 = qkv.lastDimension
         let total = lengths.reduce(0, +)
         guard width3 % 3 == 0, qkv.rowCount == total, lengths.allSatisfy({ $0 >= 0 }) else {

@@ -8,7 +8,7 @@ public struct BatchNorm: Sendable {
 
     /// The affine map of PyTorch's `weight` (gamma), `bias` (beta), `running_mean` and `running_var`.
     /// The four arrays must have equal length; the arithmetic is done in Double.
-    public init(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Double) throws(TensorError) {
+    public init(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Double) throws(InferenceError) {
         let n = gamma.count
         guard beta.count == n, mean.count == n, variance.count == n else {
             throw .shapeMismatch(expected: [n], found: [beta.count, mean.count, variance.count], context: "BatchNorm parameters")
@@ -28,7 +28,7 @@ public struct BatchNorm: Sendable {
 
     /// Folds the norm into a conv without bias: `weight` is `[out, ...]` with `out == channels`;
     /// each output channel's weights are multiplied by its scale, and the shift becomes the bias.
-    public func fold(into weight: Tensor) throws(TensorError) -> (weight: Tensor, bias: [Float]) {
+    public func fold(into weight: Tensor) throws(InferenceError) -> (weight: Tensor, bias: [Float]) {
         guard weight.rank >= 1, weight.shape[0] == channels else {
             throw .shapeMismatch(expected: [channels], found: weight.shape, context: "BatchNorm fold (output channels)")
         }

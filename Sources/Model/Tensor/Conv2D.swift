@@ -39,7 +39,7 @@ public struct Conv2D: Sendable {
     let packedWeight: [Float]
 
     /// - Parameter weight: PyTorch layout `[out, in, k, k]`; `bias` needs `out` values.
-    public init(weight: Tensor, bias: [Float], stride: Int, padding: ConvPadding, relu6: Bool) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float], stride: Int, padding: ConvPadding, relu6: Bool) throws(InferenceError) {
         guard weight.rank == 4, weight.shape[2] == weight.shape[3], stride >= 1 else {
             throw .shapeMismatch(expected: [-1, -1, -1, -1], found: weight.shape, context: "conv weight (square kernel, stride >= 1)")
         }
@@ -68,7 +68,7 @@ public struct Conv2D: Sendable {
     public var inChannels: Int { weight.shape[3] }
 
     /// `[B, H, W, in]` -> `[B, outH, outW, out]`.
-    public func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         let k = kernelSize, c = inChannels, o = outChannels
         guard x.rank == 4, x.shape[3] == c,
               let outH = ConvPadding.outputSize(x.shape[1], before: padding.top, after: padding.bottom, kernel: k, stride: stride),

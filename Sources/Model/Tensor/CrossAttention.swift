@@ -17,7 +17,7 @@ extension MultiHeadAttention {
     ///     (0 to keep, a large negative number to hide).
     /// - Returns: the concatenated heads' contexts, `[B*Lq, A]`.
     public static func crossAttention(query: Tensor, keyValue: Tensor, batch: Int, queryLength: Int,
-                                      keyLength: Int, heads: Int, additiveMask: Tensor) throws(TensorError) -> Tensor {
+                                      keyLength: Int, heads: Int, additiveMask: Tensor) throws(InferenceError) -> Tensor {
         let width = query.lastDimension
         guard query.rowCount == batch * queryLength else {
             throw .shapeMismatch(expected: [batch * queryLength, width], found: query.shape, context: "cross-attention query")

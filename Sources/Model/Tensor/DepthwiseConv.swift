@@ -19,7 +19,7 @@ public struct DepthwiseConv: Sendable {
     public let kernelSize: Int
 
     /// - Parameter weight: PyTorch layout `[C, 1, k, k]`; `bias` needs C values.
-    public init(weight: Tensor, bias: [Float], stride: Int, padding: ConvPadding, relu6: Bool) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float], stride: Int, padding: ConvPadding, relu6: Bool) throws(InferenceError) {
         guard weight.rank == 4, weight.shape[1] == 1, weight.shape[2] == weight.shape[3], stride >= 1 else {
             throw .shapeMismatch(expected: [-1, 1, -1, -1], found: weight.shape, context: "depthwise conv weight (square kernel, stride >= 1)")
         }
@@ -40,7 +40,7 @@ public struct DepthwiseConv: Sendable {
     public var channels: Int { weight.shape[1] }
 
     /// `[B, H, W, C]` -> `[B, outH, outW, C]`.
-    public func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         let k = kernelSize, c = channels
         guard x.rank == 4, x.shape[3] == c,
               let outH = ConvPadding.outputSize(x.shape[1], before: padding.top, after: padding.bottom, kernel: k, stride: stride),

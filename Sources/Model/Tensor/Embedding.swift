@@ -3,7 +3,7 @@ public enum Gather {
     /// Rows `ids` of `table` (`[V, d]`), giving `[ids.count, d]`.
     ///
     /// Throws when an id is outside the table, instead of reading out of bounds.
-    public static func rows(of table: Tensor, ids: [Int], context: String) throws(TensorError) -> Tensor {
+    public static func rows(of table: Tensor, ids: [Int], context: String) throws(InferenceError) -> Tensor {
         let d = table.lastDimension, v = table.rowCount
         var out = Tensor(zeros: [ids.count, d])
         for id in ids where id < 0 || id >= v {
@@ -27,7 +27,7 @@ public enum Pooling {
     ///
     /// - Parameter states: `[B, L, d]` (or `[B*L, d]`) token states.
     /// - Returns: `[B, d]`. A post of length 0 gives a zero vector.
-    public static func maskedMean(_ states: Tensor, lengths: [Int], paddedLength: Int) throws(TensorError) -> Tensor {
+    public static func maskedMean(_ states: Tensor, lengths: [Int], paddedLength: Int) throws(InferenceError) -> Tensor {
         let d = states.lastDimension, batch = lengths.count
         guard states.rowCount == batch * paddedLength, lengths.allSatisfy({ $0 <= paddedLength }) else {
             throw .shapeMismatch(expected: [batch, paddedLength, d], found: states.shape, context: "masked mean")

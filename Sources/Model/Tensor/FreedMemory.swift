@@ -5,8 +5,8 @@ import CKernels
 /// Every layer writes its output into a new array, and a forward pass frees arrays of megabytes
 /// (one 112 x 112 x 96 map is 4.8 MB) as fast as it makes them. With glibc's defaults those large
 /// blocks go back to the kernel on free (`munmap`, or trimming the top of the heap), so the next
-/// layer's output is fresh pages that fault in one by one, zeroed by the kernel: measured on
-/// EfficientNet-Lite0 (bench/image/efficientnet.sh), that cost a third of a batch-of-one pass.
+/// layer's output is fresh pages that fault in one by one, zeroed by the kernel, a large share of a
+/// batch-of-one EfficientNet-Lite0 pass (bench/image/efficientnet.sh; figures in bench/image/README.md).
 public enum FreedMemory {
     /// Keeps freed blocks of up to 32 MB in the process for reuse instead of returning them to the
     /// kernel, and trims the heap only past 128 MB of free space. The resident size then stays at

@@ -21,7 +21,7 @@ public struct GRUDirection: Sendable {
     public let hidden: Linear
 
     /// Checks that both projections give the three gates of one hidden size.
-    public init(input: Linear, hidden: Linear) throws(TensorError) {
+    public init(input: Linear, hidden: Linear) throws(InferenceError) {
         let h = hidden.inFeatures
         guard hidden.outFeatures == 3 * h, input.outFeatures == 3 * h, input.bias != nil, hidden.bias != nil else {
             throw .shapeMismatch(expected: [3 * h, h], found: [input.outFeatures, hidden.outFeatures, h],
@@ -42,7 +42,7 @@ public struct GRUDirection: Sendable {
     ///   - x: `[rows, in]`, the sequences back to back.
     ///   - sequences: the row range of each sequence; each starts again from a zero state.
     /// - Returns: `[rows, h]`, the state after reading each row (row order, whatever the direction).
-    public func run(_ x: Tensor, sequences: [Range<Int>], reversed: Bool) throws(TensorError) -> Tensor {
+    public func run(_ x: Tensor, sequences: [Range<Int>], reversed: Bool) throws(InferenceError) -> Tensor {
         for sequence in sequences where sequence.lowerBound < 0 || sequence.upperBound > x.rowCount {
             throw .shapeMismatch(expected: [sequence.upperBound, inputSize], found: x.shape, context: "GRU sequence \(sequence)")
         }
@@ -108,7 +108,7 @@ public struct BidirectionalGRU: Sendable {
     public let backward: GRUDirection
 
     /// Checks that both directions agree on input and hidden widths.
-    public init(forward: GRUDirection, backward: GRUDirection) throws(TensorError) {
+    public init(forward: GRUDirection, backward: GRUDirection) throws(InferenceError) {
         guard forward.inputSize == backward.inputSize, forward.hiddenSize == backward.hiddenSize else {
             throw .shapeMismatch(expected: [forward.hiddenSize, forward.inputSize],
                                  found: [backward.hiddenSize, backward.inputSize], context: "reverse GRU direction")
@@ -119,7 +119,7 @@ public struct BidirectionalGRU: Sendable {
 
     /// Both directions' states over the sequences of `x` (see `GRUDirection.run`): `[rows, h]` each.
     /// PyTorch's output is the two side by side.
-    public func callAsFunction(_ x: Tensor, sequences: [Range<Int>]) throws(TensorError) -> (forward: Tensor, backward: Tensor) {
+    public func callAsFunction(_ x: Tensor, sequences: [Range<Int>]) throws(InferenceError) -> (forward: Tensor, backward: Tensor) {
         (try forward.run(x, sequences: sequences, reversed: false),
          try backward.run(x, sequences: sequences, reversed: true))
     }

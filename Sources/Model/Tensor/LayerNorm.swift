@@ -10,7 +10,7 @@ public struct LayerNorm: Sendable {
     public let eps: Float
 
     /// Creates a layer norm; `gamma` and `beta` must have the same length.
-    public init(gamma: [Float], beta: [Float], eps: Float) throws(TensorError) {
+    public init(gamma: [Float], beta: [Float], eps: Float) throws(InferenceError) {
         guard gamma.count == beta.count else {
             throw .shapeMismatch(expected: [gamma.count], found: [beta.count], context: "LayerNorm beta")
         }
@@ -20,7 +20,7 @@ public struct LayerNorm: Sendable {
     }
 
     /// Normalises each row of `x`.
-    public func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         var y = x
         try apply(to: &y, adding: nil)
         return y
@@ -29,7 +29,7 @@ public struct LayerNorm: Sendable {
     /// `LN(x + bias + residual)` in place in `x`: the post-LN block's "add & norm" in one pass, with
     /// the rows split into `threads` slices (`Parallel`). `bias`, one value per feature, is the
     /// preceding linear layer's when it was left out of the product.
-    public func apply(to x: inout Tensor, adding residual: Tensor?, bias: [Float]? = nil, threads: Int = 1) throws(TensorError) {
+    public func apply(to x: inout Tensor, adding residual: Tensor?, bias: [Float]? = nil, threads: Int = 1) throws(InferenceError) {
         let d = gamma.count
         if let bias, bias.count != d {
             throw .shapeMismatch(expected: [d], found: [bias.count], context: "LayerNorm bias")

@@ -16,7 +16,7 @@ public struct Linear: Sendable {
     private(set) var packedRowLimit = Linear.defaultPackedRowLimit
 
     /// Creates a layer; `weight` must be rank 2 and `bias`, when given, must have one value per output.
-    public init(weight: Tensor, bias: [Float]?) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float]?) throws(InferenceError) {
         guard weight.rank == 2 else {
             throw .shapeMismatch(expected: [-1, -1], found: weight.shape, context: "Linear weight")
         }
@@ -29,9 +29,9 @@ public struct Linear: Sendable {
 
     /// The same layer with a packed copy of its weight (twice the memory), which products of at
     /// most `packedRowLimit` rows per slice use instead of sgemm. For a short input OpenBLAS
-    /// packs the whole weight on every call for a handful of rows. In a throwaway single-threaded
-    /// microbenchmark on MiniLM's shapes (not in the repo), 16 rows ran 1.5 to 1.9 times faster
-    /// packed, 64 rows 1.0 to 1.2 times, and from 128 rows up sgemm was level or ahead.
+    /// packs the whole weight on every call for a handful of rows, which costs more than the
+    /// product; from about a hundred rows up sgemm catches up (figures in bench/model/README.md;
+    /// `bench/kernels/run.sh` measures the packed product alone).
     public func packedForShortInputs() -> Linear {
         var copy = self
         copy.packedWeight = PackedWeight.pack(weight)
@@ -47,9 +47,9 @@ public struct Linear: Sendable {
     }
 
     /// The row limit a layer has unless `withPackedRowLimit(_:)` sets another: 96 rows per slice
-    /// with the AVX2 body, every product with the AVX-512 one, which measured 1.9 times
-    /// single-threaded OpenBLAS (Haswell kernels) on MiniLM's shapes from 64 to 448 rows
-    /// (`bench/model`; about 250 against 130 GFLOP/s on one core of the development machine).
+    /// with the AVX2 body, every product with the AVX-512 one, which outruns single-threaded
+    /// OpenBLAS (Haswell kernels) on MiniLM's shapes at every row count the encoder sees. Tuned
+    /// with `bench/model`'s A/B of the limits; figures in bench/model/README.md.
     static let defaultPackedRowLimit = pck_uses_avx512() == 1 ? Int.max : 96
 
     /// Input width.
@@ -67,7 +67,7 @@ public struct Linear: Sendable {
     ///
     /// With `includingBias: false` the bias is left out, for a caller that adds it in its next pass
     /// over the output (`Activation.apply(_:bias:threads:)`, `LayerNorm.apply(to:adding:bias:threads:)`).
-    public func callAsFunction(_ x: Tensor, threads: Int = 1, includingBias: Bool = true) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor, threads: Int = 1, includingBias: Bool = true) throws(InferenceError) -> Tensor {
         guard x.lastDimension == inFeatures else {
             throw .shapeMismatch(expected: [-1, inFeatures], found: x.shape, context: "Linear input")
         }
@@ -103,9 +103,9 @@ public struct Linear: Sendable {
         return Tensor(uncheckedShape: outShape, data: values)
     }
 
-    /// Below this many rows per slice, a split product slices columns instead of rows. Measured
-    /// with single-threaded OpenBLAS on MiniLM's shapes: rows win from a few hundred rows up
-    /// (1024 x 1536 x 384 at 67 GFLOP/s a core, against 61 for 2048 x 768 x 384).
+    /// Below this many rows per slice, a split product slices columns instead of rows: with
+    /// single-threaded OpenBLAS on MiniLM's shapes, row slices only win from a few hundred rows up
+    /// (figures in bench/model/README.md).
     static let rowsPerSliceForRowSplit = 128
 
     /// `x · Wᵀ + bias` on the packed weight, split into slices of rows (bias added in registers).

@@ -6,10 +6,9 @@ import CKernels
 /// Channels-last makes a 1x1 conv a plain matrix product: the batch's B*H*W pixels are the rows of
 /// one `[pixels, in] x [out, in]ᵀ` product. It runs as the packed-weight kernel `pck_gemm_packed`,
 /// with bias, residual and ReLU6 applied in registers, so each output value is stored once.
-/// Measured on EfficientNet-Lite0 at batch 16 (bench/image/efficientnet.sh), this beat OpenBLAS
-/// sgemm followed by an epilogue pass on every conv of the network, the 1152-input ones included
-/// (sgemm everywhere: 60 images/s; sgemm above 200 inputs: 66; packed everywhere: 70; measured with
-/// a temporary switch between the paths, since removed).
+/// On EfficientNet-Lite0 this beat OpenBLAS sgemm followed by an epilogue pass on every conv of
+/// the network, the 1152-input ones included (bench/image/efficientnet.sh at batch 16; figures in
+/// bench/image/README.md).
 public struct PointwiseConv: Sendable {
     /// `[out, in]`, PyTorch's `[out, in, 1, 1]` with the unit dimensions dropped.
     public let weight: Tensor
@@ -21,7 +20,7 @@ public struct PointwiseConv: Sendable {
     let packedWeight: [Float]
 
     /// - Parameter weight: `[out, in, 1, 1]` or `[out, in]`; `bias` needs `out` values.
-    public init(weight: Tensor, bias: [Float], relu6: Bool) throws(TensorError) {
+    public init(weight: Tensor, bias: [Float], relu6: Bool) throws(InferenceError) {
         guard weight.rank == 2 || (weight.rank == 4 && weight.shape[2] == 1 && weight.shape[3] == 1) else {
             throw .shapeMismatch(expected: [-1, -1, 1, 1], found: weight.shape, context: "1x1 conv weight")
         }
@@ -41,7 +40,7 @@ public struct PointwiseConv: Sendable {
     public var outChannels: Int { weight.shape[0] }
 
     /// `act(x · Wᵀ + bias + residual)` for every pixel of `x` (`[..., in]` -> `[..., out]`).
-    public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws(InferenceError) -> Tensor {
         guard x.lastDimension == inChannels else {
             throw .shapeMismatch(expected: [-1, inChannels], found: x.shape, context: "1x1 conv input")
         }

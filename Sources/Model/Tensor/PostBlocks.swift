@@ -13,7 +13,7 @@ extension Tensor {
     }
 
     /// Writes `part` (as made by `postBlocks(posts, rowsPerPost:)`) back over the rows of `posts`.
-    mutating func setPostBlocks(_ posts: [Int], rowsPerPost: Int, from part: Tensor) throws(TensorError) {
+    mutating func setPostBlocks(_ posts: [Int], rowsPerPost: Int, from part: Tensor) throws(InferenceError) {
         let d = lastDimension, block = rowsPerPost * d
         guard part.lastDimension == d, part.count == posts.count * block,
               posts.allSatisfy({ $0 >= 0 && ($0 + 1) * block <= count }) else {

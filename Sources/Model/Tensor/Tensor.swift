@@ -16,7 +16,7 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// A tensor that takes ownership of `data`, which must hold exactly `shape.reduce(1, *)` values.
-    public init(shape: [Int], data: [Float]) throws(TensorError) {
+    public init(shape: [Int], data: [Float]) throws(InferenceError) {
         let count = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }), count == data.count else {
             throw .shapeMismatch(expected: shape, found: [data.count], context: "Tensor(shape:data:)")
@@ -44,7 +44,7 @@ public struct Tensor: Sendable, Equatable {
     public var rowCount: Int { lastDimension == 0 ? 0 : count / lastDimension }
 
     /// The same values with another shape of equal element count.
-    public func reshaped(_ newShape: [Int]) throws(TensorError) -> Tensor {
+    public func reshaped(_ newShape: [Int]) throws(InferenceError) -> Tensor {
         guard newShape.reduce(1, *) == count else {
             throw .shapeMismatch(expected: newShape, found: shape, context: "reshape")
         }
@@ -60,18 +60,5 @@ public struct Tensor: Sendable, Equatable {
         var out = Tensor(zeros: [range.count, d])
         out.data.replaceSubrange(0..<(range.count * d), with: data[(range.lowerBound * d)..<(range.upperBound * d)])
         return out
-    }
-}
-
-/// Errors from tensor operations whose operands disagree.
-public enum TensorError: Error, Equatable, CustomStringConvertible {
-    /// Two operands (or an operand and a requested shape) have incompatible shapes.
-    case shapeMismatch(expected: [Int], found: [Int], context: String)
-
-    public var description: String {
-        switch self {
-        case let .shapeMismatch(expected, found, context):
-            return "\(context): expected shape \(expected), found \(found)"
-        }
     }
 }

@@ -9,7 +9,7 @@ public enum WordFeatures {
     ///   - vectors: the GloVe table (`G` = `vectors.dimensions`); a word it lacks gets zeros.
     ///   - maxWords: the head's N_max. Later words are dropped: the head has no slot for them.
     public static func rows(words: [TokenizedWords.Word], tokenStates: Tensor, vectors: WordVectors,
-                            maxWords: Int) throws(TensorError) -> Tensor {
+                            maxWords: Int) throws(InferenceError) -> Tensor {
         guard tokenStates.rank == 2 else {
             throw .shapeMismatch(expected: [-1, -1], found: tokenStates.shape, context: "word features: token states")
         }

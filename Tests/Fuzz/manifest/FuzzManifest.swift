@@ -1,5 +1,5 @@
 // libFuzzer target: the bundle manifest parser (Sources/Model/Bundle/{BundleManifest,JSONValue}.swift
-// with Sources/Model/IO/BertConfig.swift for ModelLoadError; built by scripts/fuzz.sh).
+// with Sources/Model/Errors/ModelLoadError.swift; built by scripts/fuzz.sh).
 //
 // Besides "no crash", it checks that a manifest that loads names no path that could leave the
 // bundle folder, and that it encodes and decodes back to itself (the manifest is Codable, and

@@ -1,6 +1,6 @@
 extension ViTEncoder {
     /// Encodes a batch for the heads: regions are all 1 + N tokens, pooled is the CLS token.
-    public func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding {
+    public func encode(_ pixels: [Float], batch: Int) throws(InferenceError) -> ImageEncoding {
         let output = try forward(pixels, batch: batch)
         return ImageEncoding(regions: output.tokens, pooled: output.pooled, logits: nil)
     }
@@ -9,7 +9,7 @@ extension ViTEncoder {
     ///
     /// - Parameter keepStages: also return the patch projections, the embedding output and every
     ///   layer's output (for golden tests).
-    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(TensorError) -> ViTOutput {
+    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(InferenceError) -> ViTOutput {
         let perImage = config.numChannels * config.imageSize.height * config.imageSize.width
         guard batch >= 0, pixels.count == batch * perImage else {
             throw .shapeMismatch(expected: [batch, config.numChannels, config.imageSize.height, config.imageSize.width],

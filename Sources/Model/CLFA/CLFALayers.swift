@@ -6,7 +6,7 @@ struct CLFAMappingNet: Sendable {
     let fc2: Linear
 
     /// `[..., inFeatures]` -> `[..., outFeatures]`.
-    func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         var hidden = try fc1(x)
         Activation.relu.apply(&hidden)
         return try fc2(hidden)
@@ -29,7 +29,7 @@ struct CLFAAttentionSubLayer: Sendable {
     ///   - keyMask: `[B, Lk]` additive key mask.
     /// - Returns: `[B*Lq, h]`.
     func callAsFunction(_ states: Tensor, attendingTo keys: Tensor, batch: Int, queryLength: Int,
-                        keyLength: Int, keyMask: Tensor) throws(TensorError) -> Tensor {
+                        keyLength: Int, keyMask: Tensor) throws(InferenceError) -> Tensor {
         let context = try MultiHeadAttention.crossAttention(
             query: try query(states), keyValue: try keyValue(keys), batch: batch,
             queryLength: queryLength, keyLength: keyLength, heads: heads, additiveMask: keyMask)
@@ -45,7 +45,7 @@ struct CLFAFeedForward: Sendable {
     let output: Linear
     let norm: LayerNorm
 
-    func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         var hidden = try intermediate(x)
         Activation.gelu.apply(&hidden)
         var out = try output(hidden)

@@ -34,7 +34,7 @@ public struct BertTextEncoder: Sendable {
 
     /// Encodes a batch of texts, truncated to `maxLength` ids each (capped at the model's positions),
     /// with the forward pass split into `threads` slices (`BertEncoder.forward`).
-    public func encode(_ texts: [String], maxLength: Int, threads: Int = 1) throws(ModelLoadError) -> [Encoded] {
+    public func encode(_ texts: [String], maxLength: Int, threads: Int = 1) throws(InferenceError) -> [Encoded] {
         let limit = min(maxLength, encoder.maxPositions)
         let batch = tokenizer.encode(batch: texts, maxLength: limit)
         guard !texts.isEmpty else { return [] }

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Geometry the weights cannot tell (strides, TF-"same" padding, BatchNorm eps) comes from here;
 /// channel counts and kernel sizes are read from the weight shapes and checked against it.
-public struct EfficientNetConfig: Decodable, Sendable, Equatable {
+public struct EfficientNetConfig: CheckpointConfig, Equatable {
     /// The stem conv (a full k x k conv over the RGB input).
     public struct Stem: Decodable, Sendable, Equatable {
         public var weight: String
@@ -86,15 +86,12 @@ public struct EfficientNetConfig: Decodable, Sendable, Equatable {
         case imageSize = "image_size", batchNormEpsilon = "batch_norm_epsilon", classNamesFile = "class_names_file"
     }
 
-    /// Reads and decodes `config.json` at `url`.
-    public static func load(from url: URL) throws(ModelLoadError) -> EfficientNetConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw .missingFile(path: url.path, hint: "an EfficientNet-Lite folder needs config.json (scripts/setup-models.sh converts EfficientNet-Lite0)")
-        }
-        do { return try JSONDecoder().decode(EfficientNetConfig.self, from: data) } catch {
-            throw .invalidConfig(path: url.path, detail: String(describing: error))
-        }
+    // CheckpointConfig: what the load errors say (`Checkpoint`, `CheckpointConfig.load(from:)`).
+    public static var missingConfigHint: String {
+        "an EfficientNet-Lite folder needs config.json (scripts/setup-models.sh converts EfficientNet-Lite0)"
+    }
+    public static func missingWeightsHint(_ name: String) -> String? {
+        "the encoder folder needs \(name) (scripts/setup-models.sh converts EfficientNet-Lite0)"
     }
 }
 

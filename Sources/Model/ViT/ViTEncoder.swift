@@ -59,15 +59,9 @@ public struct ViTEncoder: ImageEncoder {
     /// Loads `config.json`, `model.safetensors` and, when present, `preprocessor_config.json` (else
     /// the preprocessing is `ImagePreprocessConfig.clfaViT` at the model's image size).
     public init(directory: URL) throws(ModelLoadError) {
-        let config = try ViTConfig.load(from: directory.appendingPathComponent("config.json"))
-        let preprocess = try ViTImageProcessorConfig.preprocessConfig(directory: directory, imageSize: config.imageSize)
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw .missingFile(path: weightsURL.path, hint: "the ViT encoder folder needs model.safetensors (google/vit-base-patch32-224-in21k's, or a converted one)")
-        }
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config, preprocess: preprocess)
+        let checkpoint = try Checkpoint<ViTConfig>(directory: directory)
+        let preprocess = try ViTImageProcessorConfig.preprocessConfig(directory: directory, imageSize: checkpoint.config.imageSize)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config, preprocess: preprocess)
     }
 
     /// Builds the encoder from opened weights and a config, checking one against the other.
@@ -75,10 +69,10 @@ public struct ViTEncoder: ImageEncoder {
     /// - Parameter preprocess: the input preprocessing; `nil` means `ImagePreprocessConfig.clfaViT`
     ///   at the config's image size. Its size must be the config's image size.
     public init(weights file: SafeTensorsFile, config: ViTConfig, preprocess: ImagePreprocessConfig? = nil) throws(ModelLoadError) {
-        let prefix = file.contains("vit.embeddings.cls_token") ? "vit." : ""
-        let names = WeightNames(file: file, prefix: prefix)
+        let vb = WeightReader(file: file).optionalScope("vit", probe: "embeddings.cls_token")
         do {
-            let cls = try file.tensor(names.full("embeddings.cls_token"), expectedShape: [1, 1, -1])
+            let embeddings = vb.pp("embeddings")
+            let cls = try embeddings.tensor("cls_token", shape: [1, 1, -1])
             let d = cls.lastDimension
             guard d == config.hiddenSize else {
                 throw ModelLoadError.inconsistent(detail: "config.json says hidden_size \(config.hiddenSize) but \(file.path) has a CLS token of width \(d)")
@@ -90,26 +84,22 @@ public struct ViTEncoder: ImageEncoder {
             guard patch.height > 0, patch.width > 0, image.height % patch.height == 0, image.width % patch.width == 0 else {
                 throw ModelLoadError.inconsistent(detail: "image_size \(image.height)x\(image.width) is not a whole number of \(patch.height)x\(patch.width) patches")
             }
-            let conv = try file.tensor(names.full("embeddings.patch_embeddings.projection.weight"),
-                                       expectedShape: [d, channels, patch.height, patch.width])
-            let convBias = try file.vector(names.full("embeddings.patch_embeddings.projection.bias"), count: d)
+            let projection = embeddings.pp("patch_embeddings.projection")
+            let conv = try projection.tensor("weight", shape: [d, channels, patch.height, patch.width])
+            let convBias = try projection.vector("bias", count: d)
             patchProjection = try Linear(weight: conv.reshapedRows(channels * patch.height * patch.width), bias: convBias)
             clsToken = cls.data
             let tokens = 1 + config.patchGrid.rows * config.patchGrid.columns
-            positionEmbeddings = try file.tensor(names.full("embeddings.position_embeddings"), expectedShape: [1, tokens, d])
-                .reshapedRows(d)
+            positionEmbeddings = try embeddings.tensor("position_embeddings", shape: [1, tokens, d]).reshapedRows(d)
             let eps = Float(config.layerNormEps)
 
-            // Count the layers in the file so a config that disagrees is reported, not half-loaded.
-            var found = 0
-            while file.contains(names.full("encoder.layer.\(found).attention.attention.query.weight")) { found += 1 }
-            guard found == config.numHiddenLayers else {
-                throw ModelLoadError.inconsistent(detail: "config.json says num_hidden_layers \(config.numHiddenLayers) but \(file.path) has \(found) layers")
+            let layerScope = vb.pp("encoder.layer")
+            let count = try layerScope.layerCount(marker: "attention.attention.query.weight", configSays: config.numHiddenLayers,
+                                                  field: "num_hidden_layers")
+            layers = try (0..<count).map { i throws(ModelLoadError) in
+                try Self.layer(layerScope.pp("\(i)"), width: d, eps: eps, qkvBias: config.qkvBias)
             }
-            layers = try (0..<found).map { i throws(SafeTensorsError) in
-                try Self.layer(i, names: names, width: d, eps: eps, qkvBias: config.qkvBias)
-            }
-            finalNorm = try names.layerNorm("layernorm", width: d, eps: eps)
+            finalNorm = try vb.layerNorm("layernorm", width: d, eps: eps)
         } catch {
             throw .loading(error, file: file.path)
         }
@@ -126,24 +116,21 @@ public struct ViTEncoder: ImageEncoder {
         self.config = config
     }
 
-    /// Loads layer `i`: `encoder.layer.i.{layernorm_before, attention.attention.{query,key,value},
-    /// attention.output.dense, layernorm_after, intermediate.dense, output.dense}`.
-    private static func layer(_ i: Int, names: WeightNames, width d: Int, eps: Float, qkvBias: Bool) throws(SafeTensorsError) -> Layer {
-        let p = "encoder.layer.\(i)."
-        let projections = try ["query", "key", "value"].map { part throws(SafeTensorsError) in
-            let name = p + "attention.attention." + part
-            return qkvBias ? try names.linear(name, shape: [d, d])
-                : Linear(unchecked: try names.file.tensor(names.full(name + ".weight"), expectedShape: [d, d]))
+    /// One layer from `vb` (`encoder.layer.i.`): `layernorm_before`, `attention.attention.{query,key,value}`,
+    /// `attention.output.dense`, `layernorm_after`, `intermediate.dense`, `output.dense`.
+    private static func layer(_ vb: WeightReader, width d: Int, eps: Float, qkvBias: Bool) throws(ModelLoadError) -> Layer {
+        let projections = try ["query", "key", "value"].map { part throws(ModelLoadError) in
+            try vb.linear("attention.attention." + part, shape: [d, d], bias: qkvBias)
         }
         let stacked = Tensor(uncheckedShape: [3 * d, d], data: projections.flatMap(\.weight.data))
-        let intermediate = try names.linear(p + "intermediate.dense", shape: [-1, d])
+        let intermediate = try vb.linear("intermediate.dense", shape: [-1, d])
         return Layer(
-            normBefore: try names.layerNorm(p + "layernorm_before", width: d, eps: eps),
+            normBefore: try vb.layerNorm("layernorm_before", width: d, eps: eps),
             qkv: Linear(unchecked: stacked, bias: qkvBias ? projections.flatMap { $0.bias ?? [] } : nil),
-            attentionOutput: try names.linear(p + "attention.output.dense", shape: [d, d]),
-            normAfter: try names.layerNorm(p + "layernorm_after", width: d, eps: eps),
+            attentionOutput: try vb.linear("attention.output.dense", shape: [d, d]),
+            normAfter: try vb.layerNorm("layernorm_after", width: d, eps: eps),
             intermediate: intermediate,
-            output: try names.linear(p + "output.dense", shape: [d, intermediate.outFeatures]))
+            output: try vb.linear("output.dense", shape: [d, intermediate.outFeatures]))
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Only what the weights cannot say lives here: sizes (widths, layer count, label count) are read
 /// from the weight shapes. Every field has a default, so `{}` is a valid config.
-public struct CLFAConfig: Codable, Sendable, Equatable {
+public struct CLFAConfig: CheckpointConfig, Codable, Equatable {
     /// What the head does with a post that has no image.
     public enum NoImageRule: String, Codable, Sendable {
         /// Attend to the head's learned `no_image_token` tensor (`[K0, d_i]`) in place of image tokens.
@@ -48,23 +48,12 @@ public struct CLFAConfig: Codable, Sendable, Equatable {
         noImage = try c.decodeIfPresent(NoImageRule.self, forKey: .noImage) ?? defaults.noImage
     }
 
-    /// Reads and decodes the config at `url`.
-    public static func load(from url: URL) throws(ModelLoadError) -> CLFAConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw .missingFile(path: url.path, hint: "a CLFA head needs its config.json (write {} for the defaults)")
-        }
-        let config: CLFAConfig
-        do {
-            config = try JSONDecoder().decode(CLFAConfig.self, from: data)
-        } catch {
-            throw .invalidConfig(path: url.path, detail: "\(error) (no_image is \"learned_token\" or \"text_only\")")
-        }
-        guard config.attentionHeads > 0, config.textLength > 0, config.layerNormEps >= 0 else {
-            throw .invalidConfig(path: url.path, detail: "attention_heads and text_length must be positive and layer_norm_eps not negative")
-        }
-        return config
+    // CheckpointConfig: what the load errors say (`Checkpoint`, `CheckpointConfig.load(from:)`).
+    public static var missingConfigHint: String { "a CLFA head needs its config.json (write {} for the defaults)" }
+    public static func missingWeightsHint(_ name: String) -> String? { "the CLFA head folder needs its weights, \(name)" }
+    public static var decodingHint: String? { "no_image is \"learned_token\" or \"text_only\"" }
+    public var problem: String? {
+        attentionHeads > 0 && textLength > 0 && layerNormEps >= 0 ? nil
+            : "attention_heads and text_length must be positive and layer_norm_eps not negative"
     }
 }

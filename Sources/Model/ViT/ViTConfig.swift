@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Sizes are cross-checked against the weight shapes at load time. Optional fields default as in
 /// transformers' `ViTConfig` (eps 1e-12, 224 pixels, patch 16, 3 channels, query/key/value biases).
-public struct ViTConfig: Codable, Sendable, Equatable {
+public struct ViTConfig: CheckpointConfig, Codable, Equatable {
     /// Token width d (`hidden_size`).
     public var hiddenSize: Int
     /// Transformer layers (`num_hidden_layers`).
@@ -107,18 +107,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
         (imageSize.height / max(patchSize.height, 1), imageSize.width / max(patchSize.width, 1))
     }
 
-    /// Reads and decodes `config.json` at `url`.
-    public static func load(from url: URL) throws(ModelLoadError) -> ViTConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw .missingFile(path: url.path, hint: "a ViT checkpoint folder needs config.json")
-        }
-        do {
-            return try JSONDecoder().decode(ViTConfig.self, from: data)
-        } catch {
-            throw .invalidConfig(path: url.path, detail: String(describing: error))
-        }
+    // CheckpointConfig: what the load errors say (`Checkpoint`, `CheckpointConfig.load(from:)`).
+    public static var missingConfigHint: String { "a ViT checkpoint folder needs config.json" }
+    public static func missingWeightsHint(_ name: String) -> String? {
+        "the ViT encoder folder needs \(name) (google/vit-base-patch32-224-in21k's, or a converted one)"
     }
 }

@@ -55,14 +55,8 @@ public struct CLFAHead: Sendable {
 
     /// Loads `config.json` and the weights file from a head folder.
     public init(directory: URL, weightsFile: String = "model.safetensors") throws(ModelLoadError) {
-        let config = try CLFAConfig.load(from: directory.appendingPathComponent("config.json"))
-        let url = directory.appendingPathComponent(weightsFile)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw .missingFile(path: url.path, hint: "the CLFA head folder needs its weights, \(weightsFile)")
-        }
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: url.path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config)
+        let checkpoint = try Checkpoint<CLFAConfig>(directory: directory, weightsFile: weightsFile)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config)
     }
 
     /// Classifies a batch of posts.
@@ -77,7 +71,7 @@ public struct CLFAHead: Sendable {
     ///     `config.noImage`.
     ///   - keepStages: also return the intermediate results (see `CLFAOutput.stages`).
     public func forward(text: Tensor, textLengths: [Int], image: Tensor?, hasImage: [Bool],
-                        keepStages: Bool = false) throws(TensorError) -> CLFAOutput {
+                        keepStages: Bool = false) throws(InferenceError) -> CLFAOutput {
         guard text.rank == 3, text.shape[2] == textWidth else {
             throw .shapeMismatch(expected: [-1, -1, textWidth], found: text.shape, context: "CLFA text states")
         }

@@ -10,7 +10,7 @@ public struct MBConv: Sendable {
 
     /// Checks that the three convs chain: expand's outputs (or the block's inputs) are the
     /// depthwise channels, which are project's inputs; a residual block keeps its shape.
-    public init(expand: PointwiseConv?, depthwise: DepthwiseConv, project: PointwiseConv, residual: Bool) throws(TensorError) {
+    public init(expand: PointwiseConv?, depthwise: DepthwiseConv, project: PointwiseConv, residual: Bool) throws(InferenceError) {
         let hidden = depthwise.channels
         guard (expand?.outChannels ?? hidden) == hidden, project.inChannels == hidden else {
             throw .shapeMismatch(expected: [hidden, hidden], found: [expand?.outChannels ?? hidden, project.inChannels],
@@ -30,7 +30,7 @@ public struct MBConv: Sendable {
     public var outChannels: Int { project.outChannels }
 
     /// Layer by layer over the whole batch: each conv is one pass (one sgemm) over all B images.
-    public func callAsFunction(_ x: Tensor) throws(TensorError) -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws(InferenceError) -> Tensor {
         var hidden = x
         if let expand { hidden = try expand(hidden) }
         hidden = try depthwise(hidden)

@@ -11,7 +11,7 @@ struct CLFAImageKeys {
     let mask: Tensor
 
     /// The keys as the `image` stage, `[B, length, h]`, zero for posts that attend to none.
-    func stage(batch: Int, width: Int) throws(TensorError) -> Tensor {
+    func stage(batch: Int, width: Int) throws(InferenceError) -> Tensor {
         var all = Tensor(zeros: [batch * length, width])
         try all.setPostBlocks(posts, rowsPerPost: length, from: states)
         return try all.reshaped([batch, length, width])
@@ -21,7 +21,7 @@ struct CLFAImageKeys {
 extension CLFAHead {
     /// Maps the image tokens of the posts that have an image (one product over all their rows)
     /// and applies the no-image rule to the rest; `nil` for a text-only head.
-    func imageKeys(image: Tensor?, hasImage: [Bool]) throws(TensorError) -> CLFAImageKeys? {
+    func imageKeys(image: Tensor?, hasImage: [Bool]) throws(InferenceError) -> CLFAImageKeys? {
         guard let mlpImage else { return nil }
         let batch = hasImage.count, width = hiddenWidth, imageWidth = mlpImage.fc1.inFeatures
         let withImage = hasImage.indices.filter { hasImage[$0] }

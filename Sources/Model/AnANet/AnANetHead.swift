@@ -52,11 +52,8 @@ public struct AnANetHead: Sendable {
 
     /// Loads `config.json` and `model.safetensors` from a head folder.
     public init(directory: URL) throws(ModelLoadError) {
-        let config = try AnANetConfig.load(from: directory.appendingPathComponent("config.json"))
-        let path = directory.appendingPathComponent("model.safetensors").path
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config)
+        let checkpoint = try Checkpoint<AnANetConfig>(directory: directory)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config)
     }
 
     /// Builds the head from opened weights, checking every shape against the others.
@@ -64,46 +61,45 @@ public struct AnANetHead: Sendable {
         guard config.regionCount > 0 else {
             throw .inconsistent(detail: "AnANet config: region_count must be positive, is \(config.regionCount)")
         }
-        let names = WeightNames(file: file, prefix: "")
-        do {
-            let regionProjection = try names.linear("region_proj", shape: [-1, -1])
-            let d = regionProjection.outFeatures
-            guard d % 2 == 0 else {
-                throw ModelLoadError.inconsistent(detail: "region_proj.weight in \(file.path) has \(d) rows; the BiGRU's two directions of d/2 need an even d")
-            }
-            let forward = try Self.gruDirection(file, suffix: "", hidden: d / 2, inputWidth: -1)
-            let backward = try Self.gruDirection(file, suffix: "_reverse", hidden: d / 2, inputWidth: forward.inputSize)
-            let projection = try Linear(weight: file.tensor("association.proj.weight", expectedShape: [-1, d]), bias: nil)
-            let association = try names.linear("association.classifier", shape: [-1, 2 * projection.outFeatures])
-            let alignment = try names.linear("alignment.classifier", shape: [association.outFeatures, -1])
-            guard alignment.inFeatures > config.regionCount else {
-                throw ModelLoadError.inconsistent(detail: "alignment.classifier.weight in \(file.path) reads \(alignment.inFeatures) values, which leaves no word slots after region_count \(config.regionCount) (it must be N_max + K)")
-            }
-            self.regionProjection = regionProjection
-            self.gru = try BidirectionalGRU(forward: forward, backward: backward)
-            self.associationProjection = projection
-            self.associationClassifier = association
-            self.alignmentClassifier = alignment
-        } catch {
+        let vb = WeightReader(file: file)
+        let regionProjection = try vb.linear("region_proj", shape: [-1, -1])
+        let d = regionProjection.outFeatures
+        guard d % 2 == 0 else {
+            throw .inconsistent(detail: "region_proj.weight in \(file.path) has \(d) rows; the BiGRU's two directions of d/2 need an even d")
+        }
+        let gru = vb.pp("gru")
+        let forward = try Self.gruDirection(gru, suffix: "", hidden: d / 2, inputWidth: -1)
+        let backward = try Self.gruDirection(gru, suffix: "_reverse", hidden: d / 2, inputWidth: forward.inputSize)
+        let projection = try vb.linear("association.proj", shape: [-1, d], bias: false)
+        let association = try vb.linear("association.classifier", shape: [-1, 2 * projection.outFeatures])
+        let alignment = try vb.linear("alignment.classifier", shape: [association.outFeatures, -1])
+        guard alignment.inFeatures > config.regionCount else {
+            throw .inconsistent(detail: "alignment.classifier.weight in \(file.path) reads \(alignment.inFeatures) values, which leaves no word slots after region_count \(config.regionCount) (it must be N_max + K)")
+        }
+        self.regionProjection = regionProjection
+        do { self.gru = try BidirectionalGRU(forward: forward, backward: backward) } catch {
             throw .loading(error, file: file.path)
         }
+        self.associationProjection = projection
+        self.associationClassifier = association
+        self.alignmentClassifier = alignment
         self.config = config
     }
 
-    /// One GRU direction's four tensors; `inputWidth` -1 takes it from `weight_ih`.
-    private static func gruDirection(_ file: SafeTensorsFile, suffix: String, hidden h: Int,
-                                     inputWidth: Int) throws(SafeTensorsError) -> GRUDirection {
-        let ih = "gru.weight_ih_l0" + suffix
-        let input = try file.tensor(ih, expectedShape: [3 * h, inputWidth])
-        let recurrent = try file.tensor("gru.weight_hh_l0" + suffix, expectedShape: [3 * h, h])
-        let inputBias = try file.vector("gru.bias_ih_l0" + suffix, count: 3 * h)
-        let recurrentBias = try file.vector("gru.bias_hh_l0" + suffix, count: 3 * h)
+    /// One GRU direction's four tensors from `vb` (`gru.`); `inputWidth` -1 takes it from `weight_ih`.
+    private static func gruDirection(_ vb: WeightReader, suffix: String, hidden h: Int,
+                                     inputWidth: Int) throws(ModelLoadError) -> GRUDirection {
+        let input = try vb.tensor("weight_ih_l0" + suffix, shape: [3 * h, inputWidth])
+        let recurrent = try vb.tensor("weight_hh_l0" + suffix, shape: [3 * h, h])
+        let inputBias = try vb.vector("bias_ih_l0" + suffix, count: 3 * h)
+        let recurrentBias = try vb.vector("bias_hh_l0" + suffix, count: 3 * h)
         do {
             return try GRUDirection(input: Linear(weight: input, bias: inputBias),
                                     hidden: Linear(weight: recurrent, bias: recurrentBias))
         } catch {
             // Unreachable after the shape checks above; reported against the input weight.
-            throw .shapeMismatch(file: file.path, tensor: ih, expected: [3 * h, inputWidth], found: input.shape)
+            throw .weights(.shapeMismatch(file: vb.file.path, tensor: vb.fullName("weight_ih_l0" + suffix),
+                                          expected: [3 * h, inputWidth], found: input.shape))
         }
     }
 
@@ -113,7 +109,7 @@ public struct AnANetHead: Sendable {
     ///   - regions: `[B, K, d_r]`, the image encoder's region vectors.
     ///   - words: per post its `[N_b, wordWidth]` feature rows (`WordFeatures.rows`), 0 <= N_b <= N_max.
     ///   - keepStages: also return every intermediate value, per post.
-    public func forward(regions: Tensor, words: [Tensor], keepStages: Bool = false) throws(TensorError) -> AnANetOutput {
+    public func forward(regions: Tensor, words: [Tensor], keepStages: Bool = false) throws(InferenceError) -> AnANetOutput {
         let batch = words.count, k = regionCount, d = width, features = wordWidth
         guard regions.shape == [batch, k, regionWidth] else {
             throw .shapeMismatch(expected: [batch, k, regionWidth], found: regions.shape, context: "AnANet regions")
@@ -179,7 +175,7 @@ public struct AnANetHead: Sendable {
     }
 
     /// `[a_i ; b_i]` for each row i of two equal-height matrices.
-    static func sideBySide(_ a: Tensor, _ b: Tensor) throws(TensorError) -> Tensor {
+    static func sideBySide(_ a: Tensor, _ b: Tensor) throws(InferenceError) -> Tensor {
         guard a.rowCount == b.rowCount else {
             throw .shapeMismatch(expected: [a.rowCount, b.lastDimension], found: b.shape, context: "side by side")
         }

@@ -5,7 +5,7 @@ import Foundation
 /// ```json
 /// {"lambda": 0.7, "eta": 1.3, "region_count": 49}
 /// ```
-public struct AnANetConfig: Codable, Sendable, Equatable {
+public struct AnANetConfig: CheckpointConfig, Codable, Equatable {
     /// λ, the weight of the association net's logits (the paper's best: 0.7).
     public var lambda: Double
     /// η, the weight of the alignment net's logits (the paper's best: 1.3).
@@ -35,14 +35,8 @@ public struct AnANetConfig: Codable, Sendable, Equatable {
         regionCount = try c.decode(Int.self, forKey: .regionCount)
     }
 
-    /// Reads and decodes the config at `url`.
-    public static func load(from url: URL) throws(ModelLoadError) -> AnANetConfig {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw .missingFile(path: url.path, hint: "an AnANet head needs its config.json (lambda, eta, region_count)")
-        }
-        do { return try JSONDecoder().decode(AnANetConfig.self, from: data) } catch {
-            throw .invalidConfig(path: url.path, detail: String(describing: error))
-        }
-    }
+    // CheckpointConfig: what the load errors say (`Checkpoint`, `CheckpointConfig.load(from:)`).
+    public static var missingConfigHint: String { "an AnANet head needs its config.json (lambda, eta, region_count)" }
+    /// `nil`: a missing weights file is reported by the open error, as it always was for this head.
+    public static func missingWeightsHint(_ name: String) -> String? { nil }
 }

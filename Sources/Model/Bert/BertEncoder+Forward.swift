@@ -5,9 +5,9 @@
 ///   row and attention runs per post over its own length, so padding rows would only be wasted
 ///   work (a fifth to a half of the rows in a batch of tweets). Outputs are padded at the end.
 /// - With `threads > 1` and enough rows, the posts are split into one group per thread, each run
-///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass
-///   (a little ahead at batch 32 x 64 tokens in a throwaway interleaved A/B on this 2-core
-///   machine, not in the repo). A short batch (one post) instead splits every kernel across the threads.
+///   single-threaded start to finish: no hand-offs between the dozens of kernels of a pass. A
+///   short batch (one post) instead splits every kernel across the threads. `bench/model` measures
+///   the whole pass at batch 1, 8 and 32 (its README has the figures behind this choice).
 extension BertEncoder {
     /// Below this many rows per thread a batch splits its kernels instead of its posts.
     static let minimumRowsPerThread = 96
@@ -18,11 +18,11 @@ extension BertEncoder {
     ///   - keepStages: also return the embedding output and every layer's output.
     ///   - threads: the threads the pass may use at once; with more than 1, set
     ///     `BLASThreads.set(1)` so the threads' sgemm calls do not each start OpenBLAS threads.
-    public func forward(_ ids: [[Int]], keepStages: Bool = false, threads: Int = 1) throws(ModelLoadError) -> BertOutput {
+    public func forward(_ ids: [[Int]], keepStages: Bool = false, threads: Int = 1) throws(InferenceError) -> BertOutput {
         let lengths = ids.map(\.count)
         let length = lengths.max() ?? 0
         guard length <= maxPositions else {
-            throw .inconsistent(detail: "a post has \(length) tokens but the model has \(maxPositions) positions; lower --max-length")
+            throw .tooManyTokens(tokens: length, positions: maxPositions)
         }
         let total = lengths.reduce(0, +)
         let splitPosts = threads > 1 && ids.count >= threads && total >= threads * Self.minimumRowsPerThread
@@ -30,11 +30,11 @@ extension BertEncoder {
         let innerThreads = splitPosts ? 1 : threads
 
         // Each group's packed stages (or only its final states), written by its own thread.
-        var results = [Result<[Tensor], ModelLoadError>](repeating: .success([]), count: groups.count)
+        var results = [Result<[Tensor], InferenceError>](repeating: .success([]), count: groups.count)
         results.withUnsafeMutableBufferPointer { slots in
             Parallel.forEachSlice(count: groups.count, threads: groups.count) { range in
                 for g in range {
-                    do throws(ModelLoadError) {
+                    do throws(InferenceError) {
                         let posts = groups[g]
                         slots[g] = .success(try runPacked(Array(ids[posts]), lengths: Array(lengths[posts]),
                                                           keepStages: keepStages, threads: innerThreads))
@@ -57,45 +57,37 @@ extension BertEncoder {
         let d = hiddenSize
         let padded = packed.map { Self.padded($0, width: d, lengths: lengths, to: length) }
         let states = padded.last ?? Tensor(zeros: [ids.count, length, d])
-        do {
-            let sentences = try Pooling.maskedMean(states.reshapedRows(d), lengths: lengths, paddedLength: length)
-            return BertOutput(tokenStates: states, sentenceVectors: sentences, lengths: lengths,
-                              paddedLength: length, stages: keepStages ? padded : [])
-        } catch {
-            throw .inconsistent(detail: "BERT pooling: \(error)")
-        }
+        let sentences = try Pooling.maskedMean(states.reshapedRows(d), lengths: lengths, paddedLength: length)
+        return BertOutput(tokenStates: states, sentenceVectors: sentences, lengths: lengths,
+                          paddedLength: length, stages: keepStages ? padded : [])
     }
 
     /// Embeddings and every layer over packed posts: `[rows, d]` per stage.
-    private func runPacked(_ ids: [[Int]], lengths: [Int], keepStages: Bool, threads: Int) throws(ModelLoadError) -> [Tensor] {
-        do {
-            var x = try Gather.rows(of: wordEmbeddings, ids: ids.flatMap { $0 }, context: "word embeddings")
-            addPositionAndType(to: &x, lengths: lengths)
-            try embeddingNorm.apply(to: &x, adding: nil)
-            var stages: [Tensor] = keepStages ? [x] : []
-            for layer in layers {
-                let qkv = try layer.qkv(x, threads: threads)
-                let context = try MultiHeadAttention.selfAttention(
-                    packedQKV: qkv, lengths: lengths, heads: config.numAttentionHeads, threads: threads)
-                // The three products below leave their bias to the pass that follows them (saves
-                // a pass over each output; the intermediate one is megabytes at batch 32).
-                var attended = try layer.attentionOutput(context, threads: threads, includingBias: false)
-                try layer.attentionNorm.apply(to: &attended, adding: x, bias: layer.attentionOutput.bias, threads: threads)
-                var hidden = try layer.intermediate(attended, threads: threads, includingBias: false)
-                if let bias = layer.intermediate.bias {
-                    try activation.apply(&hidden, bias: bias, threads: threads)
-                } else {
-                    activation.apply(&hidden, threads: threads)
-                }
-                var out = try layer.output(hidden, threads: threads, includingBias: false)
-                try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
-                x = out
-                if keepStages { stages.append(x) }
+    private func runPacked(_ ids: [[Int]], lengths: [Int], keepStages: Bool, threads: Int) throws(InferenceError) -> [Tensor] {
+        var x = try Gather.rows(of: wordEmbeddings, ids: ids.flatMap { $0 }, context: "word embeddings")
+        addPositionAndType(to: &x, lengths: lengths)
+        try embeddingNorm.apply(to: &x, adding: nil)
+        var stages: [Tensor] = keepStages ? [x] : []
+        for layer in layers {
+            let qkv = try layer.qkv(x, threads: threads)
+            let context = try MultiHeadAttention.selfAttention(
+                packedQKV: qkv, lengths: lengths, heads: config.numAttentionHeads, threads: threads)
+            // The three products below leave their bias to the pass that follows them (saves
+            // a pass over each output; the intermediate one is megabytes at batch 32).
+            var attended = try layer.attentionOutput(context, threads: threads, includingBias: false)
+            try layer.attentionNorm.apply(to: &attended, adding: x, bias: layer.attentionOutput.bias, threads: threads)
+            var hidden = try layer.intermediate(attended, threads: threads, includingBias: false)
+            if let bias = layer.intermediate.bias {
+                try activation.apply(&hidden, bias: bias, threads: threads)
+            } else {
+                activation.apply(&hidden, threads: threads)
             }
-            return keepStages ? stages : [x]
-        } catch {
-            throw .inconsistent(detail: "BERT forward pass: \(error)")
+            var out = try layer.output(hidden, threads: threads, includingBias: false)
+            try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
+            x = out
+            if keepStages { stages.append(x) }
         }
+        return keepStages ? stages : [x]
     }
 
     /// Adds position embedding t and token type 0 to the t-th row of every packed post.

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Sizes here are cross-checked against the weight shapes at load time; the weights win where a
 /// config is silent (fields are optional with BERT-base defaults only where HF has defaults).
-public struct BertConfig: Codable, Sendable, Equatable {
+public struct BertConfig: CheckpointConfig, Codable, Equatable {
     public var hiddenSize: Int
     public var numHiddenLayers: Int
     public var numAttentionHeads: Int
@@ -62,52 +62,9 @@ public struct BertConfig: Codable, Sendable, Equatable {
         positionEmbeddingType = try c.decodeIfPresent(String.self, forKey: .positionEmbeddingType) ?? "absolute"
     }
 
-    /// Reads and decodes `config.json` at `url`.
-    public static func load(from url: URL) throws(ModelLoadError) -> BertConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw .missingFile(path: url.path, hint: "a BERT checkpoint folder needs config.json")
-        }
-        do {
-            return try JSONDecoder().decode(BertConfig.self, from: data)
-        } catch {
-            throw .invalidConfig(path: url.path, detail: String(describing: error))
-        }
-    }
-}
-
-/// Errors from loading a model folder, each saying what to do.
-public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
-    /// A file the model needs is absent.
-    case missingFile(path: String, hint: String)
-    /// `config.json` could not be decoded.
-    case invalidConfig(path: String, detail: String)
-    /// The config and the weights (or the vocabulary) disagree, or the config is unsupported.
-    case inconsistent(detail: String)
-    /// A problem with the weights file.
-    case weights(SafeTensorsError)
-
-    public var description: String {
-        switch self {
-        case let .missingFile(path, hint): return "\(path) does not exist: \(hint)"
-        case let .invalidConfig(path, detail): return "cannot read \(path): \(detail)"
-        case let .inconsistent(detail): return detail
-        case let .weights(error): return error.description
-        }
-    }
-}
-
-extension ModelLoadError {
-    /// The load error for anything thrown while building a model from a weights file: the
-    /// weights' own errors and load errors pass through, anything else is an inconsistency
-    /// reported with the file's path.
-    static func loading(_ error: any Error, file: String) -> ModelLoadError {
-        switch error {
-        case let error as SafeTensorsError: return .weights(error)
-        case let error as ModelLoadError: return error
-        default: return .inconsistent(detail: "\(file): \(error)")
-        }
+    // CheckpointConfig: what the load errors say (`Checkpoint`, `CheckpointConfig.load(from:)`).
+    public static var missingConfigHint: String { "a BERT checkpoint folder needs config.json" }
+    public static func missingWeightsHint(_ name: String) -> String? {
+        "the encoder folder needs \(name) (run scripts/setup-models.sh for all-MiniLM-L6-v2)"
     }
 }

@@ -38,13 +38,9 @@ public struct EfficientNetLite: ImageEncoder {
 
     /// Loads `config.json`, `model.safetensors` and the class names file from a converted model folder.
     public init(directory: URL) throws(ModelLoadError) {
-        let config = try EfficientNetConfig.load(from: directory.appendingPathComponent("config.json"))
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw .missingFile(path: weightsURL.path, hint: "the encoder folder needs model.safetensors (scripts/setup-models.sh converts EfficientNet-Lite0)")
-        }
+        let checkpoint = try Checkpoint<EfficientNetConfig>(directory: directory)
         var names: [String]?
-        if let file = config.classNamesFile {
+        if let file = checkpoint.config.classNamesFile {
             let url = directory.appendingPathComponent(file)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 throw .missingFile(path: url.path, hint: "config.json names it as class_names_file")
@@ -52,9 +48,7 @@ public struct EfficientNetLite: ImageEncoder {
             names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             if names?.last == "" { names?.removeLast() }
         }
-        let file: SafeTensorsFile
-        do { file = try SafeTensorsFile(path: weightsURL.path) } catch { throw .weights(error) }
-        try self.init(weights: file, config: config, classNames: names)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config, classNames: names)
     }
 
     /// Builds the encoder from opened weights, checking the config against the weight shapes.
@@ -68,27 +62,27 @@ public struct EfficientNetLite: ImageEncoder {
             // The padding in config.json is static, computed for image_size; another size would shift every window.
             throw .inconsistent(detail: "preprocess size \(config.preprocess.width)x\(config.preprocess.height) and stem input_size \(config.stem.inputSize) must equal image_size \(config.imageSize)")
         }
-        let loader = FoldedWeights(file: file, eps: config.batchNormEpsilon)
+        let vb = WeightReader(file: file), eps = config.batchNormEpsilon
         do {
-            let stem = try loader.conv(config.stem.weight, norm: config.stem.batchNorm, shape: [-1, -1, -1, -1])
+            let stem = try vb.foldedConv(config.stem.weight, norm: config.stem.batchNorm, shape: [-1, -1, -1, -1], eps: eps)
             self.stem = try Conv2D(weight: stem.weight, bias: stem.bias, stride: config.stem.stride,
                                    padding: config.stem.padding, relu6: true)
             var channels = self.stem.outChannels
             var blocks: [MBConv] = []
             for (position, b) in config.blocks.enumerated() {
                 guard b.index == position else { throw ModelLoadError.inconsistent(detail: "config.json lists block \(b.index) at position \(position)") }
-                let p = "_blocks.\(b.index)."
-                guard file.contains(p + "_expand_conv.weight") == b.hasExpandConv else {
+                let block = vb.pp("_blocks.\(b.index)")
+                guard block.contains("_expand_conv.weight") == b.hasExpandConv else {
                     throw ModelLoadError.inconsistent(detail: "config.json says block \(b.index) has_expand_conv \(b.hasExpandConv); \(file.path) disagrees")
                 }
                 var expand: PointwiseConv?
                 if b.hasExpandConv {
-                    let e = try loader.conv(p + "_expand_conv.weight", norm: p + "_bn0", shape: [-1, channels, 1, 1])
+                    let e = try block.foldedConv("_expand_conv.weight", norm: "_bn0", shape: [-1, channels, 1, 1], eps: eps)
                     expand = try PointwiseConv(weight: e.weight, bias: e.bias, relu6: true)
                 }
                 let hidden = expand?.outChannels ?? channels
-                let d = try loader.conv(p + "_depthwise_conv.weight", norm: p + "_bn1", shape: [hidden, 1, -1, -1])
-                let pr = try loader.conv(p + "_project_conv.weight", norm: p + "_bn2", shape: [-1, hidden, 1, 1])
+                let d = try block.foldedConv("_depthwise_conv.weight", norm: "_bn1", shape: [hidden, 1, -1, -1], eps: eps)
+                let pr = try block.foldedConv("_project_conv.weight", norm: "_bn2", shape: [-1, hidden, 1, 1], eps: eps)
                 let project = try PointwiseConv(weight: pr.weight, bias: pr.bias, relu6: false)
                 guard !b.residual || (b.stride == 1 && project.outChannels == channels) else {
                     throw ModelLoadError.inconsistent(detail: "block \(b.index) is marked residual but maps \(channels) channels to \(project.outChannels) with stride \(b.stride)")
@@ -99,15 +93,15 @@ public struct EfficientNetLite: ImageEncoder {
                                          project: project, residual: b.residual))
                 channels = project.outChannels
             }
-            guard !file.contains("_blocks.\(blocks.count)._depthwise_conv.weight") else {
+            guard !vb.contains("_blocks.\(blocks.count)._depthwise_conv.weight") else {
                 throw ModelLoadError.inconsistent(detail: "\(file.path) has more blocks than the \(blocks.count) in config.json")
             }
             self.blocks = blocks
-            let h = try loader.conv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1])
+            let h = try vb.foldedConv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1], eps: eps)
             head = try PointwiseConv(weight: h.weight, bias: h.bias, relu6: true)
             if let c = config.classifier {
-                let weight = try file.tensor(c.weight, expectedShape: [-1, head.outChannels])
-                classifier = try Linear(weight: weight, bias: try file.vector(c.bias, count: weight.shape[0]))
+                let weight = try vb.tensor(c.weight, shape: [-1, head.outChannels])
+                classifier = try Linear(weight: weight, bias: try vb.vector(c.bias, count: weight.shape[0]))
             } else {
                 classifier = nil
             }
@@ -124,13 +118,13 @@ public struct EfficientNetLite: ImageEncoder {
     /// Blocks whose input map has at least this many cells per image run image by image; the
     /// smaller (7 x 7) ones and the head run on the whole batch. One image's maps stay in cache
     /// where a batch's would not (16 images at 112 x 112 x 96 are 77 MB), and that matters more
-    /// than taller products: at batch 16 this split (14 x 14) measured 8% faster than 28 x 28 and
-    /// 70% faster than batching every block (bench/image/efficientnet.sh).
+    /// than taller products. Tuned with bench/image/efficientnet.sh at batch 16 (figures in
+    /// bench/image/README.md).
     static let imageByImageCells = 14 * 14
 
     /// Runs the network on B images, each `preprocess.valuesPerImage` values in `preprocess.layout`.
     /// - Parameter keepStages: also return the stem's, every block's and the head's output.
-    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(TensorError) -> EfficientNetOutput {
+    public func forward(_ pixels: [Float], batch: Int, keepStages: Bool = false) throws(InferenceError) -> EfficientNetOutput {
         let size = config.imageSize
         guard batch >= 0, pixels.count == batch * 3 * size * size else {
             throw .shapeMismatch(expected: [batch, 3 * size * size], found: [pixels.count], context: "EfficientNet input")
@@ -168,7 +162,7 @@ public struct EfficientNetLite: ImageEncoder {
         return EfficientNetOutput(regions: regions, pooled: pooled, logits: try classifier?(pooled), stages: stages)
     }
 
-    public func encode(_ pixels: [Float], batch: Int) throws(TensorError) -> ImageEncoding {
+    public func encode(_ pixels: [Float], batch: Int) throws(InferenceError) -> ImageEncoding {
         let out = try forward(pixels, batch: batch)
         return ImageEncoding(regions: out.regions, pooled: out.pooled, logits: out.logits)
     }
@@ -196,33 +190,15 @@ public struct EfficientNetLite: ImageEncoder {
     }
 }
 
-extension Tensor {
-    /// Images `range` of a `[B, ...]` tensor.
-    func images(_ range: Range<Int>) -> Tensor {
-        let per = shape.first.map { $0 == 0 ? 0 : count / $0 } ?? 0
-        return Tensor(uncheckedShape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * per)..<(range.upperBound * per)]))
-    }
-
-    /// `[B, ...]` tensors of equal trailing shape, one after the other along the first dimension.
-    init(stacking parts: [Tensor]) {
-        guard let first = parts.first else { self.init(zeros: [0]); return }
-        if parts.count == 1 { self = first; return }
-        self.init(uncheckedShape: [parts.reduce(0) { $0 + $1.shape[0] }] + first.shape.dropFirst(),
-                  data: parts.flatMap(\.data))
-    }
-}
-
-/// Reads conv weights and folds the BatchNorm that follows them.
-private struct FoldedWeights {
-    let file: SafeTensorsFile
-    let eps: Double
-
-    func conv(_ name: String, norm: String, shape: [Int]) throws -> (weight: Tensor, bias: [Float]) {
-        let weight = try file.tensor(name, expectedShape: shape)
+extension WeightReader {
+    /// Conv weight `name` of `shape` with the BatchNorm `norm` that follows it folded in
+    /// (`norm.{weight,bias,running_mean,running_var}`).
+    func foldedConv(_ name: String, norm: String, shape: [Int], eps: Double) throws -> (weight: Tensor, bias: [Float]) {
+        let weight = try tensor(name, shape: shape)
         let n = weight.shape[0]
-        let bn = try BatchNorm(gamma: try file.vector(norm + ".weight", count: n), beta: try file.vector(norm + ".bias", count: n),
-                               mean: try file.vector(norm + ".running_mean", count: n),
-                               variance: try file.vector(norm + ".running_var", count: n), eps: eps)
+        let bn = try BatchNorm(gamma: try vector(norm + ".weight", count: n), beta: try vector(norm + ".bias", count: n),
+                               mean: try vector(norm + ".running_mean", count: n),
+                               variance: try vector(norm + ".running_var", count: n), eps: eps)
         return try bn.fold(into: weight)
     }
 }

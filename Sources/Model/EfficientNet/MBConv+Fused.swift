@@ -9,7 +9,7 @@ extension MBConv {
     /// layer-by-layer path's.
     ///
     /// - Parameter x: `[1, H, W, C]`, channels-last.
-    func fusedImage(_ x: Tensor) throws(TensorError) -> Tensor {
+    func fusedImage(_ x: Tensor) throws(InferenceError) -> Tensor {
         let k = depthwise.kernelSize, stride = depthwise.stride, pad = depthwise.padding
         let hidden = depthwise.channels, cin = inChannels, cout = outChannels
         guard x.rank == 4, x.shape[0] == 1, x.shape[3] == cin,
