@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// A model bundle as the daemon runs it: decode and tokenize, the encoders as batched products,
 /// then every head over the batch's features.
@@ -138,16 +139,15 @@ public struct BundleClassifier: Classifier {
 }
 
 /// Per-index results written from `concurrentPerform` iterations (each index by one iteration only).
-final class ResultSlots<Value>: @unchecked Sendable {
-    private var storage: [Value?]
-    private let lock = NSLock()
+final class ResultSlots<Value: Sendable>: Sendable {
+    private let storage: Mutex<[Value?]>
 
-    init(count: Int) { storage = [Value?](repeating: nil, count: count) }
+    init(count: Int) { storage = Mutex([Value?](repeating: nil, count: count)) }
 
     subscript(index: Int) -> Value? {
-        get { lock.withLock { storage[index] } }
-        set { lock.withLock { storage[index] = newValue } }
+        get { storage.withLock { $0[index] } }
+        set { storage.withLock { $0[index] = newValue } }
     }
 
-    var values: [Value?] { lock.withLock { storage } }
+    var values: [Value?] { storage.withLock { $0 } }
 }
