@@ -30,15 +30,20 @@ struct PollLoop {
     /// The mean size of records read, to size each poll.
     private var meanRecordBytes = 1024.0
 
-    var settings: DaemonSettings { pipeline.settings }
-    var telemetry: Telemetry { pipeline.telemetry }
-    var logger: Logger { pipeline.logger }
-    var ledger: InFlightLedger { clients.ledger }
+    // Copied out of the pipeline once: admission reads the limits for every record.
+    let settings: DaemonSettings
+    let telemetry: Telemetry
+    let logger: Logger
+    let ledger: InFlightLedger
 
     init(pipeline: Pipeline, clients: PipelineClients) {
         let settings = pipeline.settings
         self.pipeline = pipeline
         self.clients = clients
+        self.settings = settings
+        telemetry = pipeline.telemetry
+        logger = pipeline.logger
+        ledger = clients.ledger
         pool = WorkerPool(workers: settings.workers)
         processor = BatchProcessor(classifier: pipeline.classifier,
                                    router: Router(outputTopic: settings.outputTopic, dropWhen: settings.dropWhen, routes: settings.routes),
