@@ -64,7 +64,7 @@ case "$WHICH" in
     address) SANITIZERS=(address) ;;
     thread) SANITIZERS=(thread) ;;
     all) SANITIZERS=(address thread) ;;
-    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "usage: scripts/sanitizers.sh [address|thread|all] [swift test arguments...]" >&2; exit 64 ;;
 esac
 
