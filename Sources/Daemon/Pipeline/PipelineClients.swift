@@ -39,12 +39,15 @@ struct PipelineClients {
                 logger.debug("offset not stored (partition revoked?)", metadata: ["partition": "\(partition)", "error": "\(error)"])
             }
         }
-        // The sender needs the producer and the producer's delivery handler needs the sender.
-        let senderBox = Mutex<RecordSender?>(nil)
+        // The sender needs the producer and the producer's delivery handler needs the sender:
+        // weakly, or sender -> producer -> its callbacks -> this box -> sender is a cycle that
+        // outlives the pipeline (LeakSanitizer reported it at every exit). The poll loop and the
+        // batch processor hold the sender until the drain has closed the producer.
+        let senderBox = Mutex(WeakSender())
         let producer: KafkaProducer
         do {
             producer = try KafkaProducer(configuration: producerConfiguration(client, settings), logger: logger, onDelivery: { report in
-                senderBox.withLock { $0 }?.handle(report)
+                senderBox.withLock { $0.sender }?.handle(report)
             }, onError: { error in
                 telemetry.kafkaError(error)
                 if error.kind == .fatal {
@@ -61,7 +64,7 @@ struct PipelineClients {
         }
         let sender = RecordSender(producer: producer, ledger: ledger, dlqTopic: settings.dlqTopic, logger: logger,
                                   onDelivered: handlers.delivered, onRetry: handlers.retried, onFatal: handlers.fatal)
-        senderBox.withLock { $0 = sender }
+        senderBox.withLock { $0.sender = sender }
         return PipelineClients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
     }
 
@@ -88,4 +91,9 @@ struct PipelineClients {
         config.maxMessageBytes = max(1_000_000, settings.maxMessageBytes + 64 * 1024)
         return config
     }
+}
+
+/// The delivery handler's reference to the sender (see ``PipelineClients/make``).
+private struct WeakSender: Sendable {
+    weak var sender: RecordSender?
 }
