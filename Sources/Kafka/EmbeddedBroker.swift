@@ -55,7 +55,7 @@ public final class EmbeddedBroker: @unchecked Sendable {
 
     /// Creates a topic with every partition replicated on one broker.
     public func createTopic(_ spec: TopicSpec) throws(KafkaError) {
-        let err = try guarded("create topic \(spec.name)") { rd_kafka_mock_topic_create(cluster, spec.name, Int32(spec.partitions), 1) }
+        let err = try handleGuard.run("embedded broker", "create topic \(spec.name)") { rd_kafka_mock_topic_create(cluster, spec.name, Int32(spec.partitions), 1) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "could not create topic \(spec) on the embedded broker")
         }
@@ -71,13 +71,13 @@ public final class EmbeddedBroker: @unchecked Sendable {
     /// Takes broker `id` (1 ... brokers) down, as a crashed or restarting broker: its connections
     /// are closed and new ones refused until ``setBrokerUp(_:)`` (for testing outages).
     public func setBrokerDown(_ id: Int32) throws(KafkaError) {
-        let err = try guarded("take broker \(id) down") { rd_kafka_mock_broker_set_down(cluster, id) }
+        let err = try handleGuard.run("embedded broker", "take broker \(id) down") { rd_kafka_mock_broker_set_down(cluster, id) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not take embedded broker \(id) down") }
     }
 
     /// Brings broker `id` back after ``setBrokerDown(_:)``.
     public func setBrokerUp(_ id: Int32) throws(KafkaError) {
-        let err = try guarded("bring broker \(id) up") { rd_kafka_mock_broker_set_up(cluster, id) }
+        let err = try handleGuard.run("embedded broker", "bring broker \(id) up") { rd_kafka_mock_broker_set_up(cluster, id) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not bring embedded broker \(id) up") }
     }
 
@@ -86,13 +86,6 @@ public final class EmbeddedBroker: @unchecked Sendable {
         guard handleGuard.close() else { return }
         rd_kafka_mock_cluster_destroy(cluster)
         rd_kafka_destroy(handle)
-    }
-
-    private func guarded<Result>(_ what: @autoclosure () -> String, _ body: () -> Result) throws(KafkaError) -> Result {
-        guard let result = handleGuard.enter(body) else {
-            throw KafkaError(kind: .invalidUse, message: "the embedded broker is closed: could not \(what())")
-        }
-        return result
     }
 }
 

@@ -20,6 +20,16 @@ final class HandleGuard: Sendable {
         return try body()
     }
 
+    /// Runs `body` unless the handle is closing; if it is, throws an ``KafkaError/Kind/invalidUse``
+    /// error saying which client is closed and what could not be done.
+    func run<Result>(_ client: String, _ what: @autoclosure () -> String,
+                     _ body: () throws(KafkaError) -> Result) throws(KafkaError) -> Result {
+        guard let result = try enter(body) else {
+            throw KafkaError(kind: .invalidUse, message: "the \(client) is closed: could not \(what())")
+        }
+        return result
+    }
+
     /// Marks the handle closing and waits until every call inside has left. Returns false if it
     /// was already closing (another caller owns the close).
     func close() -> Bool {

@@ -114,7 +114,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// commit on revoke or close) commits it. Pass the offset of the next record to read, that is
     /// the last finished offset + 1.
     public func storeOffset(_ partition: TopicPartition, nextOffset: Int64) throws(KafkaError) {
-        let err = try guarded("store offset \(nextOffset) for \(partition)") { () throws(KafkaError) in
+        let err = try handleGuard.run("consumer", "store offset \(nextOffset) for \(partition)") { () throws(KafkaError) in
             try PartitionList.with([(partition, nextOffset)]) { list throws(KafkaError) in
                 let err = rd_kafka_offsets_store(handle, list)
                 // offsets_store reports per-partition failures (e.g. not assigned) in the list.
@@ -129,19 +129,11 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    /// Runs a call on the handle unless the consumer is closing (then it throws, naming `what`).
-    private func guarded<Result>(_ what: @autoclosure () -> String, _ body: () throws(KafkaError) -> Result) throws(KafkaError) -> Result {
-        guard let result = try handleGuard.enter(body) else {
-            throw KafkaError(kind: .invalidUse, message: "the consumer is closed: could not \(what())")
-        }
-        return result
-    }
-
     /// Commits the stored offsets now and waits at most `timeout` for the broker's answer.
     /// A commit that is not answered in time is left to finish on its own and reported as a
     /// ``KafkaError/Kind/transient`` error (`_TIMED_OUT`).
     public func commit(timeout: Duration = .seconds(10)) throws(KafkaError) {
-        let err = try guarded("commit offsets") { Self.commitStored(handle, timeout: timeout) }
+        let err = try handleGuard.run("consumer", "commit offsets") { Self.commitStored(handle, timeout: timeout) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, err == RD_KAFKA_RESP_ERR__TIMED_OUT ? "offset commit not confirmed within \(timeout)" : "offset commit failed")
         }
@@ -170,7 +162,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The committed offsets of these partitions as the group coordinator has them
     /// (nil: none committed).
     public func committedOffsets(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartition: Int64?] {
-        try guarded("read committed offsets") { () throws(KafkaError) in
+        try handleGuard.run("consumer", "read committed offsets") { () throws(KafkaError) in
             try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
                 let err = rd_kafka_committed(handle, list, timeout.milliseconds)
                 guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read committed offsets") }
@@ -183,7 +175,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// offset after the last record handed out, or where a seek put it); nil while unknown
     /// (nothing read since the partition was assigned). Asks no broker.
     public func positions(_ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartition: Int64?] {
-        try guarded("read positions") { () throws(KafkaError) in
+        try handleGuard.run("consumer", "read positions") { () throws(KafkaError) in
             try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
                 let err = rd_kafka_position(handle, list)
                 guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not read positions") }
@@ -205,7 +197,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     private func changeFlow(_ partitions: [TopicPartition], pause: Bool) throws(KafkaError) {
         guard !partitions.isEmpty else { return }
-        let err = try guarded(pause ? "pause partitions" : "resume partitions") { () throws(KafkaError) in
+        let err = try handleGuard.run("consumer", pause ? "pause partitions" : "resume partitions") { () throws(KafkaError) in
             try PartitionList.with(partitions.map { ($0, nil) }) { list throws(KafkaError) in
                 pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
             }
@@ -219,7 +211,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// fetched from the old position are discarded by librdkafka).
     public func seek(_ positions: [TopicPartition: Int64]) throws(KafkaError) {
         guard !positions.isEmpty else { return }
-        let error = try guarded("seek") { () throws(KafkaError) in
+        let error = try handleGuard.run("consumer", "seek") { () throws(KafkaError) in
             try PartitionList.with(positions.map { ($0.key, $0.value) }) { list throws(KafkaError) in
                 rd_kafka_seek_partitions(handle, list, 0)
             }
@@ -229,7 +221,7 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// The partitions this member owns now.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
-        try guarded("read the assignment") { () throws(KafkaError) in
+        try handleGuard.run("consumer", "read the assignment") { () throws(KafkaError) in
             var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
             let err = rd_kafka_assignment(handle, &list)
             defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }

@@ -141,9 +141,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Waits until every queued record has been reported, or throws after `timeout` saying how
     /// many are still outstanding.
     public func flush(timeout: Duration) throws(KafkaError) {
-        guard let err = sendGuard.enter({ rd_kafka_flush(handle, timeout.milliseconds) }) else {
-            throw KafkaError(kind: .invalidUse, message: "the producer is closed: nothing to flush")
-        }
+        let err = try sendGuard.run("producer", "flush") { rd_kafka_flush(handle, timeout.milliseconds) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(err, "flush timed out with \(outstanding) records not yet delivered")
         }
@@ -155,10 +153,8 @@ public final class KafkaProducer: @unchecked Sendable {
     /// for `receive.message.max.bytes`) loses every request that shares their connection.
     public func watermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = -1, high: Int64 = -1
-        guard let err = sendGuard.enter({
+        let err = try sendGuard.run("producer", "query the watermarks of \(partition)") {
             rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.milliseconds)
-        }) else {
-            throw KafkaError(kind: .invalidUse, message: "the producer is closed: could not query the watermarks of \(partition)")
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "could not query the watermarks of \(partition)") }
         return (low, high)
