@@ -16,9 +16,12 @@ extension BertEncoder {
     ///
     /// - Parameters:
     ///   - keepStages: also return the embedding output and every layer's output.
+    ///   - inputsOf: layers whose input to keep (packed, `BertOutput.layerInputs`), for heads
+    ///     that run their own adapted copy of the layers from there (`BertAdapter`).
     ///   - threads: the threads the pass may use at once; with more than 1, set
     ///     `BLASThreads.set(1)` so the threads' sgemm calls do not each start OpenBLAS threads.
-    public func forward(_ ids: [[Int]], keepStages: Bool = false, threads: Int = 1) throws(InferenceError) -> BertOutput {
+    public func forward(_ ids: [[Int]], keepStages: Bool = false, keepingInputsOf inputsOf: Set<Int> = [],
+                        threads: Int = 1) throws(InferenceError) -> BertOutput {
         let lengths = ids.map(\.count)
         let length = lengths.max() ?? 0
         guard length <= maxPositions else {
@@ -30,45 +33,86 @@ extension BertEncoder {
         let innerThreads = splitPosts ? 1 : threads
 
         // Each group's packed stages (or only its final states), written by its own thread.
-        var results = [Result<[Tensor], InferenceError>](repeating: .success([]), count: groups.count)
+        var results = [Result<PackedRun, InferenceError>](repeating: .success(PackedRun()), count: groups.count)
         results.withUnsafeMutableBufferPointer { slots in
             Parallel.forEachSlice(count: groups.count, threads: groups.count) { range in
                 for g in range {
                     do throws(InferenceError) {
                         let posts = groups[g]
-                        slots[g] = .success(try runPacked(Array(ids[posts]), lengths: Array(lengths[posts]),
-                                                          keepStages: keepStages, threads: innerThreads))
+                        var x = try embed(Array(ids[posts]), lengths: Array(lengths[posts]))
+                        slots[g] = .success(try runLayers(0..<layers.count, on: &x, lengths: Array(lengths[posts]),
+                                                          keepStages: keepStages, inputsOf: inputsOf, threads: innerThreads))
                     } catch {
                         slots[g] = .failure(error)
                     }
                 }
             }
         }
-        var parts: [[Tensor]] = []
+        var parts: [PackedRun] = []
         for result in results {
             switch result {
-            case let .success(tensors): parts.append(tensors)
+            case let .success(run): parts.append(run)
             case let .failure(error): throw error
             }
         }
         // Stage s of the whole batch: the groups' rows of that stage, one after the other.
-        let stageCount = parts.first?.count ?? 0
-        let packed = (0..<stageCount).map { s in Tensor(stacking: parts.map { $0[s] }) }
-        let d = hiddenSize
-        let padded = packed.map { Self.padded($0, width: d, lengths: lengths, to: length) }
-        let states = padded.last ?? Tensor(zeros: [ids.count, length, d])
-        let sentences = try Pooling.maskedMean(states.reshapedRows(d), lengths: lengths, paddedLength: length)
-        return BertOutput(tokenStates: states, sentenceVectors: sentences, lengths: lengths,
-                          paddedLength: length, stages: keepStages ? padded : [])
+        let stageCount = parts.first?.stages.count ?? 0
+        let packed = (0..<stageCount).map { s in Tensor(stacking: parts.map { $0.stages[s] }) }
+        var layerInputs: [Int: Tensor] = [:]
+        for layer in inputsOf where layer < layers.count {
+            layerInputs[layer] = Tensor(stacking: parts.compactMap { $0.inputs[layer] })
+        }
+        return try output(packed, lengths: lengths, keepStages: keepStages, layerInputs: layerInputs)
     }
 
-    /// Embeddings and every layer over packed posts: `[rows, d]` per stage.
-    private func runPacked(_ ids: [[Int]], lengths: [Int], keepStages: Bool, threads: Int) throws(InferenceError) -> [Tensor] {
+    /// Runs layers `first...` over `packedInput` (`[sum(lengths), d]`, posts back to back): the
+    /// rest of a pass whose input to layer `first` another encoder kept (`keepingInputsOf`).
+    public func forward(fromLayer first: Int, packedInput: Tensor, lengths: [Int],
+                        threads: Int = 1) throws(InferenceError) -> BertOutput {
+        guard first >= 0, first <= layers.count, packedInput.rowCount == lengths.reduce(0, +),
+              packedInput.lastDimension == hiddenSize else {
+            throw .shapeMismatch(expected: [lengths.reduce(0, +), hiddenSize], found: packedInput.shape,
+                                 context: "BERT layer \(first) input")
+        }
+        var x = packedInput
+        let run = try runLayers(first..<layers.count, on: &x, lengths: lengths, keepStages: false, inputsOf: [], threads: threads)
+        return try output(run.stages, lengths: lengths, keepStages: false, layerInputs: [:])
+    }
+
+    /// The padded outputs of packed stages (the last is the final states).
+    private func output(_ packed: [Tensor], lengths: [Int], keepStages: Bool, layerInputs: [Int: Tensor]) throws(InferenceError) -> BertOutput {
+        let length = lengths.max() ?? 0
+        let d = hiddenSize
+        let padded = packed.map { Self.padded($0, width: d, lengths: lengths, to: length) }
+        let states = padded.last ?? Tensor(zeros: [lengths.count, length, d])
+        let sentences = try Pooling.maskedMean(states.reshapedRows(d), lengths: lengths, paddedLength: length)
+        return BertOutput(tokenStates: states, sentenceVectors: sentences, lengths: lengths,
+                          paddedLength: length, stages: keepStages ? padded : [], layerInputs: layerInputs)
+    }
+
+    /// One group's packed stages and kept layer inputs.
+    private struct PackedRun {
+        var stages: [Tensor] = []
+        var inputs: [Int: Tensor] = [:]
+    }
+
+    /// The embedding block over packed posts: `[rows, d]`.
+    private func embed(_ ids: [[Int]], lengths: [Int]) throws(InferenceError) -> Tensor {
         var x = try Gather.rows(of: wordEmbeddings, ids: ids.flatMap { $0 }, context: "word embeddings")
         addPositionAndType(to: &x, lengths: lengths)
         try embeddingNorm.apply(to: &x, adding: nil)
-        var stages: [Tensor] = keepStages ? [x] : []
-        for layer in layers {
+        return x
+    }
+
+    /// Layers `range` over packed posts `x`; stages are the input followed by every layer's output
+    /// when `keepStages`, else only the last output.
+    private func runLayers(_ range: Range<Int>, on x: inout Tensor, lengths: [Int], keepStages: Bool,
+                           inputsOf: Set<Int>, threads: Int) throws(InferenceError) -> PackedRun {
+        var run = PackedRun()
+        if keepStages { run.stages.append(x) }
+        for index in range {
+            if inputsOf.contains(index) { run.inputs[index] = x }
+            let layer = layers[index]
             let qkv = try layer.qkv(x, threads: threads)
             let context = try MultiHeadAttention.selfAttention(
                 packedQKV: qkv, lengths: lengths, heads: config.numAttentionHeads, threads: threads)
@@ -85,9 +129,10 @@ extension BertEncoder {
             var out = try layer.output(hidden, threads: threads, includingBias: false)
             try layer.outputNorm.apply(to: &out, adding: attended, bias: layer.output.bias, threads: threads)
             x = out
-            if keepStages { stages.append(x) }
+            if keepStages { run.stages.append(x) }
         }
-        return keepStages ? stages : [x]
+        if !keepStages { run.stages = [x] }
+        return run
     }
 
     /// Adds position embedding t and token type 0 to the t-th row of every packed post.

@@ -13,6 +13,9 @@ public struct BertOutput: Sendable {
     public let paddedLength: Int
     /// When requested: the embedding block's output followed by every layer's output, each `[B, L, d]`.
     public let stages: [Tensor]
+    /// When requested (`keepingInputsOf`): the input of those layers, packed `[sum(lengths), d]`
+    /// (posts back to back, no padding), by layer index.
+    public var layerInputs: [Int: Tensor] = [:]
 
     /// The token states of post `b`, `[lengths[b], d]`, without padding.
     public func tokenStates(ofPost b: Int) -> Tensor {
@@ -102,7 +105,7 @@ public struct BertEncoder: Sendable {
             let count = try layerScope.layerCount(marker: "attention.self.query.weight", configSays: config.numHiddenLayers,
                                                   field: "num_hidden_layers")
             layers = try (0..<count).map { i throws(ModelLoadError) in
-                try Self.layer(layerScope.pp("\(i)"), width: d, eps: eps)
+                try Self.layer(layerScope.pp("\(i)"), index: i, width: d, eps: eps, adapter: nil)
             }
         } catch {
             throw .loading(error, file: file.path)
@@ -114,12 +117,35 @@ public struct BertEncoder: Sendable {
         self.config = config
     }
 
+    /// This encoder with `adapter` merged into its layers from `adapter.firstLayer` on, rebuilt
+    /// from `file` (the checkpoint this encoder was loaded from); the layers below are shared.
+    public func adapted(by adapter: BertAdapter, weights file: SafeTensorsFile) throws(ModelLoadError) -> BertEncoder {
+        let vb = WeightReader(file: file).optionalScope("bert", probe: "embeddings.word_embeddings.weight")
+        let layerScope = vb.pp("encoder.layer")
+        var copy = self
+        for i in adapter.firstLayer..<layers.count {
+            do {
+                copy.layers[i] = try Self.layer(layerScope.pp("\(i)"), index: i, width: hiddenSize,
+                                                eps: Float(config.layerNormEps), adapter: adapter)
+            } catch {
+                throw .loading(error, file: file.path)
+            }
+        }
+        return copy
+    }
+
     /// One layer from `vb` (`encoder.layer.i.`): `attention.self.{query,key,value}`,
-    /// `attention.output.{dense,LayerNorm}`, `intermediate.dense`, `output.{dense,LayerNorm}`.
-    private static func layer(_ vb: WeightReader, width d: Int, eps: Float) throws(ModelLoadError) -> Layer {
-        let q = try vb.linear("attention.self.query", shape: [d, d])
-        let k = try vb.linear("attention.self.key", shape: [d, d])
-        let v = try vb.linear("attention.self.value", shape: [d, d])
+    /// `attention.output.{dense,LayerNorm}`, `intermediate.dense`, `output.{dense,LayerNorm}`,
+    /// with `adapter`'s changes to layer `index` merged in.
+    private static func layer(_ vb: WeightReader, index: Int, width d: Int, eps: Float,
+                              adapter: BertAdapter?) throws(ModelLoadError) -> Layer {
+        func linear(_ name: String, shape: [Int]) throws(ModelLoadError) -> Linear {
+            let base = try vb.linear(name, shape: shape)
+            return try adapter?.merged(base, weight: "encoder.layer.\(index).\(name).weight") ?? base
+        }
+        let q = try linear("attention.self.query", shape: [d, d])
+        let k = try linear("attention.self.key", shape: [d, d])
+        let v = try linear("attention.self.value", shape: [d, d])
         let qkv: Linear
         do {
             qkv = try Linear(weight: Tensor(uncheckedShape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
@@ -127,15 +153,15 @@ public struct BertEncoder: Sendable {
         } catch {
             throw .inconsistent(detail: "\(vb.fullName("attention.self")) in \(vb.file.path): \(error)")
         }
-        let intermediate = try vb.linear("intermediate.dense", shape: [-1, d])
+        let intermediate = try linear("intermediate.dense", shape: [-1, d])
         let inner = intermediate.outFeatures
         // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight.
         return Layer(
             qkv: qkv.packedForShortInputs(),
-            attentionOutput: try vb.linear("attention.output.dense", shape: [d, d]).packedForShortInputs(),
+            attentionOutput: try linear("attention.output.dense", shape: [d, d]).packedForShortInputs(),
             attentionNorm: try vb.layerNorm("attention.output.LayerNorm", width: d, eps: eps),
             intermediate: intermediate.packedForShortInputs(),
-            output: try vb.linear("output.dense", shape: [d, inner]).packedForShortInputs(),
+            output: try linear("output.dense", shape: [d, inner]).packedForShortInputs(),
             outputNorm: try vb.layerNorm("output.LayerNorm", width: d, eps: eps))
     }
 }

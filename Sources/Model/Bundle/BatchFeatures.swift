@@ -9,6 +9,9 @@ public struct BatchFeatures: Sendable {
     public var textStates: Tensor
     /// Valid tokens per post.
     public var textLengths: [Int]
+    /// The input of text encoder layers that heads with adapters start from (`TaskHead.textLayerInput`),
+    /// packed `[sum(textLengths), d]`, by layer index.
+    public var textLayerInputs: [Int: Tensor] = [:]
     /// Masked-mean sentence vectors, `[B, d]`.
     public var sentenceVectors: Tensor
     /// Words per post (normalised as the tokenizer normalises) with the range of their pieces in
@@ -32,6 +35,13 @@ public protocol TaskHead: Sendable {
     var task: String { get }
     /// What the head calls itself in output records, e.g. `clfa` or `zero-shot-imagenet`.
     var headName: String { get }
+    /// The text encoder layer whose input the head starts from with its own adapted layers, or
+    /// nil when it reads the shared final states.
+    var textLayerInput: Int? { get }
     /// Labels one batch.
     func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?]
+}
+
+extension TaskHead {
+    public var textLayerInput: Int? { nil }
 }

@@ -116,7 +116,8 @@ public struct BundleClassifier: Classifier {
                         timings: inout StageTimings) throws -> BatchFeatures {
         let kept = failures.indices.filter { failures[$0] == nil }
         let ids = kept.map { tokenized[$0].ids }
-        let output = try timings.measure(.textEncoder) { try text.encoder.forward(ids) }
+        let branches = Set(heads.compactMap(\.textLayerInput))
+        let output = try timings.measure(.textEncoder) { try text.encoder.forward(ids, keepingInputsOf: branches) }
         var imageRow = [Int?](repeating: nil, count: kept.count)
         var imageEncoding: ImageEncoding?
         if let image {
@@ -133,7 +134,7 @@ public struct BundleClassifier: Classifier {
             }
         }
         return BatchFeatures(tokenIDs: ids, textStates: output.tokenStates, textLengths: output.lengths,
-                             sentenceVectors: output.sentenceVectors, words: kept.map { tokenized[$0].words },
+                             textLayerInputs: output.layerInputs, sentenceVectors: output.sentenceVectors, words: kept.map { tokenized[$0].words },
                              image: imageEncoding, imageRow: imageRow)
     }
 }

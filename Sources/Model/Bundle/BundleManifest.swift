@@ -32,6 +32,9 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         public var kind: String
         /// The weights file, when the kind has weights.
         public var weights: String?
+        /// Low-rank adapters for the text encoder's top layers that this head was fine-tuned
+        /// with (`BertAdapter`): the head reads the states of the encoder with them merged.
+        public var textAdapter: String?
         /// Label names in the order of the head's outputs.
         public var labels: [String]
         /// Per-label probability a label needs to win (see `LabelDecision`).
@@ -93,6 +96,7 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         if let wordVectors { paths.append(("word_vectors.path", wordVectors.path)) }
         for (i, head) in heads.enumerated() {
             if let weights = head.weights { paths.append(("heads[\(i)].weights", weights)) }
+            if let adapter = head.textAdapter { paths.append(("heads[\(i)].text_adapter", adapter)) }
         }
         return paths
     }

@@ -1,13 +1,19 @@
 /// The CLFA sarcasm head (`clfa` kind) over a batch's features: the text encoder's token states
 /// and, for posts with an image, the image encoder's regions as image tokens.
+///
+/// A head fine-tuned with a text adapter reads the states of its own copy of the encoder's top
+/// layers (adapters merged), run from the shared encoder's input to the first adapted layer.
 struct CLFATaskHead: TaskHead {
     let task: String
     let head: CLFAHead
     let decision: LabelDecision
+    /// The encoder with the head's adapter merged, and the first layer it changes.
+    let adaptedText: (encoder: BertEncoder, firstLayer: Int)?
     var headName: String { head.imageWidth == nil ? "clfa-text-only" : "clfa" }
+    var textLayerInput: Int? { adaptedText?.firstLayer }
 
     init(task: String, head: CLFAHead, decision: LabelDecision, textWidth: Int, imageWidth: Int?,
-         manifestPath: String) throws(ModelLoadError) {
+         adaptedText: (encoder: BertEncoder, firstLayer: Int)? = nil, manifestPath: String) throws(ModelLoadError) {
         guard head.textWidth == textWidth else {
             throw .inconsistent(detail: "head '\(task)' (clfa) reads text states of width \(head.textWidth) (mlp_text.fc1.weight) but the text encoder gives \(textWidth); retrain the head for this encoder or fix text_encoder in \(manifestPath)")
         }
@@ -25,6 +31,7 @@ struct CLFATaskHead: TaskHead {
         self.task = task
         self.head = head
         self.decision = decision
+        self.adaptedText = adaptedText
     }
 
     func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
@@ -42,7 +49,16 @@ struct CLFATaskHead: TaskHead {
             }
             image = full
         }
-        let output = try head.forward(text: features.textStates, textLengths: features.textLengths,
+        var textStates = features.textStates
+        if let adaptedText {
+            guard let input = features.textLayerInputs[adaptedText.firstLayer] else {
+                throw .shapeMismatch(expected: [adaptedText.firstLayer], found: features.textLayerInputs.keys.sorted(),
+                                     context: "head '\(task)': the text encoder kept no input of layer \(adaptedText.firstLayer)")
+            }
+            textStates = try adaptedText.encoder.forward(fromLayer: adaptedText.firstLayer, packedInput: input,
+                                                         lengths: features.textLengths).tokenStates
+        }
+        let output = try head.forward(text: textStates, textLengths: features.textLengths,
                                       image: image, hasImage: image == nil ? [Bool](repeating: false, count: batch) : hasImage)
         let c = output.probabilities.lastDimension
         return (0..<batch).map { b in
@@ -60,7 +76,8 @@ extension CLFATaskHead {
             throw .invalidConfig(path: context.manifestPath, detail: "\(context.name(entry)) reads at most \(config.textLength) tokens (config.text_length) but text_encoder.max_tokens is \(context.maxTokens); make them agree")
         }
         let head = try CLFAHead(weights: try context.weights(entry), config: config)
+        let adapted = try context.adaptedText(entry)
         return try CLFATaskHead(task: entry.task, head: head, decision: context.decision(entry), textWidth: context.text.encoder.hiddenSize,
-                                imageWidth: context.image?.regionWidth, manifestPath: context.manifestPath)
+                                imageWidth: context.image?.regionWidth, adaptedText: adapted, manifestPath: context.manifestPath)
     }
 }

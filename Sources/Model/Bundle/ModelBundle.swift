@@ -12,7 +12,8 @@ public enum ModelBundle {
         guard manifest.textEncoder.kind == "bert" else {
             throw .invalidConfig(path: manifestPath, detail: "text_encoder.kind '\(manifest.textEncoder.kind)' is not supported (supported: bert)")
         }
-        let text = try BertTextEncoder(directory: try component(manifest.textEncoder, in: folder, field: "text_encoder"))
+        let textDirectory = try component(manifest.textEncoder, in: folder, field: "text_encoder")
+        let text = try BertTextEncoder(directory: textDirectory)
         let maxTokens = min(manifest.textEncoder.maxTokens ?? 77, text.encoder.maxPositions)
 
         var image: (any ImageEncoder)?
@@ -29,7 +30,7 @@ public enum ModelBundle {
         }
 
         let context = HeadContext(folder: folder, manifestPath: manifestPath, heads: manifest.heads, text: text,
-                                  maxTokens: maxTokens, image: image, vectors: vectors)
+                                  textDirectory: textDirectory, maxTokens: maxTokens, image: image, vectors: vectors)
         var heads: [any TaskHead] = []
         for entry in manifest.heads {
             heads.append(try HeadRegistry.make(entry, context: context))
@@ -45,6 +46,8 @@ public enum ModelBundle {
         /// The manifest's heads, to name a head's field by its index in errors.
         let heads: [BundleManifest.Head]
         let text: BertTextEncoder
+        /// The text encoder's checkpoint folder, for heads that rebuild its top layers with adapters.
+        let textDirectory: URL
         let maxTokens: Int
         let image: (any ImageEncoder)?
         let vectors: WordVectors?
@@ -68,7 +71,22 @@ public enum ModelBundle {
             do { return try SafeTensorsFile(path: url.path) } catch { throw .weights(error) }
         }
 
-        func file(_ relative: String?, head: BundleManifest.Head) throws(ModelLoadError) -> URL {
+        /// The text encoder with the head's `text_adapter` merged and the first layer it changes,
+        /// or nil when the head has none.
+        func adaptedText(_ head: BundleManifest.Head) throws(ModelLoadError) -> (encoder: BertEncoder, firstLayer: Int)? {
+            guard let relative = head.textAdapter else { return nil }
+            let url = try file(relative, head: head, field: "text_adapter")
+            let adapter: BertAdapter
+            do { adapter = try BertAdapter(file: try SafeTensorsFile(path: url.path), layerCount: text.encoder.layerCount) } catch let error as ModelLoadError {
+                throw error
+            } catch {
+                throw .loading(error, file: url.path)
+            }
+            let checkpoint = try Checkpoint<BertConfig>(directory: textDirectory)
+            return (try text.encoder.adapted(by: adapter, weights: checkpoint.weights), adapter.firstLayer)
+        }
+
+        func file(_ relative: String?, head: BundleManifest.Head, field: String = "weights") throws(ModelLoadError) -> URL {
             guard let relative else {
                 throw .invalidConfig(path: manifestPath, detail: "head '\(head.task)' (\(head.kind)) needs a weights file: set its \"weights\"")
             }
@@ -77,7 +95,7 @@ public enum ModelBundle {
                 throw .missingFile(path: url.path, hint: "head '\(head.task)' names it in \(manifestPath); rebuild the bundle or fix the path")
             }
             let index = heads.firstIndex { $0.task == head.task } ?? 0
-            try ModelBundle.checkInside(url, folder: folder, field: "heads[\(index)].weights", named: relative, manifestPath: manifestPath)
+            try ModelBundle.checkInside(url, folder: folder, field: "heads[\(index)].\(field)", named: relative, manifestPath: manifestPath)
             return url
         }
     }
