@@ -239,17 +239,19 @@ setup_demo_images() {
 # ------------------------------------------------------------------ the default bundle
 # models/default: the bundle `postclassd run` and `postclassd classify` use unless told otherwise.
 # The manifest is committed (tools/bundles/default/manifest.json); the encoders and word vectors are
-# the folders placed above (linked, not copied); the trained sarcasm head is committed in
-# tools/train/sarcasm-head/ (see its README for how it was made).
+# the folders placed above (linked, not copied); the trained heads are committed in
+# tools/bundles/default/heads/ with their SHA256SUMS (tools/train/make_default_sarcasm.sh makes them).
 assemble_default_bundle() {
     local dest="$MODELS/default"
-    local head="$ROOT/tools/train/sarcasm-head/sarcasm.safetensors"
-    [[ -f "$head" ]] || die "missing $head (it is committed; is the checkout complete?)"
+    local heads="$ROOT/tools/bundles/default/heads"
+    [[ -f "$heads/SHA256SUMS" ]] || die "missing $heads/SHA256SUMS (it is committed; is the checkout complete?)"
+    (cd "$heads" && sha256sum --quiet -c SHA256SUMS) \
+        || die "the committed head files in $heads do not match their SHA256SUMS; restore them with git checkout"
     for part in all-MiniLM-L6-v2 efficientnet-lite0 glove-6b-50d; do
         [[ -d "$MODELS/$part" ]] || die "missing $MODELS/$part; the steps above should have placed it"
     done
     local stamp
-    stamp="$(cat "$ROOT/tools/bundles/default/manifest.json" "$head" | sha256sum | cut -d' ' -f1)"
+    stamp="$(cat "$ROOT/tools/bundles/default/manifest.json" "$heads/SHA256SUMS" | sha256sum | cut -d' ' -f1)"
     if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
         log "default bundle already assembled in $dest"
         return
@@ -261,7 +263,10 @@ assemble_default_bundle() {
     ln -s ../all-MiniLM-L6-v2 "$dest/text-encoder"
     ln -s ../efficientnet-lite0 "$dest/image-encoder"
     ln -s ../glove-6b-50d "$dest/glove"
-    cp "$head" "$dest/heads/sarcasm.safetensors"
+    local name
+    while read -r _ name; do
+        cp "$heads/$name" "$dest/heads/$name"
+    done < "$heads/SHA256SUMS"
     echo "$stamp" > "$dest/.stamp"
     log "default bundle placed in $dest"
 }

@@ -68,11 +68,19 @@ class TextOnlyCLFA(nn.Module):
 class SarcasmModel(nn.Module):
     """The encoder's layers from `first` on (with adapters) and the head, over cached states."""
 
-    def __init__(self, encoder: BertEncoder, first: int, rank: int, alpha: float, head: TextOnlyCLFA):
+    def __init__(self, encoder: BertEncoder, first: int, rank: int, alpha: float, head: TextOnlyCLFA, full: bool = False):
         super().__init__()
         self.encoder = copy.deepcopy(encoder)
         self.first = first
-        self.adapters = add_lora(self.encoder, first, rank, alpha) if first < encoder.layer_count else []
+        if full:
+            # Every weight of the top layers trains (a comparison for the adapters; not exportable).
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+            self.adapters = [p for layer in self.encoder.encoder.layer[first:] for p in layer.parameters()]
+            for p in self.adapters:
+                p.requires_grad_(True)
+        else:
+            self.adapters = add_lora(self.encoder, first, rank, alpha) if first < encoder.layer_count else []
         self.head = head
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -163,7 +171,7 @@ def train(cache: BottomCache, labels: np.ndarray, rows: np.ndarray, encoder: Ber
     rng = np.random.default_rng(seed)
     first = encoder.layer_count - args.adapter_layers
     head = TextOnlyCLFA(encoder.config["hidden_size"], args.hidden, args.out_width, args.dropout)
-    model = SarcasmModel(encoder, first, args.rank, args.alpha, head)
+    model = SarcasmModel(encoder, first, args.rank, args.alpha, head, full=args.tune == "full")
     params = [{"params": model.adapters, "lr": args.adapter_lr}, {"params": head.parameters(), "lr": args.lr}]
     optimiser = torch.optim.AdamW(params, weight_decay=args.weight_decay)
     lengths = np.array([s.shape[0] for s in cache.states])
@@ -260,7 +268,7 @@ def cross_validate(data: Dataset, encoder: BertEncoder, args) -> dict:
 
 
 def settings(args) -> dict:
-    keys = ("adapter_layers", "rank", "alpha", "epochs", "batch", "lr", "adapter_lr", "weight_decay", "hidden",
+    keys = ("adapter_layers", "tune", "rank", "alpha", "epochs", "batch", "lr", "adapter_lr", "weight_decay", "hidden",
             "out_width", "dropout", "positive_weight", "rephrase_negatives", "calibration", "prior", "max_tokens")
     return {k: getattr(args, k) for k in keys}
 
@@ -332,6 +340,8 @@ def main() -> None:
     parser.add_argument("--encoder", default=str(ROOT / "models" / "all-MiniLM-L6-v2"))
     parser.add_argument("--max-tokens", type=int, default=77)
     parser.add_argument("--adapter-layers", type=int, default=2, help="top layers that get adapters (0: frozen encoder)")
+    parser.add_argument("--tune", choices=("lora", "full"), default="lora",
+                        help="how the top layers train: LoRA adapters (exportable), or every weight (for comparison only)")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--epochs", type=int, default=4)
@@ -373,6 +383,8 @@ def main() -> None:
         if args.cv_out:
             Path(args.cv_out).write_text(json.dumps(record, indent=2) + "\n")
     elif args.out:
+        if args.tune == "full" and args.adapter_layers:
+            raise SystemExit("--tune full is for comparisons only: the engine takes a fine-tuned encoder as LoRA adapters (--tune lora)")
         export(data, encoder, args)
     else:
         raise SystemExit("nothing to do: pass --cv K (evaluate) or --out DIR (train and export)")
