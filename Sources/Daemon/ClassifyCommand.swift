@@ -89,7 +89,7 @@ struct ClassifyCommand: ParsableCommand {
             }
         }
         flush()
-        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version))\n".utf8))
+        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version), inference kernels \(KernelBodies.widest))\n".utf8))
     }
 
     private static func isBlank(_ byte: UInt8) -> Bool {

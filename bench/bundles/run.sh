@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Whole-bundle throughput: `postclassd classify` (release build) on the same text-only posts with
+# each bundle given, in alternated rounds, medians quoted; the first bundle is the baseline of the
+# ratios. Measures what a head costs beside its quality (e.g. a fine-tuned sarcasm head's adapted
+# encoder layers, or a larger encoder).
+#
+# Usage: [ROUNDS=5] [POSTS=512] [THREADS=2] bench/bundles/run.sh BUNDLE [BUNDLE...]
+#   e.g. bench/bundles/run.sh models/default models/sarcasm-default
+# Posts: iSarcasmEval's training tweets (../shared/data/isarcasmeval), repeated to POSTS.
+# Results: bench/results/bundles-<timestamp>.json and a table; the CPU's kernel body is printed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+ROUNDS="${ROUNDS:-5}"
+POSTS="${POSTS:-512}"
+THREADS="${THREADS:-2}"
+[[ $# -ge 1 ]] || { sed -n '2,10p' "$0" >&2; exit 2; }
+for bundle in "$@"; do
+    [[ -f "$bundle/manifest.json" ]] || { echo "[bench] $bundle has no manifest.json: pass bundle folders" >&2; exit 2; }
+done
+DATA="$ROOT/../shared/data/isarcasmeval/train.En.csv"
+[[ -f "$DATA" ]] || { echo "[bench] missing $DATA (../shared beside the repository)" >&2; exit 1; }
+
+echo "[bench] building postclassd (release)" >&2
+swift build -c release --product postclassd >&2
+BIN="$ROOT/.build/release/postclassd"
+mkdir -p bench/results
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+python3 - "$DATA" "$POSTS" > "$WORK/posts.jsonl" <<'PYEOF'
+import csv, json, sys
+rows = [r["tweet"] for r in csv.DictReader(open(sys.argv[1], newline=""))]
+for i in range(int(sys.argv[2])):
+    print(json.dumps({"id": f"p{i}", "text": rows[i % len(rows)]}))
+PYEOF
+
+declare -A SECONDS_OF
+for round in $(seq 1 "$ROUNDS"); do
+    for bundle in "$@"; do
+        start=$(date +%s.%N)
+        "$BIN" classify "$WORK/posts.jsonl" --model "$bundle" --threads "$THREADS" > /dev/null 2> "$WORK/err"
+        end=$(date +%s.%N)
+        SECONDS_OF["$bundle"]+="$(echo "$end - $start" | bc) "
+        [[ $round == 1 ]] && echo "[bench] $bundle: $(tail -1 "$WORK/err")" >&2
+    done
+done
+
+python3 - "$POSTS" "$ROUNDS" "$THREADS" "$(date -u +%Y%m%dT%H%M%SZ)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)" "$@" <<PYEOF
+import json, statistics, sys
+posts, rounds, threads, stamp, cpu = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+bundles = sys.argv[6:]
+times = {$(for b in "$@"; do printf '"%s": [%s], ' "$b" "$(echo ${SECONDS_OF[$b]} | tr ' ' ',')"; done)}
+base = statistics.median(times[bundles[0]])
+print(f"{'bundle':40} {'median s':>9} {'posts/s':>9} {'vs first':>9}   ({posts} posts, {rounds} alternated rounds, {threads} threads, {cpu})")
+rows = []
+for b in bundles:
+    m = statistics.median(times[b])
+    rows.append({"bundle": b, "seconds": times[b], "median_seconds": m, "posts_per_second": posts / m})
+    print(f"{b:40} {m:9.2f} {posts / m:9.1f} {base / m:9.2f}x")
+out = f"bench/results/bundles-{stamp}.json"
+json.dump({"posts": posts, "rounds": rounds, "threads": threads, "cpu": cpu, "results": rows}, open(out, "w"), indent=2)
+print(f"written {out}")
+PYEOF
