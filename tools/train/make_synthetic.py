@@ -4,9 +4,11 @@ image-text relation (explicit / implicit / irrelevant) and sarcasm are known by 
 Why synthetic: no public set with both labels ships with the repository, and the tests need data
 that trains in seconds and on which "learned something" has a sure answer.
 
-Each post draws one object (sun, house, tree, car, cat face, ball, fish, flower; built from Pillow
-primitives with jittered colours, sizes and positions) over a varied background (sky and grass,
-plain, gradient, stripes, noise), saved as JPEG. Its caption is
+Each picture draws one object (sun, house, tree, car, cat face, ball, fish, flower; built from
+Pillow primitives with jittered colours, sizes and positions) over a varied background (sky and
+grass, plain, gradient, stripes, noise), saved as JPEG. In the training split a picture is shared
+by --captions-per-image posts, one per relation, so that the relation is learnt from the pair; the
+test split draws a new picture for every post (held out: pictures never seen in training). A caption is
   * explicit: names the drawn object ("look at this little house");
   * implicit: related but not named (sun -> "what a hot day at the beach");
   * irrelevant: another object's caption or an unrelated remark ("my math homework is due");
@@ -20,6 +22,7 @@ Writes OUT/{images/*.jpg, train.jsonl, test.jsonl}, default models/synthetic (gi
 read one of the label keys with --label-key.
 
 Run: models/.venv-train/bin/python tools/train/make_synthetic.py [--out DIR] [--train 360] [--test 120] [--seed 7]
+         [--captions-per-image 3]
 """
 from __future__ import annotations
 
@@ -204,20 +207,29 @@ def caption(rng: random.Random, kind: str, relation: str, sarcastic: bool) -> st
     return rng.choice(SARCASTIC_UNRELATED if sarcastic else UNRELATED)
 
 
-def make_posts(rng: random.Random, count: int, prefix: str, images: Path) -> list[dict]:
+def make_posts(rng: random.Random, count: int, prefix: str, images: Path, per_image: int) -> list[dict]:
+    """`count` posts; each drawn picture is shared by `per_image` consecutive posts whose captions
+    take turns through explicit, implicit and irrelevant, so one picture is seen with each relation
+    (the relation then depends on the pair, not on the picture alone)."""
     posts = []
     kinds = list(OBJECTS)
+    relations = ["explicit", "implicit", "irrelevant"]
+    picture, kind = None, None
     for i in range(count):
         post_id = f"{prefix}{i:04d}"
-        kind = kinds[i % len(kinds)]
-        relation = ["explicit", "implicit", "irrelevant"][(i // len(kinds)) % 3]
+        if i % per_image == 0:
+            n = i // per_image
+            kind = kinds[n % len(kinds)]
+            picture = f"images/{prefix}img{n:04d}.jpg"
+            draw(rng, kind, images / Path(picture).name)
+        relation = relations[(i // (per_image * len(kinds)) + i) % 3] if per_image > 1 \
+            else relations[(i // len(kinds)) % 3]
         sarcastic = rng.random() < 0.5
         post: dict = {"id": post_id, "text": caption(rng, kind, relation, sarcastic)}
         if rng.random() < 0.1:
             post["correlation"] = None        # no image: no image-text relation to judge
         else:
-            draw(rng, kind, images / f"{post_id}.jpg")
-            post["image"] = f"images/{post_id}.jpg"
+            post["image"] = picture
             post["correlation"] = relation
         post["sarcasm"] = "sarcastic" if sarcastic else "not_sarcastic"
         posts.append(post)
@@ -231,14 +243,16 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=360)
     parser.add_argument("--test", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--captions-per-image", type=int, default=3,
+                        help="training posts per drawn picture (the test split always draws one per post)")
     args = parser.parse_args()
     out = Path(args.out)
     if (out / "images").exists():
         shutil.rmtree(out / "images")
     (out / "images").mkdir(parents=True)
     rng = random.Random(args.seed)
-    for split, count in (("train", args.train), ("test", args.test)):
-        posts = make_posts(rng, count, f"{split}-", out / "images")
+    for split, count, per_image in (("train", args.train, args.captions_per_image), ("test", args.test, 1)):
+        posts = make_posts(rng, count, f"{split}-", out / "images", max(1, per_image))
         (out / f"{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in posts))
     print(f"wrote {out}: {args.train} train and {args.test} test posts")
 
