@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,10 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from postclassd_train.ananet import AnANetHead, AnANetShape, WordVectorTable  # noqa: E402
 from postclassd_train.bundle import BaseBundle, export_bundle  # noqa: E402
-from postclassd_train.data import DataError, data_sha256, read_posts  # noqa: E402
+from postclassd_train.data import DataError, read_posts  # noqa: E402
 from postclassd_train.features import AnANetWords, ananet_logits, post_features  # noqa: E402
 from postclassd_train.training import (common_arguments, fit, label_indices, make_deterministic,  # noqa: E402
-                                       metrics, split)
+                                       metrics, split, training_record)
 from train_clfa import write_predictions  # noqa: E402
 
 
@@ -102,15 +101,9 @@ def main(argv: list[str] | None = None) -> None:
             if part_posts:
                 predicted = run(head, list(range(len(part_posts))), part).argmax(-1).tolist()
                 held_out[name] = metrics(predicted, label_indices(part_posts, args.label_key, labels, source), labels)
-    record = {
-        "trainer": "tools/train/train_ananet.py", "task": args.task, "kind": "ananet", "labels": labels,
-        "data": {"train": str(args.data), "sha256": data_sha256(args.data, read_posts(args.data)),
-                 "label_key": args.label_key, "validation": args.val or f"{args.val_fraction} of train, seed {args.seed}",
-                 "test": args.test, "posts": {"train": n_train, "validation": n_val, "test": len(test_posts)}},
-        "seed": args.seed, "settings": {k: v for k, v in vars(args).items() if k not in ("data", "val", "test", "out")},
-        "head": head.settings(), "epochs": result.history, "best_epoch": result.best_epoch, "held_out": held_out,
-        "torch": torch.__version__, "python": platform.python_version(), "seconds": round(time.time() - started, 1),
-    }
+    record = training_record("tools/train/train_ananet.py", "ananet", args, labels,
+                             {"train": n_train, "validation": n_val, "test": len(test_posts)}, head.settings(), result,
+                             held_out, base.manifest, started)
     out = export_bundle(args.out, base, args.task, "ananet", head, labels, head.manifest_config(),
                         f"AnANet (d {shape.width}, P {shape.projection}, N_max {shape.max_words}, K {shape.region_count}) "
                         f"trained on {Path(args.data).name}", record,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,11 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from postclassd_train.bundle import BaseBundle, export_bundle  # noqa: E402
 from postclassd_train.clfa import CLFAHead, CLFAShape  # noqa: E402
-from postclassd_train.data import DataError, data_sha256, read_posts  # noqa: E402
+from postclassd_train.data import DataError, read_posts  # noqa: E402
 from postclassd_train.features import (clfa_logits, post_features, predict,  # noqa: E402
                                        write_daemon_posts)
 from postclassd_train.training import (common_arguments, fit, label_indices, make_deterministic,  # noqa: E402
-                                       metrics, split)
+                                       metrics, split, training_record)
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -111,15 +110,9 @@ def main(argv: list[str] | None = None) -> None:
             held_out[name] = metrics(predicted, gold, labels)
     config = head.manifest_config(text_length=base.max_tokens)
     parts = f"{shape.layers} layer(s)" + ("" if use_images else ", text only")
-    record = {
-        "trainer": "tools/train/train_clfa.py", "task": args.task, "kind": "clfa", "labels": labels,
-        "data": {"train": str(args.data), "sha256": data_sha256(args.data, read_posts(args.data)),
-                 "label_key": args.label_key, "validation": args.val or f"{args.val_fraction} of train, seed {args.seed}",
-                 "test": args.test, "posts": {"train": n_train, "validation": n_val, "test": len(test_posts)}},
-        "seed": args.seed, "settings": {k: v for k, v in vars(args).items() if k not in ("data", "val", "test", "out")},
-        "head": head.settings(), "epochs": result.history, "best_epoch": result.best_epoch, "held_out": held_out,
-        "torch": torch.__version__, "python": platform.python_version(), "seconds": round(time.time() - started, 1),
-    }
+    record = training_record("tools/train/train_clfa.py", "clfa", args, labels,
+                             {"train": n_train, "validation": n_val, "test": len(test_posts)}, head.settings(), result,
+                             held_out, base.manifest, started)
     out = export_bundle(args.out, base, args.task, "clfa", head, labels, config,
                         f"CLFA ({parts}, hidden {shape.hidden}) trained on {Path(args.data).name}", record,
                         only_head=({"text_encoder", "image_encoder"} if use_images else {"text_encoder"})

@@ -21,7 +21,7 @@ Dropout (training only) sits after the mapping nets and before the classifier; `
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -46,7 +46,6 @@ class CLFAShape:
     no_image_tokens: int = 1             # K0, rows of the learned no-image token
     layer_norm_eps: float = 1e-12
     dropout: float = 0.1
-    extra: dict = field(default_factory=dict)
 
     def self_attention_flags(self) -> list[bool]:
         flags = self.text_self_attention

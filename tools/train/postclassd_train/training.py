@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import platform
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import DEFAULT_CACHE, Post
+from .data import DEFAULT_CACHE, Post, data_sha256, read_posts
 
 
 def make_deterministic(seed: int) -> None:
@@ -129,3 +131,24 @@ def label_indices(posts: list[Post], key: str, labels: list[str], source: str) -
             raise SystemExit(f"{source}: post {post.id} has {key} {name!r}, not one of {labels}; fix the data or --labels")
         out.append(labels.index(name))
     return out
+
+
+def training_record(trainer: str, kind: str, args: argparse.Namespace, labels: list[str], counts: dict[str, int],
+                    head_settings: dict, result: Fit, held_out: dict, base_manifest: dict, started: float) -> dict:
+    """training.json: what was trained on (paths, sha256 of each JSONL with its images), how
+    (seed, every setting, the head's shape, torch's version), and what it measured."""
+    def described(path: str | None) -> dict | None:
+        return None if not path else {"path": str(path), "sha256": data_sha256(path, read_posts(path))}
+
+    import torch
+
+    return {
+        "trainer": trainer, "task": args.task, "kind": kind, "labels": labels,
+        "data": {"label_key": args.label_key, "train": described(args.data), "validation": described(args.val)
+                 or f"{args.val_fraction} of train, seed {args.seed}", "test": described(args.test), "posts": counts},
+        "base": {"folder": str(args.base), "name": base_manifest.get("name"), "version": base_manifest.get("version")},
+        "seed": args.seed,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("data", "val", "test", "out", "base")},
+        "head": head_settings, "epochs": result.history, "best_epoch": result.best_epoch, "held_out": held_out,
+        "torch": torch.__version__, "python": platform.python_version(), "seconds": round(time.time() - started, 1),
+    }
