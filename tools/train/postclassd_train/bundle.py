@@ -47,9 +47,9 @@ class BaseBundle:
 
 def _place(source: Path, target: Path) -> str:
     """Puts component folder `source` at `target` (see the module doc); says how."""
-    parent = target.parent.resolve()
-    if source.parent == parent:
-        target.symlink_to(os.path.relpath(source, parent), target_is_directory=True)
+    bundle = target.parent.resolve()
+    if source.parent == bundle.parent:
+        target.symlink_to(os.path.relpath(source, bundle), target_is_directory=True)
         return "link"
     target.mkdir()
     how = "hard links"

@@ -151,7 +151,7 @@ def image_regions(images: list[Path], encoder_folder: Path, postclassd: Path, ca
 
     Cached per image under cache/<encoder sha256>/<image sha256>.safetensors, so a dataset is
     encoded once, and a later set that shares images (a test split, predictions) encodes only
-    what is new; one `encode-image` run covers all the missing images.
+    what is new, in `encode-image` runs of up to 2000 files.
     """
     key = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
@@ -159,27 +159,36 @@ def image_regions(images: list[Path], encoder_folder: Path, postclassd: Path, ca
     folder = cache / key.hexdigest()[:32]
     digests = [file_sha256(image) for image in images]
     missing: list[tuple[str, int]] = []          # (digest, first index), each new image once
+    seen: set[str] = set()
     for i, digest in enumerate(digests):
-        if digest not in {d for d, _ in missing} and not (folder / f"{digest}.safetensors").exists():
+        if digest not in seen and not (folder / f"{digest}.safetensors").exists():
             missing.append((digest, i))
-    if missing:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            out = Path(tmp) / "regions.safetensors"
-            files = [str(images[i]) for _, i in missing]
-            run = subprocess.run([str(postclassd), "encode-image", "--encoder", str(encoder_folder), "--batch-size",
-                                  str(batch_size), "--regions-out", str(out), *files],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            if not out.exists():
-                raise DataError(f"{postclassd} encode-image failed (status {run.returncode}): {run.stderr.strip()[-2000:]}")
-            grid = load_file(str(out))
-            bad = [files[r] for r in range(len(files)) if grid["decoded"][r] == 0]
-            if bad:
-                lines = [line for line in run.stdout.splitlines() if '"error"' in line][:3]
-                raise DataError(f"{len(bad)} image(s) cannot be decoded by the engine, e.g. {bad[:3]}: "
-                                f"{' '.join(lines)}; fix or drop them (the daemon would dead-letter these posts)")
-            for r, (digest, _) in enumerate(missing):
-                single = Path(tmp) / f"{digest}.safetensors"
-                save_file({"regions": grid["regions"][r].contiguous()}, str(single))
-                os.replace(single, folder / f"{digest}.safetensors")
+        seen.add(digest)
+    # A few thousand paths per run keep the command line well under the system's argument limit.
+    for start in range(0, len(missing), 2000):
+        _encode(missing[start:start + 2000], images, encoder_folder, postclassd, folder, batch_size)
     return torch.stack([load_file(str(folder / f"{d}.safetensors"))["regions"] for d in digests])
+
+
+def _encode(missing: list[tuple[str, int]], images: list[Path], encoder_folder: Path, postclassd: Path,
+            folder: Path, batch_size: int) -> None:
+    """One `encode-image --regions-out` run over the (digest, index) pairs; each grid to its cache file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        out = Path(tmp) / "regions.safetensors"
+        files = [str(images[i]) for _, i in missing]
+        run = subprocess.run([str(postclassd), "encode-image", "--encoder", str(encoder_folder), "--batch-size",
+                              str(batch_size), "--regions-out", str(out), *files],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if not out.exists():
+            raise DataError(f"{postclassd} encode-image failed (status {run.returncode}): {run.stderr.strip()[-2000:]}")
+        grid = load_file(str(out))
+        bad = [files[r] for r in range(len(files)) if grid["decoded"][r] == 0]
+        if bad:
+            lines = [line for line in run.stdout.splitlines() if '"error"' in line][:3]
+            raise DataError(f"{len(bad)} image(s) cannot be decoded by the engine, e.g. {bad[:3]}: "
+                            f"{' '.join(lines)}; fix or drop them (the daemon would dead-letter these posts)")
+        for r, (digest, _) in enumerate(missing):
+            single = Path(tmp) / f"{digest}.safetensors"
+            save_file({"regions": grid["regions"][r].contiguous()}, str(single))
+            os.replace(single, folder / f"{digest}.safetensors")
