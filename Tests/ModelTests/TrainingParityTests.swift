@@ -47,6 +47,16 @@ final class TrainingParityTests: XCTestCase {
                             options: Self.ananetSizes, minimumAccuracy: Self.minimumCorrelationAccuracy)
     }
 
+    /// The torch heads against the numpy references the engine is golden-tested against
+    /// (tools/train/check_clfa.py, check_ananet.py: 1e-5 in float64, 1e-4 in float32).
+    func testTorchHeadsMatchTheReferences() throws {
+        let python = try Self.trainingPython()
+        for script in ["check_clfa.py", "check_ananet.py"] {
+            let output = try Self.run(python, [TestPaths.root.appendingPathComponent("tools/train/\(script)").path])
+            XCTAssertTrue(String(decoding: output, as: UTF8.self).contains("agrees with"), script)
+        }
+    }
+
     // MARK: - The steps
 
     /// Trains with `trainer`, predicts the test split in torch, classifies it with the daemon, compares.
