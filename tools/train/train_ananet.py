@@ -33,7 +33,8 @@ from postclassd_train.bundle import BaseBundle, export_bundle  # noqa: E402
 from postclassd_train.data import DataError, read_posts  # noqa: E402
 from postclassd_train.features import AnANetWords, ananet_logits, post_features  # noqa: E402
 from postclassd_train.training import (common_arguments, fit, label_indices, make_deterministic,  # noqa: E402
-                                       metrics, split, training_record)
+                                       metrics, require_new_out, require_posts, split,
+                                       training_record)
 from train_clfa import write_predictions  # noqa: E402
 
 
@@ -55,6 +56,7 @@ def labelled_with_image(path: str, key: str):
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    require_new_out("train_ananet", args.out)
     started = time.time()
     make_deterministic(args.seed)
     labels = args.labels.split(",")
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         features = post_features(everything, base, images=True, postclassd=args.postclassd, cache=args.cache)
     except DataError as error:
         raise SystemExit(f"train_ananet: {error}") from None
+    require_posts("train_ananet", train_posts, val_posts, "labelled posts with an image")
     table = WordVectorTable(vectors)
     words = AnANetWords(features, table, args.max_words)
     n_train, n_val = len(train_posts), len(val_posts)

@@ -34,7 +34,8 @@ from postclassd_train.data import DataError, read_posts  # noqa: E402
 from postclassd_train.features import (clfa_logits, post_features, predict,  # noqa: E402
                                        write_daemon_posts)
 from postclassd_train.training import (common_arguments, fit, label_indices, make_deterministic,  # noqa: E402
-                                       metrics, split, training_record)
+                                       metrics, require_new_out, require_posts, split,
+                                       training_record)
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +57,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    require_new_out("train_clfa", args.out)
     started = time.time()
     make_deterministic(args.seed)
     labels = args.labels.split(",")
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         features = post_features(everything, base, images=use_images, postclassd=args.postclassd, cache=args.cache)
     except DataError as error:
         raise SystemExit(f"train_clfa: {error}") from None
+    require_posts("train_clfa", train_posts, val_posts)
     n_train, n_val = len(train_posts), len(val_posts)
     train = features.subset(list(range(n_train)))
     val = features.subset(list(range(n_train, n_train + n_val)))

@@ -54,6 +54,20 @@ def common_arguments(parser: argparse.ArgumentParser, task: str, labels: str) ->
     a("--posts-out", help="with --predict: also write its posts in the daemon's input schema (base64 JPEG) here")
 
 
+def require_new_out(trainer: str, out: str) -> None:
+    """Stops before any work when --out holds something (a bundle is never written over)."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise SystemExit(f"{trainer}: --out {out} exists and is not an empty folder: choose a new one or remove it")
+
+
+def require_posts(trainer: str, train: list[Post], val: list[Post], what: str = "labelled posts") -> None:
+    """Stops with a message when either side of the split is empty (nothing to fit or to choose by)."""
+    if len(train) < 1 or len(val) < 1:
+        raise SystemExit(f"{trainer}: {len(train)} training and {len(val)} validation {what}; the trainer needs "
+                         "some of each: check --label-key and --labels, add posts, or pass --val FILE")
+
+
 def split(posts: list[Post], fraction: float, seed: int) -> tuple[list[Post], list[Post]]:
     """A seeded random validation split (at least one post each side)."""
     order = list(range(len(posts)))
