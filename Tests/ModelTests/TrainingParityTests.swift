@@ -117,7 +117,8 @@ final class TrainingParityTests: XCTestCase {
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: bundle.appendingPathComponent("training.json"))) as? [String: Any]
         let heldOut = (record?["held_out"] as? [String: Any])?["test"] as? [String: Any]
         XCTAssertEqual(heldOut?["posts"] as? Int, judged)
-        XCTAssertNotNil((record?["data"] as? [String: Any])?["sha256"] as? String)
+        let trainData = (record?["data"] as? [String: Any])?["train"] as? [String: Any]
+        XCTAssertEqual((trainData?["sha256"] as? String)?.count, 64, "training.json names the data by its sha256")
     }
 
     // MARK: - Helpers
