@@ -18,6 +18,12 @@ struct EncodeImageCommand: ParsableCommand {
         {"file": ..., "error": {"code": ..., "message": ...}}, and the exit status is then 1. The \
         encoder folder needs config.json (its "kind" picks the encoder) and the weights; \
         scripts/setup-models.sh places EfficientNet-Lite0 in models/efficientnet-lite0.
+
+        --regions-out FILE.safetensors also writes what the encoder gives a bundle's heads: \
+        "regions" [N, K, d] (F32), the region grid of every file in argument order, and "decoded" \
+        [N] (1 or 0): a file that failed keeps zero regions and 0. The training tools \
+        (tools/train) read their image features from this file, so training and serving see the \
+        same numbers.
         """
     )
 
@@ -29,6 +35,9 @@ struct EncodeImageCommand: ParsableCommand {
 
     @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
     var threads: Int?
+
+    @Option(name: .long, help: "Also write every file's region grid ([N, K, d] \"regions\", [N] \"decoded\") to this safetensors file.")
+    var regionsOut: String?
 
     @Argument(help: "JPEG files.")
     var files: [String]
@@ -47,10 +56,12 @@ struct EncodeImageCommand: ParsableCommand {
         let jsonEncoder = JSONEncoder()
         jsonEncoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = 0
+        var grid = regionsOut.map { _ in RegionGrid(files: files.count) }
         for start in stride(from: 0, to: files.count, by: batchSize) {
-            let lines = try encodeBatch(Array(files[start..<min(start + batchSize, files.count)]),
-                                        model: model, preprocessor: preprocessor)
+            let (lines, regions) = try encodeBatch(Array(files[start..<min(start + batchSize, files.count)]),
+                                                   model: model, preprocessor: preprocessor)
             failed += lines.filter { $0.error != nil }.count
+            if let regions { try grid?.add(regions.encoding, rows: regions.rows.map { start + $0 }) }
             var out = Data()
             for line in lines {
                 do { out += try jsonEncoder.encode(line) } catch {
@@ -61,11 +72,14 @@ struct EncodeImageCommand: ParsableCommand {
             }
             FileHandle.standardOutput.write(out)
         }
+        if let regionsOut, let grid { try grid.write(to: regionsOut) }
         if failed > 0 { throw ExitCode(1) }
     }
 
     /// Decodes and preprocesses each file, encodes the ones that decoded in one forward pass.
-    private func encodeBatch(_ paths: [String], model: any ImageEncoder, preprocessor: ImagePreprocessor) throws -> [ImageLine] {
+    /// Returns the lines and, when any file decoded, the encoding with the batch index of each of its rows.
+    private func encodeBatch(_ paths: [String], model: any ImageEncoder,
+                             preprocessor: ImagePreprocessor) throws -> ([ImageLine], (encoding: ImageEncoding, rows: [Int])?) {
         let decoder = JPEGDecoder()
         var lines: [ImageLine] = []
         var pixels: [Float] = []
@@ -81,7 +95,7 @@ struct EncodeImageCommand: ParsableCommand {
                 lines.append(ImageLine(file: path, error: .init(code: error.code, message: error.description)))
             }
         }
-        guard !encoded.isEmpty else { return lines }
+        guard !encoded.isEmpty else { return (lines, nil) }
         let result = try model.encode(pixels, batch: encoded.count)
         let d = result.pooled.lastDimension
         var probabilities = result.logits
@@ -97,7 +111,52 @@ struct EncodeImageCommand: ParsableCommand {
                 }
             }
         }
-        return lines
+        return (lines, (result, encoded))
+    }
+}
+
+/// The `--regions-out` file being filled: every file's `[K, d]` region grid at its argument index.
+struct RegionGrid {
+    let files: Int
+    private(set) var regionShape: [Int]?
+    private(set) var values: [Float] = []
+    private(set) var decoded: [Float]
+
+    init(files: Int) {
+        self.files = files
+        decoded = [Float](repeating: 0, count: files)
+    }
+
+    /// Puts row r of `encoding.regions` (`[B, K, d]`) at file index `rows[r]`.
+    mutating func add(_ encoding: ImageEncoding, rows: [Int]) throws(EncodeImageError) {
+        let regions = encoding.regions
+        guard regions.rank == 3, regions.shape[0] == rows.count else {
+            throw .unexpectedRegions(shape: regions.shape)
+        }
+        let shape = Array(regions.shape.dropFirst())
+        if regionShape == nil {
+            regionShape = shape
+            values = [Float](repeating: 0, count: files * shape[0] * shape[1])
+        }
+        guard shape == regionShape else { throw .unexpectedRegions(shape: regions.shape) }
+        let size = shape[0] * shape[1]
+        for (r, file) in rows.enumerated() {
+            values.replaceSubrange((file * size)..<((file + 1) * size), with: regions.data[(r * size)..<((r + 1) * size)])
+            decoded[file] = 1
+        }
+    }
+
+    /// Writes `regions` `[N, K, d]` and `decoded` `[N]`; with no decoded file, K = d = 0.
+    func write(to path: String) throws {
+        var writer = SafeTensorsWriter()
+        let shape = regionShape ?? [0, 0]
+        do {
+            writer.add("regions", try Tensor(shape: [files] + shape, data: values))
+            writer.add("decoded", try Tensor(shape: [files], data: decoded))
+            try writer.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw EncodeImageError.cannotWrite(path: path, reason: "\(error)")
+        }
     }
 }
 
@@ -130,11 +189,17 @@ struct ImageLine: Encodable {
 /// Errors of `encode-image` beyond those of loading the model.
 enum EncodeImageError: Error, CustomStringConvertible {
     case nonFiniteOutput(encoder: String)
+    case unexpectedRegions(shape: [Int])
+    case cannotWrite(path: String, reason: String)
 
     var description: String {
         switch self {
         case let .nonFiniteOutput(encoder):
             return "the encoder in \(encoder) produced NaN or infinity; check its weights (re-run scripts/setup-models.sh)"
+        case let .unexpectedRegions(shape):
+            return "the encoder gave regions of shape \(shape), not [B, K, d] with one K and d for every batch; this is a bug in the encoder, please report it"
+        case let .cannotWrite(path, reason):
+            return "cannot write --regions-out \(path): \(reason); check that its folder exists and is writable"
         }
     }
 }

@@ -81,6 +81,32 @@ final class EncodeImageCommandTests: XCTestCase {
         XCTAssertEqual(result.lines.first?.pooled?.count, 1280)
     }
 
+    /// `--regions-out`: every file's region grid in argument order, zeros and decoded 0 for a
+    /// failure; for EfficientNet the pooled vector is the mean of the regions, so the two agree.
+    func testRegionsOutWritesEveryFilesGridInOrder() throws {
+        let good = images.appendingPathComponent("coffee_progressive.jpg").path
+        let other = images.appendingPathComponent("astronaut_baseline.jpg").path
+        let bad = try corruptJPEG().path
+        let out = try temporaryDirectory(self).appendingPathComponent("regions.safetensors")
+        let result = try run(["encode-image", "--encoder", TestPaths.tinyEfficientNet.path, "--batch-size", "2",
+                              "--regions-out", out.path, good, bad, other, good])
+        XCTAssertEqual(result.status, 1, "the corrupt file still fails the run; \(result.stderr)")
+        let file = try SafeTensorsFile(path: out.path)
+        let regions = try file.tensor("regions"), decoded = try file.tensor("decoded")
+        XCTAssertEqual(decoded.data, [1, 0, 1, 1])
+        XCTAssertEqual(regions.rank, 3)
+        XCTAssertEqual(regions.shape[0], 4)
+        let k = regions.shape[1], d = regions.shape[2], size = k * d
+        XCTAssertEqual(d, 36, "the tiny encoder's region width")
+        let grid = { (i: Int) in Array(regions.data[(i * size)..<((i + 1) * size)]) }
+        XCTAssertEqual(grid(1), [Float](repeating: 0, count: size))
+        XCTAssertEqual(grid(0), grid(3), "the same file in two batches")
+        for (i, line) in result.lines.enumerated() where line.error == nil {
+            let mean = (0..<d).map { c in (0..<k).reduce(Float(0)) { $0 + grid(i)[$1 * d + c] } / Float(k) }
+            XCTAssertLessThan(maxAbsDifference(mean, line.pooled ?? []), 1e-5, "file \(i): pooled is the mean of its regions")
+        }
+    }
+
     func testUnknownKindSaysSo() throws {
         let dir = try temporaryDirectory(self)
         try Data(#"{"kind": "resnet"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))

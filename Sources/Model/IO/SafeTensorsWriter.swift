@@ -20,7 +20,12 @@ public struct SafeTensorsWriter: Sendable {
             let start = payload.count
             switch item.dtype {
             case .f32:
+                #if _endian(little)
+                // One copy of the whole buffer: files of millions of values (image region grids).
+                item.values.withUnsafeBufferPointer { payload.append($0) }
+                #else
                 for v in item.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload.append(contentsOf: $0) } }
+                #endif
             case .f16:
                 for v in item.values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { payload.append(contentsOf: $0) } }
             case .bf16:
