@@ -10,6 +10,9 @@ source scripts/lib/noida.sh
 
 bash scripts/install-deps.sh
 bash scripts/setup-models.sh
+# The training toolkit's PyTorch (models/.venv-train): the training-to-serving tests train small
+# heads with it and fail without it.
+bash tools/train/setup-venv.sh
 
 if [[ -z "${KAFKA_BOOTSTRAP:-}" ]]; then
     trap noida_stop EXIT
