@@ -17,6 +17,7 @@ final class ZeroShotGoldenTests: XCTestCase {
         let label: Int
         let concept: Int
         let concept_probability: Double
+        let cosine: Double
         let named: [String]
         let related_word: String
     }
@@ -57,6 +58,7 @@ final class ZeroShotGoldenTests: XCTestCase {
             XCTAssertEqual(score.label, post.label, post.text)
             XCTAssertEqual(score.concept, post.concept, post.text)
             XCTAssertEqual(Double(score.conceptProbability), post.concept_probability, accuracy: 1e-5, post.text)
+            XCTAssertEqual(Double(score.similarity), post.cosine, accuracy: 1e-4, post.text)
             XCTAssertEqual(score.namedWords, post.named, post.text)
             XCTAssertEqual(score.relatedWord, post.related_word, post.text)
         }
@@ -69,7 +71,7 @@ final class ZeroShotGoldenTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("unknown feature 'colour'"), "\(error)")
         }
         config = ZeroShotConfig()
-        config.calibration.weights = [[1, 2], [3, 4]]
+        config.calibration.weights = [[1], [3]]
         XCTAssertThrowsError(try config.check(path: "m.json", labelCount: 3)) { error in
             XCTAssertTrue("\(error)".contains("3 rows"), "\(error)")
         }

@@ -70,7 +70,7 @@ def main() -> None:
     ananet_reference.write_word_vectors(out / "glove", words, np.stack([table[w] for w in words]),
                                         {"package": "test fixture", "script": "tools/golden/make_zero_shot_golden.py"})
 
-    config = {"templates": ["a photo of a {}"], "top_concepts": 4, "min_concept_probability": 0.08,
+    config = {"templates": ["a photo of a {}"], "top_concepts": 4, "min_concept_probability": 0.08, "name_match_bonus": 0.25,
               "calibration": {"features": ["similarity", "similarity_mix", "similarity_z", "named", "related"],
                               "weights": np.round(rng.normal(size=(3, 5)) * 2, 4).tolist(),
                               "bias": np.round(rng.normal(size=3), 4).tolist()},
@@ -97,6 +97,7 @@ def main() -> None:
                       "features": r["all"] and [float(r["all"][f]) for f in ref.FEATURES],
                       "probabilities": r["probabilities"].tolist(), "label": r["label"],
                       "concept": int(ev["concept"]), "concept_probability": float(ev["concept_probability"]),
+                      "cosine": float(ev["cosine"]),
                       "named": ev["named"], "related_word": ev["related_word"]})
     (out / "posts.json").write_text(json.dumps({"features": ref.FEATURES, "posts": posts}, indent=1) + "\n")
     labels = [p["label"] for p in posts]

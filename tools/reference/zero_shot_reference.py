@@ -7,18 +7,22 @@ Per post with an image (float64 throughout):
   t = unit(sentence vector); sim_c = t . V_c for every class (V: unit class-description vectors,
   each the renormalised mean of the unit vectors of the class name in every template).
   Content words: the post's words longer than 2 characters, starting with a letter, not stopwords.
+  A candidate is named when a content word, or the word less a final "s" (words of 4+ letters), is
+  a word of its names.
   Features (the manifest lists which ones the head uses, in order):
-    similarity      max over candidates of sim_c
-    similarity_mix  sum over candidates of p_c sim_c / sum of their p_c
-    similarity_z    (similarity - mean_c sim_c) / std_c sim_c over all classes (population std)
-    named           1 when a content word, or the word less a final "s" (words of 4+ letters), is a
-                    word of a candidate's names, else 0
+    similarity      max over candidates of sim_c + `name_match_bonus` if c is named; the best
+                    candidate is the one reaching it (ties: lower index)
+    similarity_mix  sum over all classes of p_c sim_c: the text's similarity expected under the
+                    image's class distribution
+    similarity_z    (max over candidates of sim_c - mean_c sim_c) / std_c sim_c, over all classes
+                    (population std)
+    named           1 when a candidate is named, else 0
     related         max over candidates, content words w and name words u both in the word
                     vectors of cos(w, u); 0 when no pair has vectors
   logits = weights . features + bias (one row per label); probabilities = softmax(logits); the
   label is the most probable (ties: the first label).
-Evidence: the candidate with the highest similarity, its p, its similarity, and the named words
-(or else the related word pair's text word).
+Evidence: the best candidate, its p, its cosine sim_c, and the words that named a candidate (or
+else the related word pair's text word).
 """
 from __future__ import annotations
 
@@ -85,15 +89,19 @@ class Scorer:
         k, floor = self.config.get("top_concepts", 5), self.config.get("min_concept_probability", 0.05)
         candidates = [ranked[0]] + [c for c in ranked[1:k] if p[c] >= floor]
         sims = self.concepts @ unit(np.asarray(sentence, np.float64))
-        best = max(candidates, key=lambda c: (sims[c], -c))
-        pc = p[candidates]
-        out = {"similarity": sims[best],
-               "similarity_mix": float((pc * sims[candidates]).sum() / pc.sum()),
-               "similarity_z": (sims[best] - sims.mean()) / sims.std()}
         content = content_words(words)
-        named = [w for w in content if any(w in self.names[c] or (len(w) > 3 and w.endswith("s") and w[:-1] in self.names[c])
-                                           for c in candidates)]
-        out["named"] = 1.0 if named else 0.0
+
+        def names(c: int) -> list[str]:
+            return [w for w in content if w in self.names[c] or (len(w) > 3 and w.endswith("s") and w[:-1] in self.names[c])]
+
+        bonus = self.config.get("name_match_bonus", 0.3)
+        scores = {c: sims[c] + (bonus if names(c) else 0.0) for c in candidates}
+        best = max(candidates, key=lambda c: (scores[c], -c))
+        named = [w for w in content if any(w in names(c) for c in candidates)]
+        out = {"similarity": scores[best],
+               "similarity_mix": float(p @ sims),
+               "similarity_z": (sims[candidates].max() - sims.mean()) / sims.std(),
+               "named": 1.0 if named else 0.0}
         related, related_word = 0.0, ""
         if self.vectors is not None:
             text_vectors = [(w, self._vector(w)) for w in content]
@@ -106,7 +114,8 @@ class Scorer:
                         if vw is not None and float(vu @ vw) > related:
                             related, related_word = float(vu @ vw), w
         out["related"] = related
-        out["evidence"] = {"concept": best, "concept_probability": p[best], "named": named, "related_word": related_word}
+        out["evidence"] = {"concept": best, "concept_probability": p[best], "cosine": sims[best],
+                           "named": named, "related_word": related_word}
         return out
 
     def score(self, logits, sentence, words: list[str]) -> dict:

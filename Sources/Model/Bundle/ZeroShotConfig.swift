@@ -14,6 +14,9 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
     public var topConcepts: Int = 5
     /// Classes less probable than this are not compared (the most probable one always is).
     public var minConceptProbability: Float = 0.05
+    /// Added to a candidate's cosine when the text names it (a word of its class names, or that
+    /// word plus "s"), in the `similarity` feature.
+    public var nameMatchBonus: Float = 0.3
     /// The multinomial logistic regression from the score features to the labels.
     public var calibration: Calibration = Calibration()
     /// Evidence words reported per post.
@@ -22,13 +25,13 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
     /// `probabilities = softmax(weights · features + bias)`, one row per label in the head's label
     /// order; the label is the most probable.
     ///
-    /// The default reproduces the single-prompt head this replaced: with s = similarity + 0.3 when
-    /// the text names a class, implicit from s = 0.18 and explicit from s = 0.35.
+    /// The default reproduces the single-prompt head this replaced: implicit from a similarity
+    /// (name bonus included) of 0.18, explicit from 0.35.
     public struct Calibration: Codable, Sendable, Equatable {
         /// Names of the features (see `ZeroShotScorer.Feature`), in the order of the weights' columns.
-        public var features: [String] = ["similarity", "named"]
+        public var features: [String] = ["similarity"]
         /// `[labels][features]`.
-        public var weights: [[Float]] = [[0, 0], [20, 6], [40, 12]]
+        public var weights: [[Float]] = [[0], [20], [40]]
         /// One per label.
         public var bias: [Float] = [0, -3.6, -10.6]
 
@@ -42,6 +45,7 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
         case conceptVectors = "concept_vectors"
         case topConcepts = "top_concepts"
         case minConceptProbability = "min_concept_probability"
+        case nameMatchBonus = "name_match_bonus"
         case calibration
         case evidenceWords = "evidence_words"
     }
@@ -53,6 +57,7 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
         conceptVectors = try c.decodeIfPresent(String.self, forKey: .conceptVectors)
         topConcepts = try c.decodeIfPresent(Int.self, forKey: .topConcepts) ?? d.topConcepts
         minConceptProbability = try c.decodeIfPresent(Float.self, forKey: .minConceptProbability) ?? d.minConceptProbability
+        nameMatchBonus = try c.decodeIfPresent(Float.self, forKey: .nameMatchBonus) ?? d.nameMatchBonus
         calibration = try c.decodeIfPresent(Calibration.self, forKey: .calibration) ?? d.calibration
         evidenceWords = try c.decodeIfPresent(Int.self, forKey: .evidenceWords) ?? d.evidenceWords
     }
@@ -65,6 +70,7 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
         }
         guard topConcepts >= 1 else { throw bad("top_concepts must be at least 1") }
         guard evidenceWords >= 0 else { throw bad("evidence_words must be 0 or more") }
+        guard nameMatchBonus.isFinite else { throw bad("name_match_bonus must be finite") }
         let features = calibration.features
         for name in features where ZeroShotScorer.Feature(rawValue: name) == nil {
             throw bad("calibration.features: unknown feature '\(name)' (known: \(ZeroShotScorer.Feature.allCases.map(\.rawValue).joined(separator: ", ")))")

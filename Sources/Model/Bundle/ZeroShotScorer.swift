@@ -10,11 +10,12 @@ import Foundation
 public struct ZeroShotScorer: Sendable {
     /// What the calibration can read; the reference's docstring defines each one exactly.
     public enum Feature: String, CaseIterable, Sendable {
-        /// The best candidate's cosine with the text.
+        /// The best candidate's cosine with the text, plus `nameMatchBonus` when the text names it.
         case similarity
-        /// The candidates' cosines averaged with their probabilities as weights.
+        /// The cosine expected under the image's class distribution (all classes, weighted by
+        /// probability): an image unsure of its class still says something about the text.
         case similarityMix = "similarity_mix"
-        /// The best candidate's cosine in standard deviations above the text's mean cosine with
+        /// The candidates' highest cosine in standard deviations above the text's mean cosine with
         /// all classes: a text close to everything (short, generic) is not close to this image.
         case similarityZ = "similarity_z"
         /// 1 when the text names a candidate (a word of its class names), else 0.
@@ -31,7 +32,7 @@ public struct ZeroShotScorer: Sendable {
         public var probabilities: [Float]
         /// Index of the most probable label.
         public var label: Int
-        /// The candidate most similar to the text, its probability and cosine.
+        /// The best candidate (see `Feature.similarity`), its probability and cosine.
         public var concept: Int
         public var conceptProbability: Float
         public var similarity: Float
@@ -75,18 +76,23 @@ public struct ZeroShotScorer: Sendable {
         let text = SmallVectors.unit(Array(sentence))
         let d = concepts.lastDimension
         let sims = (0..<concepts.rowCount).map { SmallVectors.dot(text, concepts.data[($0 * d)..<(($0 + 1) * d)]) }
-        let best = candidates.max { sims[$0] != sims[$1] ? sims[$0] < sims[$1] : $0 > $1 } ?? candidates[0]
         let mean = sims.reduce(0, +) / Float(sims.count)
         let spread = (sims.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(sims.count)).squareRoot()
-        let mass = candidates.reduce(0) { $0 + p[$1] }
         let content = words.filter(Self.isContent)
-        let named = content.filter { w in candidates.contains { classWords[$0].contains(w) || classWords[$0].contains(Self.singular(w)) } }
+        let namedBy = candidates.map { c in content.filter { classWords[c].contains($0) || classWords[c].contains(Self.singular($0)) } }
+        // A named class gets the bonus in the comparison too, so it becomes the reported concept.
+        let scores = candidates.indices.map { sims[candidates[$0]] + (namedBy[$0].isEmpty ? 0 : config.nameMatchBonus) }
+        let bestIndex = scores.indices.max { scores[$0] != scores[$1] ? scores[$0] < scores[$1] : candidates[$0] > candidates[$1] } ?? 0
+        let best = candidates[bestIndex]
+        let maxSimilarity = candidates.map { sims[$0] }.max() ?? 0
+        let allNamed = Set(namedBy.joined())
+        let named = content.filter { allNamed.contains($0) }
         let (related, relatedWord) = relatedness(content, candidates: candidates)
 
         var features = [Float](repeating: 0, count: Feature.allCases.count)
-        features[0] = sims[best]
-        features[1] = candidates.reduce(0) { $0 + p[$1] * sims[$1] } / mass
-        features[2] = spread > 0 ? (sims[best] - mean) / spread : 0
+        features[0] = scores[bestIndex]
+        features[1] = zip(p, sims).reduce(0) { $0 + $1.0 * $1.1 }
+        features[2] = spread > 0 ? (maxSimilarity - mean) / spread : 0
         features[3] = named.isEmpty ? 0 : 1
         features[4] = related
         let calibration = config.calibration

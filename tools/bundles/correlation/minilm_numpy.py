@@ -55,10 +55,21 @@ class MiniLM:
     def encode(self, texts: list[str], batch: int = 128) -> np.ndarray:
         out = []
         for start in range(0, len(texts), batch):
-            out.append(self._batch([e.ids for e in self.tokenizer.encode_batch(texts[start:start + batch])]))
+            out.append(self._batch([e.ids for e in self.tokenizer.encode_batch(texts[start:start + batch])])[0])
         return np.concatenate(out, 0) if out else np.zeros((0, self.config["hidden_size"]), np.float32)
 
-    def _batch(self, ids_list: list[list[int]]) -> np.ndarray:
+    def word_states(self, text: str) -> list[tuple[str, np.ndarray]]:
+        """(word, mean of its pieces' last hidden states) per word, as the Swift head's evidence reads them."""
+        encoding = self.tokenizer.encode(text)
+        states = self._batch([encoding.ids])[1][0]
+        words = self.words(text)
+        spans: dict[int, list[int]] = {}
+        for position, word in enumerate(encoding.word_ids):
+            if word is not None:
+                spans.setdefault(word, []).append(position)
+        return [(words[w], states[positions].mean(0)) for w, positions in sorted(spans.items()) if w < len(words)]
+
+    def _batch(self, ids_list: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         w, eps = self.w, self.eps
         n, length = len(ids_list), max(len(i) for i in ids_list)
         ids = np.zeros((n, length), np.int64)
@@ -94,4 +105,4 @@ class MiniLM:
             h = 0.5 * h * (1.0 + _erf(h / math.sqrt(2.0)))
             x = _layer_norm(linear(h, p + "output.dense") + a,
                             w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
-        return (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True), x
