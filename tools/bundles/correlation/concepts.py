@@ -2,11 +2,11 @@
 unit MiniLM sentence vectors of its name in every template (tools/reference/zero_shot_reference.py,
 concept_vectors), written as the safetensors file the manifest's `concept_vectors` names.
 
-Usage: models/.venv/bin/python tools/bundles/correlation/concepts.py --manifest tools/bundles/default/manifest.json \
-           --encoder models/all-MiniLM-L6-v2 --classes models/efficientnet-lite0/imagenet_classes.txt --out FILE
+Usage: models/.venv/bin/python tools/bundles/correlation/concepts.py --bundle models/default \
+           --encoder models/all-MiniLM-L6-v2 --classes models/efficientnet-lite0/imagenet_classes.txt
 
-The templates are read from the manifest's correlation head, so the file and the manifest cannot
-disagree. Per-template vectors are cached (--cache) because tune.py tries many templates.
+The templates and the file's path come from the bundle manifest's zero_shot_imagenet head
+(`templates`, `concept_vectors`), so the file and the manifest cannot disagree. Per-template vectors are cached (--cache) because tune.py tries many templates.
 """
 from __future__ import annotations
 
@@ -54,20 +54,21 @@ def make(templates: list[str], names: list[str], encoder_dir: Path, cache: Path 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--bundle", type=Path, required=True, help="bundle folder with manifest.json")
     ap.add_argument("--encoder", type=Path, required=True)
     ap.add_argument("--classes", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path)
     args = ap.parse_args()
-    manifest = json.loads(args.manifest.read_text())
-    head = next(h for h in manifest["heads"] if h["kind"] == "zero_shot_imagenet")
-    templates = head["config"]["templates"]
+    manifest = json.loads((args.bundle / "manifest.json").read_text())
+    config = next(h for h in manifest["heads"] if h["kind"] == "zero_shot_imagenet").get("config", {})
+    if "concept_vectors" not in config:
+        sys.exit(f"{args.bundle}/manifest.json: the zero_shot_imagenet head names no concept_vectors file")
+    templates, out = config["templates"], args.bundle / config["concept_vectors"]
     from safetensors.numpy import save_file
     vectors = make(templates, class_names(args.classes), args.encoder, args.cache)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"concepts": vectors}, str(args.out), metadata={"templates": json.dumps(templates)})
-    print(f"wrote {args.out}: {vectors.shape[0]} classes x {vectors.shape[1]}, {len(templates)} templates")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"concepts": vectors}, str(out), metadata={"templates": json.dumps(templates)})
+    print(f"wrote {out}: {vectors.shape[0]} classes x {vectors.shape[1]}, {len(templates)} templates")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ def assemble(manifest_path: Path, models: Path, name: str) -> Path:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
     config = manifest["heads"][0].get("config", {})
     if "concept_vectors" in config:
-        subprocess.run([sys.executable, str(HERE / "concepts.py"), "--manifest", str(folder / "manifest.json"),
+        subprocess.run([sys.executable, str(HERE / "concepts.py"), "--bundle", str(folder),
                         "--encoder", str(models / "all-MiniLM-L6-v2"),
                         "--classes", str(models / "efficientnet-lite0/imagenet_classes.txt"),
-                        "--out", str(folder / config["concept_vectors"]), "--cache", str(models / "correlation-cache")],
+                        "--cache", str(models / "correlation-cache")],
                        check=True, stdout=subprocess.DEVNULL)
     return folder
 
