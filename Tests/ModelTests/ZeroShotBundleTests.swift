@@ -67,5 +67,7 @@ final class ZeroShotBundleTests: XCTestCase {
         try noVectors.editManifest { $0["word_vectors"] = nil }
         let related = message(noVectors)
         XCTAssertTrue(related.contains("'related' needs word_vectors"), related)
+        let old = message(try bundle(["prompt": "a photo of a {}", "implicit_threshold": 0.18]))
+        XCTAssertTrue(old.contains("no longer read") && old.contains("calibration"), old)
     }
 }

@@ -50,7 +50,18 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
         case evidenceWords = "evidence_words"
     }
 
+    /// The single-prompt head's settings, refused so an old manifest does not load with other
+    /// decisions than it asks for.
+    enum RemovedKeys: String, CodingKey, CaseIterable {
+        case prompt, implicitThreshold = "implicit_threshold", explicitThreshold = "explicit_threshold", temperature
+    }
+
     public init(from decoder: any Decoder) throws {
+        let removed = try decoder.container(keyedBy: RemovedKeys.self)
+        for key in RemovedKeys.allCases where removed.contains(key) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: removed, debugDescription:
+                "'\(key.stringValue)' is no longer read: the zero-shot head takes 'templates' and a 'calibration' (tools/bundles/correlation/README.md)")
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ZeroShotConfig()
         templates = try c.decodeIfPresent([String].self, forKey: .templates) ?? d.templates
