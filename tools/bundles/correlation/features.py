@@ -1,22 +1,25 @@
 """Encodes the correlation pairs once for tuning: image logits, text vectors and words, class names.
 
-Usage: models/.venv/bin/python tools/bundles/correlation/features.py [--out models/correlation-features.npz]
+Usage: models/.venv/bin/python tools/bundles/correlation/features.py [--bin .build/release/postclassd]
+           [--out models/correlation-features.npz]
 
-Image logits come from the numpy EfficientNet-Lite reference on the JPEGs make_pairs.py wrote (the
-Swift preprocessing's numpy reference), texts from minilm_numpy.py; both agree with the Swift
-engine to about 1e-5, which is what tune.py needs (the final numbers come from `postclassd classify`).
+Image logits come from the engine itself: `postclassd encode-image` gives each JPEG's pooled
+features (its libjpeg decoding with DCT downscaling, its preprocessing, its network), and the
+classifier layer is applied here from the encoder's weights. The numpy reference decodes with
+Pillow at full size, which moves some class probabilities by a few hundredths: enough to change
+which classes pass min_concept_probability, so tuning on it would tune another head. Texts come
+from minilm_numpy.py, which agrees with the Swift encoder to about 1e-6.
 """
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-sys.path[:0] = [str(HERE), str(ROOT / "tools/reference"), str(ROOT / "tools/images")]
+sys.path.insert(0, str(HERE))
 from minilm_numpy import MiniLM  # noqa: E402
 
 
@@ -30,15 +33,13 @@ def read_pairs(path: Path) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def image_logits(photos: list[str], images: Path, encoder: Path) -> np.ndarray:
-    import efficientnet_reference as ref
-    from preprocess_reference import preprocess
-    tensors, cfg = ref.load_checkpoint(encoder)
-    out = []
-    for photo in photos:
-        rgb = np.asarray(Image.open(images / photo).convert("RGB"))
-        out.append(ref.stages(tensors, cfg, preprocess(rgb, cfg["preprocess"]))["logits"])
-    return np.stack(out)
+def image_logits(photos: list[str], images: Path, encoder: Path, binary: str) -> np.ndarray:
+    from safetensors.numpy import load_file
+    out = subprocess.run([binary, "encode-image", "--encoder", str(encoder), *[str(images / p) for p in photos]],
+                         check=True, capture_output=True, text=True).stdout
+    pooled = np.array([json.loads(line)["pooled"] for line in out.splitlines()], np.float32)
+    weights = load_file(str(encoder / "model.safetensors"))
+    return pooled @ weights["_fc.weight"].astype(np.float32).T + weights["_fc.bias"].astype(np.float32)
 
 
 def main() -> None:
@@ -47,10 +48,11 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=ROOT / "models/correlation-images")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--out", type=Path, default=ROOT / "models/correlation-features.npz")
+    ap.add_argument("--bin", default=str(ROOT / ".build/release/postclassd"))
     args = ap.parse_args()
     pairs = read_pairs(args.pairs)
     photos = sorted({p[1] for p in pairs})
-    logits = image_logits(photos, args.images, args.models / "efficientnet-lite0")
+    logits = image_logits(photos, args.images, args.models / "efficientnet-lite0", args.bin)
     text = MiniLM(args.models / "all-MiniLM-L6-v2")
     texts = [p[3] for p in pairs]
     np.savez(args.out, photos=np.array(photos), logits=logits.astype(np.float32),

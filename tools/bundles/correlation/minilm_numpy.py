@@ -58,18 +58,8 @@ class MiniLM:
             out.append(self._batch([e.ids for e in self.tokenizer.encode_batch(texts[start:start + batch])])[0])
         return np.concatenate(out, 0) if out else np.zeros((0, self.config["hidden_size"]), np.float32)
 
-    def word_states(self, text: str) -> list[tuple[str, np.ndarray]]:
-        """(word, mean of its pieces' last hidden states) per word, as the Swift head's evidence reads them."""
-        encoding = self.tokenizer.encode(text)
-        states = self._batch([encoding.ids])[1][0]
-        words = self.words(text)
-        spans: dict[int, list[int]] = {}
-        for position, word in enumerate(encoding.word_ids):
-            if word is not None:
-                spans.setdefault(word, []).append(position)
-        return [(words[w], states[positions].mean(0)) for w, positions in sorted(spans.items()) if w < len(words)]
-
     def _batch(self, ids_list: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(masked-mean sentence vectors [n, d], last hidden states [n, length, d]) of one padded batch."""
         w, eps = self.w, self.eps
         n, length = len(ids_list), max(len(i) for i in ids_list)
         ids = np.zeros((n, length), np.int64)

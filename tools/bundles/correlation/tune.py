@@ -32,7 +32,7 @@ PHOTO = ["a photo of a {}", "a picture of a {}", "a close-up photo of a {}", "a 
          "a black and white photo of a {}"]
 WIDE = PHOTO + ["look at this {}", "my {}", "{}", "this {} is the best thing I saw today", "a {} I saw today",
                 "there is a {} in this picture", "a post about a {}"]
-CHOSEN = {"templates": PHOTO, "top": 5, "bonus": 0.0, "features": ["similarity", "similarity_mix", "similarity_z"]}
+CHOSEN = {"templates": PHOTO, "top": 5, "bonus": 0.3, "features": ["similarity", "similarity_mix", "similarity_z"]}
 # The head before this work: one template, the best similarity (name bonus 0.3) against 0.18 and 0.35.
 OLD = {"features": ["similarity"], "weights": [[0.0], [20.0], [40.0]], "bias": [0.0, -3.6, -10.6]}
 
@@ -137,9 +137,9 @@ def variants() -> list[tuple[str, dict]]:
         ("the old head (1 template, similarity with name bonus, thresholds 0.18 / 0.35, not fitted)",
          change(templates=ONE, features=["similarity"], bonus=0.3, fixed=OLD)),
         ("the old head's feature, calibrated", change(templates=ONE, features=["similarity"], bonus=0.3)),
-        ("**chosen**: 5 photo templates, similarity + similarity_mix + similarity_z, no name bonus", CHOSEN),
+        ("**chosen**: 5 photo templates, similarity (name bonus 0.3) + similarity_mix + similarity_z", CHOSEN),
         ("weights monotone in relevance (irrelevant <= implicit <= explicit per feature)", change(monotone=True)),
-        ("with the name bonus (0.3)", change(bonus=0.3)),
+        ("without the name bonus", change(bonus=0.0)),
         ("without similarity_mix", change(features=[x for x in f if x != "similarity_mix"])),
         ("without similarity_z", change(features=[x for x in f if x != "similarity_z"])),
         ("1 template instead of 5", change(templates=ONE)),
