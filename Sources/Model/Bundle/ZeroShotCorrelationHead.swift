@@ -3,9 +3,10 @@ import Foundation
 /// Image-text correlation without trained weights: the image's ImageNet concepts (from the image
 /// encoder's classifier) against the post's text, in the text encoder's sentence space, scored by
 /// `ZeroShotScorer` (calibrated probabilities from a few similarity and name-match features).
-/// Evidence: the class most similar to the text, its probability, the similarity, the features
-/// the calibration reads, and the words that matched (named the class, or else the word most
-/// related to it, or else whose contextual states are closest to the class's description).
+/// Evidence: the best candidate class, its probability, its cosine with the text ("similarity"),
+/// the other features the calibration reads, and the words that matched (named the class, or
+/// else the word most related to it, or else whose contextual states are closest to the class's
+/// description).
 public struct ZeroShotCorrelationHead: TaskHead {
     public let task: String
     public var headName: String { "zero-shot-imagenet" }
@@ -32,6 +33,7 @@ public struct ZeroShotCorrelationHead: TaskHead {
         scorer = ZeroShotScorer(config: config, concepts: unit, classNames: rawNames, wordVectors: wordVectors)
     }
 
+    /// The manifest's settings, as the scorer uses them.
     public var config: ZeroShotConfig { scorer.config }
 
     public func label(_ features: BatchFeatures) throws(InferenceError) -> [TaskLabel?] {
@@ -78,13 +80,13 @@ public struct ZeroShotCorrelationHead: TaskHead {
                                    + [("match", match), ("words", words.joined(separator: " "))])
     }
 
-/// The words whose mean contextual state is closest to the concept's prompt vector.
+    /// The words whose mean contextual state is closest to the class's description vector.
     private func closestWords(_ b: Int, to concept: Int, features: BatchFeatures) -> [String] {
         guard config.evidenceWords > 0 else { return [] }
         let d = scorer.concepts.lastDimension, length = features.paddedLength
         let target = scorer.concepts.data[(concept * d)..<((concept + 1) * d)]
         var scored: [(String, Float)] = []
-        for word in features.words[b] where word.text.count > 2 && !EnglishStopwords.contains(word.text) && word.text.first?.isLetter == true {
+        for word in features.words[b] where ZeroShotScorer.isContent(word.text) {
             var mean = [Float](repeating: 0, count: d)
             for p in word.pieces {
                 let base = (b * length + p) * d
