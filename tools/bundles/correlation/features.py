@@ -49,10 +49,11 @@ def main() -> None:
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--out", type=Path, default=ROOT / "models/correlation-features.npz")
     ap.add_argument("--bin", default=str(ROOT / ".build/release/postclassd"))
+    ap.add_argument("--encoder", type=Path, help="image encoder folder (default: MODELS/efficientnet-lite0)")
     args = ap.parse_args()
     pairs = read_pairs(args.pairs)
     photos = sorted({p[1] for p in pairs})
-    logits = image_logits(photos, args.images, args.models / "efficientnet-lite0", args.bin)
+    logits = image_logits(photos, args.images, args.encoder or args.models / "efficientnet-lite0", args.bin)
     text = MiniLM(args.models / "all-MiniLM-L6-v2")
     texts = [p[3] for p in pairs]
     np.savez(args.out, photos=np.array(photos), logits=logits.astype(np.float32),
