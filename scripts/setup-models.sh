@@ -236,11 +236,30 @@ setup_demo_images() {
     echo "$stamp" > "$dest/.stamp"
 }
 
+# The correlation evaluation set's photos (tools/bundles/correlation/make_pairs.py: samples bundled in
+# scikit-image, scikit-learn and matplotlib wheels) in models/correlation-images; the pairs are committed.
+CORRELATION_PINS="scikit-learn==1.9.1 matplotlib==3.11.2"
+setup_correlation_images() {
+    local dest="$MODELS/correlation-images" stamp
+    stamp="$(sha256sum "$ROOT/tools/bundles/correlation/make_pairs.py" | cut -d' ' -f1) $IMAGE_TEST_PINS $CORRELATION_PINS"
+    if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "correlation photos already in $dest"
+        return
+    fi
+    pip_pinned correlation "$CORRELATION_PINS"
+    log "writing the correlation photos to $dest"
+    "$VENV/bin/python" "$ROOT/tools/bundles/correlation/make_pairs.py" --images "$dest" \
+        --pairs "$dest/pairs.tsv" >/dev/null || die "could not write the correlation photos"
+    echo "$stamp" > "$dest/.stamp"
+}
+
 # ------------------------------------------------------------------ the default bundle
 # models/default: the bundle `postclassd run` and `postclassd classify` use unless told otherwise.
 # The manifest is committed (tools/bundles/default/manifest.json); the encoders and word vectors are
 # the folders placed above (linked, not copied); the trained heads are committed in
-# tools/bundles/default/heads/ with their SHA256SUMS (tools/train/make_default_sarcasm.sh makes them).
+# tools/bundles/default/heads/ with their SHA256SUMS (tools/train/make_default_sarcasm.sh makes them);
+# the correlation head's class description vectors are made from the manifest's templates by
+# tools/bundles/correlation/concepts.py (per-template vectors cached in models/correlation-cache).
 assemble_default_bundle() {
     local dest="$MODELS/default"
     local heads="$ROOT/tools/bundles/default/heads"
@@ -251,7 +270,8 @@ assemble_default_bundle() {
         [[ -d "$MODELS/$part" ]] || die "missing $MODELS/$part; the steps above should have placed it"
     done
     local stamp
-    stamp="$(cat "$ROOT/tools/bundles/default/manifest.json" "$heads/SHA256SUMS" | sha256sum | cut -d' ' -f1)"
+    stamp="$(cat "$ROOT/tools/bundles/default/manifest.json" "$heads/SHA256SUMS" "$ROOT"/tools/bundles/correlation/{concepts,minilm_numpy}.py \
+             "$ROOT/tools/reference/zero_shot_reference.py" | sha256sum | cut -d' ' -f1)"
     if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
         log "default bundle already assembled in $dest"
         return
@@ -267,6 +287,11 @@ assemble_default_bundle() {
     while read -r _ name; do
         cp "$heads/$name" "$dest/heads/$name"
     done < "$heads/SHA256SUMS"
+    log "encoding the correlation head's class descriptions (the file its concept_vectors names)"
+    "$VENV/bin/python" "$ROOT/tools/bundles/correlation/concepts.py" --bundle "$dest" \
+        --encoder "$MODELS/all-MiniLM-L6-v2" --classes "$MODELS/efficientnet-lite0/imagenet_classes.txt" \
+        --cache "$MODELS/correlation-cache" >/dev/null \
+        || die "could not make the correlation head's concept vectors"
     echo "$stamp" > "$dest/.stamp"
     log "default bundle placed in $dest"
 }
@@ -288,6 +313,7 @@ main() {
     setup_glove           # GloVe block above
     assemble_default_bundle
     setup_demo_images
+    setup_correlation_images
     if [[ $goldens == 1 ]]; then make_goldens; fi
     log "done"
 }

@@ -17,7 +17,7 @@ def summary(record: dict) -> str:
     correlation = labels.get("correlation")
     if correlation:
         ev = correlation.get("evidence", {})
-        detail = f" [{ev['concept']} ~ {ev.get('words', '')!r}, score {ev.get('score')}]" if "concept" in ev else ""
+        detail = f" [{ev['concept']} ~ {ev.get('words', '')!r}, similarity {ev.get('similarity')}]" if "concept" in ev else ""
         parts.append(f"correlation={correlation['label']}{detail}")
     text = record.get("text", "")
     parts.append(f"\"{text[:60]}\"")

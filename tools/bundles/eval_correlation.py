@@ -2,7 +2,9 @@
 
 Usage: python3 tools/bundles/eval_correlation.py [--bin PATH] [--model models/default]
 Runs `postclassd classify` (the real binary) on the pairs and prints accuracy, a confusion
-table, and each pair's score, so threshold changes can be judged on the same data.
+table, and each pair's evidence. The set predates the calibrated head and shares photos with both
+splits of tools/bundles/correlation/pairs.tsv; tools/bundles/correlation/evaluate.py measures
+the head on that larger set's held-out split.
 """
 import argparse
 import base64
@@ -46,7 +48,7 @@ def main() -> None:
         confusion[(expected, label["label"])] += 1
         correct += expected == label["label"]
         mark = "ok " if expected == label["label"] else "XX "
-        print(f"{mark}{expected:10} -> {label['label']:10} score {ev.get('score')} ({ev.get('concept')}, {ev.get('match')}: {ev.get('words')})  {image}: {text}")
+        print(f"{mark}{expected:10} -> {label['label']:10} similarity {ev.get('similarity')} ({ev.get('concept')}, {ev.get('match')}: {ev.get('words')})  {image}: {text}")
     print(f"\naccuracy {correct}/{len(pairs)} = {correct / len(pairs):.2f}")
     print("expected \\ predicted  " + "  ".join(f"{p:>10}" for p in LABELS))
     for e in LABELS:
