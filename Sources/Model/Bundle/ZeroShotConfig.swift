@@ -7,7 +7,7 @@ public struct ZeroShotConfig: Codable, Sendable, Equatable {
     /// class's description vector is the mean of the unit vectors of all of them.
     public var templates: [String] = ["a photo of a {}"]
     /// Precomputed description vectors (a safetensors file in the bundle with one `[C, d]` tensor
-    /// `concepts`, unit rows), made from `templates` by tools/bundles/correlation/make_concept_vectors.py.
+    /// `concepts`, unit rows), made from `templates` by tools/bundles/correlation/concepts.py.
     /// Without it the head encodes the templates when it loads.
     public var conceptVectors: String?
     /// How many of the image's most probable classes are compared with the text.

@@ -136,7 +136,7 @@ extension ZeroShotCorrelationHead {
         let width = context.text.encoder.hiddenSize
         let concepts: Tensor
         if let relative = config.conceptVectors {
-            let url = try context.file(relative, head: entry)
+            let url = try context.file(relative, head: entry, field: "config.concept_vectors")
             do {
                 concepts = try SafeTensorsFile(path: url.path).tensor("concepts", expectedShape: [names.count, width])
             } catch {

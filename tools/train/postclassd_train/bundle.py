@@ -45,6 +45,20 @@ class BaseBundle:
         return next((h for h in self.manifest["heads"] if h["task"] == task), None)
 
 
+def head_files(entry: dict) -> list[str]:
+    """The files a manifest head entry names (relative to its bundle): its weights, its text
+    adapter, and files its config names (the zero-shot head's concept vectors)."""
+    files = [entry.get("weights"), entry.get("text_adapter"), (entry.get("config") or {}).get("concept_vectors")]
+    return [f for f in files if isinstance(f, str) and f]
+
+
+def copy_head_files(entry: dict, source: Path, out: Path) -> None:
+    """Copies the files of a base head that a new bundle keeps."""
+    for relative in head_files(entry):
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / relative, out / relative)
+
+
 def _place(source: Path, target: Path) -> str:
     """Puts component folder `source` at `target` (see the module doc); says how."""
     bundle = target.parent.resolve()
@@ -95,8 +109,7 @@ def export_bundle(out: str | Path, base: BaseBundle, task: str, kind: str, head:
     for entry in manifest["heads"]:
         if entry["task"] == task or only_head is not None:
             continue
-        if entry.get("weights"):
-            shutil.copyfile(base.folder / entry["weights"], out / entry["weights"])
+        copy_head_files(entry, base.folder, out)
         heads.append(entry)
     weights = f"heads/{task}.safetensors"
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in head.state_dict().items()}
@@ -136,9 +149,7 @@ def write_bundle(out: Path, base: Path, heads: list[dict], name: str, descriptio
         if entry["task"] in by_task:
             kept.append(by_task.pop(entry["task"]))
             continue
-        if entry.get("weights"):
-            (out / entry["weights"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(base_bundle.folder / entry["weights"], out / entry["weights"])
+        copy_head_files(entry, base_bundle.folder, out)
         kept.append(entry)
     manifest["heads"] = kept + list(by_task.values())
     manifest["name"] = name
