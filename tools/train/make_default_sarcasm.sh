@@ -25,8 +25,9 @@ rm -rf "$ROOT/models/sarcasm-default"
 
 mkdir -p "$HEADS"
 rm -f "$HEADS"/sarcasm*
-cp "$ROOT/models/sarcasm-default/heads/"*.safetensors "$HEADS/"
+cp "$ROOT/models/sarcasm-default/heads/"sarcasm*.safetensors "$HEADS/"
 cp "$ROOT/models/sarcasm-default/training.json" "$HEADS/sarcasm-training.json"
+chmod 644 "$HEADS"/*
 (cd "$HEADS" && sha256sum -- *.safetensors > SHA256SUMS)
 
 # The manifest's sarcasm head becomes the exported entry (threshold, adapter), described.

@@ -280,6 +280,7 @@ def export(data: Dataset, encoder: BertEncoder, args) -> None:
     model, threshold, calibration = fit_and_calibrate(data, encoder, np.arange(data.n), args, seed)
     head = {k: v.detach().float().contiguous() for k, v in model.head.state_dict().items()}
     save_file(head, str(out / "heads" / "sarcasm.safetensors"))
+    (out / "heads" / "sarcasm.safetensors").chmod(0o644)  # save_file makes 0600; the daemon may run as another user
     entry = {"task": "sarcasm", "kind": "clfa", "weights": "heads/sarcasm.safetensors", "labels": LABELS,
              "thresholds": {"sarcastic": threshold},
              "config": {"attention_heads": 8, "layer_norm_eps": 1e-12, "text_length": args.max_tokens,
@@ -287,6 +288,7 @@ def export(data: Dataset, encoder: BertEncoder, args) -> None:
     adapters = adapter_tensors(model.encoder)
     if adapters:
         save_file(adapters, str(out / "heads" / "sarcasm-adapter.safetensors"))
+        (out / "heads" / "sarcasm-adapter.safetensors").chmod(0o644)
         entry["text_adapter"] = "heads/sarcasm-adapter.safetensors"
     (out / "head-entry.json").write_text(json.dumps(entry, indent=2) + "\n")
     if args.base_bundle:

@@ -68,6 +68,7 @@ def main() -> None:
     vectors = make(templates, class_names(args.classes), args.encoder, args.cache)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file({"concepts": vectors}, str(out), metadata={"templates": json.dumps(templates)})
+    out.chmod(0o644)  # save_file makes 0600; the daemon may run as another user
     print(f"wrote {out}: {vectors.shape[0]} classes x {vectors.shape[1]}, {len(templates)} templates")
 
 
