@@ -61,7 +61,7 @@ let package = Package(
         ], path: "bench/kafka-bench"),
 
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the real `postclassd` process against real brokers; a few pipeline parts (the
         // worker pool) are also tested in-process.
         .testTarget(name: "DaemonTests", dependencies: ["Kafka", "TestSupport", "postclassd"]),

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Model
 
@@ -9,17 +10,8 @@ final class DefaultSarcasmHeadTests: XCTestCase {
     static let heads = TestPaths.root.appendingPathComponent("tools/bundles/default/heads")
 
     func testCommittedFilesMatchTheirRecordedSHA256() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = ["--strict", "-c", "SHA256SUMS"]
-        process.currentDirectoryURL = Self.heads
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        let check = try runProgram("/bin/sh", ["-c", "cd \"$1\" && sha256sum --strict -c SHA256SUMS", "sh", Self.heads.path])
+        XCTAssertEqual(check.status, 0, check.output)
         let listed = try String(contentsOf: Self.heads.appendingPathComponent("SHA256SUMS"), encoding: .utf8)
             .split(separator: "\n").compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init) }
         XCTAssertTrue(listed.contains("sarcasm.safetensors"), "SHA256SUMS lists \(listed)")
