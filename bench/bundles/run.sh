@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-bundle throughput: `postclassd classify` (release build) on the same text-only posts with
-# each bundle given, in alternated rounds, medians quoted; the first bundle is the baseline of the
+# each bundle given, in rounds whose order rotates, medians quoted; the first bundle is the baseline of the
 # ratios. Each round also times one post, and posts/s is (POSTS - 1) / (t(POSTS) - t(1)), so that
 # loading the bundle (GloVe alone takes a second) is not counted as inference. Measures what a head costs beside its quality (e.g. a fine-tuned sarcasm head's adapted
 # encoder layers, or a larger encoder).
@@ -45,8 +45,11 @@ timed() {
     echo "$end - $start" | bc
 }
 declare -A SECONDS_OF
+BUNDLES=("$@")
 for round in $(seq 1 "$ROUNDS"); do
-    for bundle in "$@"; do
+    # The order rotates each round, so no bundle always runs first (or on a warmer cache).
+    shift_by=$(( (round - 1) % ${#BUNDLES[@]} ))
+    for bundle in "${BUNDLES[@]:$shift_by}" "${BUNDLES[@]:0:$shift_by}"; do
         one=$(timed "$WORK/one.jsonl" "$bundle")
         all=$(timed "$WORK/posts.jsonl" "$bundle")
         SECONDS_OF["$bundle"]+="$(echo "$all - $one" | bc) "
@@ -60,7 +63,7 @@ posts, rounds, threads, stamp, cpu = int(sys.argv[1]), int(sys.argv[2]), int(sys
 bundles = sys.argv[6:]
 times = {$(for b in "$@"; do printf '"%s": [%s], ' "$b" "$(echo ${SECONDS_OF[$b]} | tr ' ' ',')"; done)}
 base = statistics.median(times[bundles[0]])
-print(f"{'bundle':40} {'median s':>9} {'posts/s':>9} {'vs first':>9}   ({posts} posts less one, {rounds} alternated rounds, {threads} threads, {cpu})")
+print(f"{'bundle':40} {'median s':>9} {'posts/s':>9} {'vs first':>9}   ({posts} posts less one, {rounds} rounds in rotating order, {threads} threads, {cpu})")
 rows = []
 for b in bundles:
     m = statistics.median(times[b])
