@@ -17,6 +17,10 @@
 #   waking when data arrives, stalling a consumer that has caught up. Both loops set
 #   fetch.wait.max.ms=10 (LOOP_FETCH_WAIT_MS); on a real broker that only makes idle fetches
 #   more frequent.
+# Both loops' producers linger LOOP_LINGER_MS (5 ms: librdkafka's default and postclassd's).
+# On noida-db, which the pass-through loads three times per message (the feeder's produce, the
+# loop's fetch and its produce) against kcat's once, a longer linger fills produce batches and cuts
+# the broker's CPU per message: LOOP_LINGER_MS=50 is the knob for that comparison (see README).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -27,6 +31,7 @@ ROUNDS=1
 FEED_LINGER_MS="${FEED_LINGER_MS:-50}"
 LOOP_FETCH_WAIT_MS="${LOOP_FETCH_WAIT_MS:-10}"
 LOOP_COMMIT_MS="${LOOP_COMMIT_MS:-100}"
+LOOP_LINGER_MS="${LOOP_LINGER_MS:-5}"
 FEED_CHECK_MS="${FEED_CHECK_MS:-50}"
 SIZES="1024 51200"
 BROKERS="embedded noida"
@@ -93,19 +98,44 @@ stop_broker() {
     noida_stop
 }
 
+# CPU seconds (user + system, all threads) the broker process has used so far: every broker here
+# runs on the same two cores as the loops, so its busy share says when it is the limit.
+# noida-db's launcher runs the server as its child, and the server is what does the work.
+broker_pid() {
+    if [[ -n "$BROKER_PID" ]]; then echo "$BROKER_PID"; return; fi
+    local server; server="$(pgrep -P "$NOIDA_PID" | head -n 1 || true)"
+    echo "${server:-$NOIDA_PID}"
+}
+broker_cpu() {
+    "$PY" -c 'import os, sys
+f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$(broker_pid)"
+}
+now() { "$PY" -c 'import time; print(time.monotonic())'; }
+
+# with_broker_cpu JSON CPU0 T0: JSON plus the broker's CPU seconds and the wall seconds since CPU0, T0.
+with_broker_cpu() {
+    "$PY" -c 'import json, sys
+r = json.loads(sys.argv[1]); r["broker_cpu_seconds"] = float(sys.argv[2]) - float(sys.argv[3])
+r["broker_wall_seconds"] = float(sys.argv[4]) - float(sys.argv[5]); print(json.dumps(r))' \
+        "$1" "$(broker_cpu)" "$2" "$(now)" "$3"
+}
+
 # kcat's raw consume rate. kcat commits too rarely for the paced feeder, so it drains instead:
 # fill every partition once with as much as the embedded broker keeps (4 MB), then time kcat
 # reading exactly that back, again and again until DURATION seconds of draining are summed.
 run_kcat() {
-    local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds
+    local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds cpu0 t0
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --per-partition "$per" \
         --size "$size" --linger-ms "$FEED_LINGER_MS" >/dev/null
+    # The broker's CPU over all the drains, kcat's start-ups between them included.
+    cpu0="$(broker_cpu)"; t0="$(now)"
     while "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$drained" "$DURATION"; do
         read -r n seconds < <(kcat -C -b "$BOOTSTRAP" -t "$in" -o "-$per" -e -q -f '%S\n' 2>/dev/null | "$PY" bench/kafka/count_stream.py)
         drained="$("$PY" -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$drained" "$seconds")"
         count=$((count + n))
     done
-    echo "{\"messages\": $count, \"bytes\": $((count * size)), \"seconds\": $drained}"
+    with_broker_cpu "{\"messages\": $count, \"bytes\": $((count * size)), \"seconds\": $drained}" "$cpu0" "$t0"
 }
 
 # run_one BROKER SIZE SYSTEM: feed the input topic for the whole window while SYSTEM consumes it.
@@ -118,13 +148,18 @@ run_one() {
     fi
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "g-$in" \
         --size "$size" --linger-ms "$FEED_LINGER_MS" --check-interval-ms "$FEED_CHECK_MS" --duration "$((DURATION + 5))" >/dev/null &
-    local feeder=$!
+    local feeder=$! cpu0 t0
+    # The broker's CPU while the loop runs: the feeder's produce, the loop's fetches and produce.
+    cpu0="$(broker_cpu)"; t0="$(now)"
     case "$sys" in
         swift) result="$("$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
-            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS" \
+            --producer-property "linger.ms=$LOOP_LINGER_MS")" ;;
         python) result="$("$PY" bench/kafka/passthrough.py --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
-            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS" \
+            --producer-property "linger.ms=$LOOP_LINGER_MS")" ;;
     esac
+    result="$(with_broker_cpu "$result" "$cpu0" "$t0")"
     wait "$feeder" || true
     report "$broker" "$size" "$sys" "$result"
 }
