@@ -38,6 +38,7 @@ def broker_busy(row):
 
 
 def median_of(values, fmt):
+    """The median of the measured values formatted with fmt, or "-" where no round measured it."""
     values = [v for v in values if v is not None]
     return fmt.format(statistics.median(values)) if values else "-"
 
