@@ -382,7 +382,12 @@ def main() -> None:
             write_stats(a.stats, *service.snapshot()); last_stats = time.monotonic()
 
     if workers:
-        workers.shutdown(wait=True)
+        # Every slot back means every batch is done; meanwhile serve deliveries, without which a
+        # worker waiting for room in librdkafka's full queue would never finish.
+        for _ in range(2 * a.workers):
+            while not slots.acquire(timeout=0.05):
+                producer.poll(0)
+        workers.shutdown()
     producer.flush(30)
     consumer.close()  # commits the stored offsets
     if a.stats:
