@@ -69,8 +69,17 @@ else
 fi
 echo "[bench] $BROKER broker at $BOOTSTRAP" >&2
 
+# rotated N WORD...: the words starting at the N-th (mod their count), wrapping around.
+rotated() {
+    local n="$1"; shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do echo "${words[(n + i) % ${#words[@]}]}"; done
+}
+
+# The order of the runs rotates from round to round, so the Kafka layer is not always first.
 for round in $(seq 1 "$ROUNDS"); do
-for run in $RUNS; do
+# shellcheck disable=SC2086
+for run in $(rotated "$((round - 1))" $RUNS); do
     echo "[bench] round $round/$ROUNDS: $run" >&2
     in="in-$run-r$round" out="out-$run-r$round" group="g-$run-r$round"
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "$group" \

@@ -160,21 +160,39 @@ class Feeder(threading.Thread):
                 producer.poll(0.01)
 
 
+def take_available(consumer, capacity, timeout):
+    """What is queued now, up to `capacity`; when nothing is, waits at most `timeout` seconds for
+    the first record and then takes what else is queued (KafkaConsumer.poll's logic, as in
+    pyservice.py)."""
+    ready = consumer.consume(capacity, 0)
+    if ready or timeout <= 0:
+        return ready
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first] + (consumer.consume(capacity - 1, 0) if capacity > 1 else [])
+
+
 class Reader(threading.Thread):
-    """Reads the output topic; keeps (arrival time, latency) per record."""
+    """Reads the output topic from its end at start (rounds reuse the topics, so what earlier
+    rounds wrote is not counted); keeps (arrival time, latency) per record."""
     STAMP = re.compile(rb'"timestamp":(\d+)\}\}$')
 
-    def __init__(self, brokers, topic):
+    def __init__(self, brokers, topic, partitions):
         super().__init__(daemon=True)
         self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"bench-reader-{topic}-{os.getpid()}-{time.time()}",
-                                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-        self.consumer.subscribe([topic])
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+        ends = [TopicPartition(topic, p, self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in range(partitions)]
+        self.consumer.assign(ends)
         self.arrivals: list[tuple[float, float]] = []
         self.stop_event = threading.Event()
 
     def run(self):
         while not self.stop_event.is_set():
-            for m in self.consumer.consume(1000, timeout=0.05):
+            # What is queued, blocking for the first record only: consume(1000, 0.05) would wait
+            # up to 50 ms for a full batch and add that to every latency at a paced rate.
+            for m in take_available(self.consumer, 1000, 0.05):
                 if m.error() or m.value() is None:
                     continue
                 now = time.time()
@@ -255,8 +273,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0, help="posts/s of the paced window (0: half the saturated rate)")
     ap.add_argument("--backlog", type=int, help="records per partition ahead of the commits (default: 250 text, 16 image)")
     ap.add_argument("--kafka", action="append", default=[], help="librdkafka key=value for both systems (repeatable)")
-    ap.add_argument("--variant", default="", help="a name for a diagnostic run with --env (part of the topic names)")
+    ap.add_argument("--variant", default="", help="a name for a variant (--env, --py-args; part of the topic names)")
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE in the system's environment (repeatable)")
+    ap.add_argument("--py-args", default="", help="more pyservice.py options, space-separated (the Python variants: --workers, --threads, --spinning)")
+    ap.add_argument("--round", type=int, default=1, help="the bench round, recorded in the row")
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--results", type=Path, required=True)
     a = ap.parse_args()
@@ -279,11 +299,11 @@ def main() -> None:
         cmd = [str(a.bin / "postclassd"), "run", *common, "--metrics-address", "127.0.0.1:0", "--log-level", "info"]
     else:
         cmd = [a.python, str(ROOT / "bench/e2e/pyservice.py"), *common, "--stats", str(stats_file),
-               "--cache", str(ROOT / "bench/results/.cache")]
+               "--cache", str(ROOT / "bench/results/.cache"), *a.py_args.split()]
     started = time.monotonic()
     env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
-    reader = Reader(a.brokers, topic_out)
+    reader = Reader(a.brokers, topic_out, a.partitions)
     reader.start()
 
     def stage_snapshot():
@@ -337,7 +357,7 @@ def main() -> None:
 
         busy = {k: s1["stages"].get(k, 0.0) - s0["stages"].get(k, 0.0) for k in s1["stages"]}
         batches, batch_posts = s1["batches"] - s0["batches"], s1["posts"] - s0["posts"]
-        row = {"system": a.system, "variant": a.variant, "env": a.env, "kind": a.kind, "batch": a.batch, "ready_s": round(ready_s, 1),
+        row = {"system": a.system, "variant": a.variant, "env": a.env, "py_args": a.py_args, "round": a.round, "kind": a.kind, "batch": a.batch, "ready_s": round(ready_s, 1),
                "window_s": round(window, 2), "posts_per_s": saturated, "drained": drained,
                "cpu_ms_per_post": 1000 * (cpu1 - cpu0) / max(posts, 1), "cpu_cores_busy": (cpu1 - cpu0) / window,
                "mean_batch": batch_posts / max(batches, 1),

@@ -5,8 +5,22 @@
 # at-least-once), both measured in the same run, on the same embedded broker, by the same feeder
 # and reader (bench/e2e/cell.py). Cells: text-only posts and posts with a 1200x900 q85 JPEG, at
 # batch sizes 1, 8 and 32; per cell posts/s at saturation, then p50/p99 end-to-end latency at a
-# common paced rate (half the Python baseline's saturated rate, so both are measured at the same
-# load), plus per-stage times and CPU per post. The report (markdown) has the Swift/Python ratios.
+# common paced rate, plus per-stage times and CPU per post. The report (markdown) has the
+# Swift/Python ratios: per round against the best Python variant of that round, then the median.
+#
+# Python variants (--py-variants; the baseline per cell is the best of them, named in the report):
+#   loop       the single loop: one batch at a time, ONNX Runtime splitting every op over one
+#              intra-op thread per core, spinning off (the service before issue 29)
+#   loop-spin  the same with ONNX Runtime's spinning on (session.intra_op.allow_spinning=1)
+#   pool       one worker thread per core, each running whole batches with one intra-op thread
+#              (ONNX Runtime releases the GIL): postclassd's shape, one batch per core
+#   pool-spin  pool with spinning on: not in the default list, since one intra-op thread has no
+#              thread pool to spin (kept for checking that)
+# Rounds (--rounds, default 3) alternate the systems: odd rounds run the Python variants first
+# (their order rotating), even rounds postclassd first. The paced rate of every cell is half the
+# best Python variant's saturated rate in round 1, the same for every system in every later round
+# (in round 1 each Python variant is paced at half its own rate, so the best one is at the common
+# rate; the report takes latencies at the common rate only).
 #
 # Both systems get --kafka fetch.wait.max.ms=10: the embedded (mock) broker answers a fetch only
 # when fetch.wait.max.ms has passed, not when data arrives as a real broker does, which with the
@@ -14,13 +28,18 @@
 # --diagnose adds postclassd with OPENBLAS_NUM_THREADS=1 at batch 32 (each of postclassd's worker
 # threads otherwise calls a 2-thread OpenBLAS: see the report's CPU per post).
 #
-# Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--kinds text,image] [--batches 1,8,32] [--diagnose]
+# Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--rounds N] [--kinds text,image]
+#                         [--batches 1,8,32] [--py-variants loop,loop-spin,pool] [--diagnose]
 # Results: bench/results/e2e-<timestamp>.jsonl, .md and -logs/ (each system's log per cell; git-ignored).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
 DURATION=15
 LATENCY_DURATION=10
+ROUNDS=3
+PY_VARIANTS="loop,loop-spin,pool"
 DIAGNOSE=0
 KINDS="text,image"
 BATCHES="1,8,32"
@@ -31,10 +50,25 @@ while (($#)); do
         --latency-duration) LATENCY_DURATION="$2"; shift 2 ;;
         --kinds) KINDS="$2"; shift 2 ;;
         --batches) BATCHES="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --py-variants) PY_VARIANTS="$2"; shift 2 ;;
         --diagnose) DIAGNOSE=1; shift ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
 done
+CORES="$(nproc)"
+# variant_args NAME: pyservice.py's options for a Python variant.
+variant_args() {
+    case "$1" in
+        loop) echo "--workers 0 --threads $CORES" ;;
+        loop-spin) echo "--workers 0 --threads $CORES --spinning" ;;
+        pool) echo "--workers $CORES --threads 1" ;;
+        pool-spin) echo "--workers $CORES --threads 1 --spinning" ;;
+        *) echo "unknown Python variant $1 (loop, loop-spin, pool, pool-spin)" >&2; return 2 ;;
+    esac
+}
+for v in ${PY_VARIANTS//,/ }; do variant_args "$v" >/dev/null; done
 bash scripts/install-deps.sh
 [[ -f models/default/manifest.json ]] || scripts/setup-models.sh
 PY="$ROOT/models/.venv/bin/python"
@@ -63,7 +97,8 @@ trap cleanup EXIT
 TOPICS=""
 for kind in ${KINDS//,/ }; do
     for batch in ${BATCHES//,/ }; do
-        systems="python postclassd"
+        systems="postclassd"
+        for v in ${PY_VARIANTS//,/ }; do systems+=" python-$v"; done
         ((DIAGNOSE)) && [[ "$batch" == 32 ]] && systems+=" postclassd-blas1"
         for system in $systems; do
             TOPICS+="in-$system-$kind-$batch:$PARTITIONS,out-$system-$kind-$batch:$PARTITIONS,"
@@ -84,22 +119,57 @@ row = {"meta": True, "cores": os.cpu_count(), "loadavg_start": open("/proc/loada
 open(sys.argv[1], "a").write(json.dumps(row) + "\n")
 PY
 
-for kind in ${KINDS//,/ }; do
-    for batch in ${BATCHES//,/ }; do
-        common=(--kind "$kind" --batch "$batch" --brokers "$BOOTSTRAP" --partitions "$PARTITIONS" --bin "$BIN"
-                --duration "$DURATION" --latency-duration "$LATENCY_DURATION" --work "$WORK" --results "$RESULTS"
-                --kafka fetch.wait.max.ms=10)
-        echo "[bench] $kind batch $batch: python baseline (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-        "$PY" bench/e2e/cell.py --system python "${common[@]}" || { cat "$WORK/python-$kind-$batch.log" >&2; exit 1; }
-        # postclassd's latency is measured at the rate the baseline's was.
-        rate="$("$PY" -c "import json,sys; print([r for r in map(json.loads, open(sys.argv[1])) if r.get('system') == 'python'][-1]['latency_rate'])" "$RESULTS")"
-        echo "[bench] $kind batch $batch: postclassd (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-        "$PY" bench/e2e/cell.py --system postclassd --rate "$rate" "${common[@]}" || { cat "$WORK/postclassd-$kind-$batch.log" >&2; exit 1; }
-        if ((DIAGNOSE)) && [[ "$batch" == 32 ]]; then
-            echo "[bench] $kind batch $batch: postclassd with OPENBLAS_NUM_THREADS=1 (diagnostic)" >&2
-            "$PY" bench/e2e/cell.py --system postclassd --variant blas1 --env OPENBLAS_NUM_THREADS=1 --rate "$rate" "${common[@]}" \
-                || { cat "$WORK/postclassd-blas1-$kind-$batch.log" >&2; exit 1; }
-        fi
+# rotated N WORD...: the words starting at the N-th (mod their count), wrapping around.
+rotated() {
+    local n="$1"; shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do echo "${words[(n + i) % ${#words[@]}]}"; done
+}
+
+# cell_rate KIND BATCH: half the best Python variant's saturated posts/s in round 1.
+cell_rate() {
+    "$PY" - "$RESULTS" "$1" "$2" <<'PY'
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("system") == "python" and r.get("round") == 1
+        and r["kind"] == sys.argv[2] and r["batch"] == int(sys.argv[3])]
+print(max(r["posts_per_s"] for r in rows) / 2)
+PY
+}
+
+# run_cell ROUND SYSTEM KIND BATCH RATE: one system (postclassd, postclassd-blas1 or python-VARIANT)
+# in one cell; RATE 0 paces the latency window at half the system's own saturated rate.
+run_cell() {
+    local round="$1" system="$2" kind="$3" batch="$4" rate="$5" args=()
+    args=(--round "$round" --kind "$kind" --batch "$batch" --brokers "$BOOTSTRAP" --partitions "$PARTITIONS" --bin "$BIN"
+          --duration "$DURATION" --latency-duration "$LATENCY_DURATION" --work "$WORK" --results "$RESULTS"
+          --kafka fetch.wait.max.ms=10 --rate "$rate")
+    case "$system" in
+        postclassd) args+=(--system postclassd) ;;
+        postclassd-blas1) args+=(--system postclassd --variant blas1 --env OPENBLAS_NUM_THREADS=1) ;;
+        python-*) args+=(--system python --variant "${system#python-}" --py-args "$(variant_args "${system#python-}")") ;;
+    esac
+    echo "[bench] round $round, $kind batch $batch: $system (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    "$PY" bench/e2e/cell.py "${args[@]}" || { cat "$WORK/$system-$kind-$batch.log" >&2; exit 1; }
+}
+
+declare -A RATE
+for round in $(seq 1 "$ROUNDS"); do
+    for kind in ${KINDS//,/ }; do
+        for batch in ${BATCHES//,/ }; do
+            mapfile -t pythons < <(rotated "$((round - 1))" $(for v in ${PY_VARIANTS//,/ }; do echo "python-$v"; done))
+            if ((round == 1)); then
+                # Round 1 sets the cell's paced rate: each variant at half its own, then the best's half.
+                for system in "${pythons[@]}"; do run_cell 1 "$system" "$kind" "$batch" 0; done
+                RATE[$kind-$batch]="$(cell_rate "$kind" "$batch")"
+                order=(postclassd)
+            elif ((round % 2 == 0)); then
+                order=(postclassd "${pythons[@]}")
+            else
+                order=("${pythons[@]}" postclassd)
+            fi
+            ((DIAGNOSE)) && [[ "$batch" == 32 ]] && order+=(postclassd-blas1)
+            for system in "${order[@]}"; do run_cell "$round" "$system" "$kind" "$batch" "${RATE[$kind-$batch]}"; done
+        done
     done
 done
 "$PY" - "$RESULTS" <<'PY'

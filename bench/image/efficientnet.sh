@@ -40,14 +40,20 @@ swiftc -O -wmo -module-name EffnetBench -I Sources/COpenBLAS -Xcc -fmodule-map-f
     $(find Sources/Model -name '*.swift' | sort) bench/image/efficientnet-bench/main.swift "$BUILD/pcd_jpeg.o" \
     "$BUILD"/pck_*.o -lopenblas -ljpeg -o "$BUILD/efficientnet-bench"
 
-# Rounds alternate the engines so that load from other processes hits both alike; the summary takes
-# each engine's best round (each round reports medians).
+# Rounds alternate the engines (odd rounds Swift first, even rounds ONNX Runtime first) so that load
+# from other processes, and going first, hit both alike. The table shows each engine's best round
+# (each round reports medians); the ratios and the bar are the median of per-round ratios.
 RUNS=()
+swift_run() { OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5; }
+ort_run() { "$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5; }
 for round in $(seq 1 "$ROUNDS"); do
-    echo "[bench] round $round/$ROUNDS: swift" >&2
-    RUNS+=("$(OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5)")
-    echo "[bench] round $round/$ROUNDS: onnxruntime" >&2
-    RUNS+=("$("$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5)")
+    if ((round % 2)); then
+        echo "[bench] round $round/$ROUNDS: swift, then onnxruntime" >&2
+        RUNS+=("$(swift_run)" "$(ort_run)")
+    else
+        echo "[bench] round $round/$ROUNDS: onnxruntime, then swift" >&2
+        RUNS+=("$(ort_run)" "$(swift_run)")
+    fi
 done
 OUT="bench/results/efficientnet-$(date -u +%Y%m%dT%H%M%SZ).json"
 "$PY" - "$OUT" "${RUNS[@]}" <<'PY'

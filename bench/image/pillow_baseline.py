@@ -5,7 +5,11 @@ same 1200x900 JPEG to a 224x224 ImageNet-normalised NCHW float32 array.
 Two variants:
   pillow_decode_resize        Image.open -> RGB -> resize((224, 224), BILINEAR) -> numpy normalise
                               (what torchvision / HF processors do: full decode)
-  pillow_draft_decode_resize  the same with im.draft() first (libjpeg DCT scaling, as the Swift path does)
+  pillow_draft_decode_resize  the same with im.draft() first: libjpeg's DCT scaling to the smallest
+                              1/1, 1/2, 1/4, 1/8 size still at least 224x224 (300x225 here), the rule
+                              of the Swift decoder's `.atLeast(width:height:)` for this squash config
+
+Each is compared with the Swift side's matching variant (bench/image/summarize_jpeg.py).
 
 Prints one line per variant and, with --json FILE, writes {variant: images_per_second}.
 """
@@ -25,6 +29,7 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(3, 1, 1)
 
 
 def pipeline(data: bytes, draft: bool) -> np.ndarray:
+    """One image through the whole preprocessing, as a Python service would write it."""
     im = Image.open(io.BytesIO(data))
     if draft:
         im.draft("RGB", (224, 224))

@@ -5,8 +5,10 @@
 # on the same broker and data: a Python confluent-kafka loop, and kcat's raw consume rate.
 #
 # Usage: bench/kafka/run.sh [--duration SECONDS] [--rounds N] [--sizes "1024 51200"] [--brokers "embedded noida"]
-# Output: a table on stdout (medians over rounds, and each round's ratios), and JSON lines in
-# bench/results/kafka-<time>.jsonl.
+# Defaults: 30 s per run, 3 rounds; each round runs every system once per (broker, size), in an
+# order that rotates from round to round, so no system always runs first on a fresh machine.
+# Output: a table on stdout (medians over rounds, and the median of each round's ratios), and
+# JSON lines in bench/results/kafka-<time>.jsonl.
 #
 # Two settings shape what the embedded broker (librdkafka's mock cluster) can serve, and both
 # apply to every system alike:
@@ -15,18 +17,31 @@
 #   throughput setting) so its batches fill up, as a busy real producer's do.
 # - The mock holds an empty Fetch for the whole fetch.wait.max.ms (500 ms by default) without
 #   waking when data arrives, stalling a consumer that has caught up. Both loops set
-#   fetch.wait.max.ms=10 (LOOP_FETCH_WAIT_MS); on a real broker that only makes idle fetches
-#   more frequent.
+#   fetch.wait.max.ms=10 (LOOP_FETCH_WAIT_MS), and kcat gets the same (-X); on a real broker
+#   that only makes idle fetches more frequent. postclassd itself sets no fetch.* property: these
+#   are the only fetch settings any system here gets.
+# The Python loop polls like the Swift one: block for the first message, then take what is
+# already queued (bench/kafka/passthrough.py's take_available), not librdkafka's wait for a
+# full batch.
+# Both loops' producers linger LOOP_LINGER_MS (5 ms: librdkafka's default and postclassd's).
+# On noida-db, which the pass-through loads three times per message (the feeder's produce, the
+# loop's fetch and its produce) against kcat's once, a longer linger fills produce batches and cuts
+# the broker's CPU per message: LOOP_LINGER_MS=50 is the knob for that comparison.
+# Beside each run, the broker process's CPU seconds over it (broker us/msg and busy share in the
+# table): every broker here shares the two cores with the loops, so it says when it is the limit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 source scripts/lib/noida.sh
 
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
 DURATION=30
-ROUNDS=1
+ROUNDS=3
 FEED_LINGER_MS="${FEED_LINGER_MS:-50}"
 LOOP_FETCH_WAIT_MS="${LOOP_FETCH_WAIT_MS:-10}"
 LOOP_COMMIT_MS="${LOOP_COMMIT_MS:-100}"
+LOOP_LINGER_MS="${LOOP_LINGER_MS:-5}"
 FEED_CHECK_MS="${FEED_CHECK_MS:-50}"
 SIZES="1024 51200"
 BROKERS="embedded noida"
@@ -36,7 +51,8 @@ while (($#)); do
         --rounds) ROUNDS="$2"; shift 2 ;;
         --sizes) SIZES="$2"; shift 2 ;;
         --brokers) BROKERS="$2"; shift 2 ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 
@@ -93,19 +109,44 @@ stop_broker() {
     noida_stop
 }
 
+# CPU seconds (user + system, all threads) the broker process has used so far: every broker here
+# runs on the same two cores as the loops, so its busy share says when it is the limit.
+# noida-db's launcher runs the server as its child, and the server is what does the work.
+broker_pid() {
+    if [[ -n "$BROKER_PID" ]]; then echo "$BROKER_PID"; return; fi
+    local server; server="$(pgrep -P "$NOIDA_PID" | head -n 1 || true)"
+    echo "${server:-$NOIDA_PID}"
+}
+broker_cpu() {
+    "$PY" -c 'import os, sys
+f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print((int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"))' "$(broker_pid)"
+}
+now() { "$PY" -c 'import time; print(time.monotonic())'; }
+
+# with_broker_cpu JSON CPU0 T0: JSON plus the broker's CPU seconds and the wall seconds since CPU0, T0.
+with_broker_cpu() {
+    "$PY" -c 'import json, sys
+r = json.loads(sys.argv[1]); r["broker_cpu_seconds"] = float(sys.argv[2]) - float(sys.argv[3])
+r["broker_wall_seconds"] = float(sys.argv[4]) - float(sys.argv[5]); print(json.dumps(r))' \
+        "$1" "$(broker_cpu)" "$2" "$(now)" "$3"
+}
+
 # kcat's raw consume rate. kcat commits too rarely for the paced feeder, so it drains instead:
 # fill every partition once with as much as the embedded broker keeps (4 MB), then time kcat
 # reading exactly that back, again and again until DURATION seconds of draining are summed.
 run_kcat() {
-    local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds
+    local in="$1" size="$2" per=$((4000000 / $2)) drained=0 count=0 n seconds cpu0 t0
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --per-partition "$per" \
         --size "$size" --linger-ms "$FEED_LINGER_MS" >/dev/null
+    # The broker's CPU over all the drains, kcat's start-ups between them included.
+    cpu0="$(broker_cpu)"; t0="$(now)"
     while "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$drained" "$DURATION"; do
-        read -r n seconds < <(kcat -C -b "$BOOTSTRAP" -t "$in" -o "-$per" -e -q -f '%S\n' 2>/dev/null | "$PY" bench/kafka/count_stream.py)
+        read -r n seconds < <(kcat -C -b "$BOOTSTRAP" -X "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" -t "$in" -o "-$per" -e -q -f '%S\n' 2>/dev/null | "$PY" bench/kafka/count_stream.py)
         drained="$("$PY" -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$drained" "$seconds")"
         count=$((count + n))
     done
-    echo "{\"messages\": $count, \"bytes\": $((count * size)), \"seconds\": $drained}"
+    with_broker_cpu "{\"messages\": $count, \"bytes\": $((count * size)), \"seconds\": $drained}" "$cpu0" "$t0"
 }
 
 # run_one BROKER SIZE SYSTEM: feed the input topic for the whole window while SYSTEM consumes it.
@@ -118,13 +159,18 @@ run_one() {
     fi
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "g-$in" \
         --size "$size" --linger-ms "$FEED_LINGER_MS" --check-interval-ms "$FEED_CHECK_MS" --duration "$((DURATION + 5))" >/dev/null &
-    local feeder=$!
+    local feeder=$! cpu0 t0
+    # The broker's CPU while the loop runs: the feeder's produce, the loop's fetches and produce.
+    cpu0="$(broker_cpu)"; t0="$(now)"
     case "$sys" in
         swift) result="$("$BIN/kafka-bench" passthrough --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
-            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS" \
+            --producer-property "linger.ms=$LOOP_LINGER_MS")" ;;
         python) result="$("$PY" bench/kafka/passthrough.py --brokers "$BOOTSTRAP" --input "$in" --output "$out" --group "g-$in" --duration "$DURATION" \
-            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS")" ;;
+            --consumer-property "fetch.wait.max.ms=$LOOP_FETCH_WAIT_MS" --consumer-property "auto.commit.interval.ms=$LOOP_COMMIT_MS" \
+            --producer-property "linger.ms=$LOOP_LINGER_MS")" ;;
     esac
+    result="$(with_broker_cpu "$result" "$cpu0" "$t0")"
     wait "$feeder" || true
     report "$broker" "$size" "$sys" "$result"
 }
@@ -141,13 +187,21 @@ r["mb_per_s"] = r["bytes"] / s / 1e6
 print(json.dumps(r))' "$1" "$2" "$3" "$ROUND" | tee -a "$RESULTS" >&2
 }
 
+# rotated N WORD...: the words starting at the N-th (mod their count), wrapping around.
+rotated() {
+    local n="$1"; shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do echo "${words[(n + i) % ${#words[@]}]}"; done
+}
+
 # A fresh broker for every run: noida keeps everything in memory, and gigabytes from earlier
-# runs would slow or stop it. Rounds interleave the systems, so a slow spell on this machine
-# falls on all of them.
+# runs would slow or stop it. Rounds interleave the systems, and the order rotates each round
+# (kcat python swift, then python swift kcat, ...), so a slow spell on this machine, or running
+# first, falls on all of them.
 for ROUND in $(seq 1 "$ROUNDS"); do
     for broker in $BROKERS; do
         for size in $SIZES; do
-            for sys in kcat python swift; do
+            for sys in $(rotated "$((ROUND - 1))" kcat python swift); do
                 start_broker "$broker"
                 run_one "$broker" "$size" "$sys"
                 stop_broker

@@ -1,10 +1,12 @@
-// Throughput of the Swift BERT encoder on all-MiniLM-L6-v2, and OpenBLAS's sgemm peak, in one run.
+// Throughput of the Swift BERT encoder on all-MiniLM-L6-v2, and OpenBLAS's sgemm rate, in one run.
+// The sgemm rate is a reference only (OpenBLAS may be held to its Haswell kernels); the compute
+// peak that "of peak" is taken against is bench/kernels/fma_peak.c's, run by bench/model/run.sh.
 //
 // Built by bench/model/run.sh with swiftc -O straight from Sources/Model (the package has no bench
 // product); prints one JSON object. Inputs: fixed-length sequences of `length` ids ([CLS] ... [SEP]),
 // so every batch is exactly B x L with no padding, like the ONNX Runtime and PyTorch baselines.
 // The encoder runs on `threads` threads through its intra-op slices (OpenBLAS single-threaded);
-// the sgemm peak is OpenBLAS's own, on the same number of threads.
+// the sgemm rate is OpenBLAS's own, on the same number of threads.
 //
 // With PACKED_AB=QKV,OTHERS (row limits, e.g. 96,512) it also runs the same encoder with those
 // limits for its packed weights (`BertEncoder.withPackedRowLimits`), one forward pass of each in
