@@ -35,6 +35,9 @@ from pathlib import Path
 sys.path.append("/usr/lib/python3/dist-packages")  # python3-confluent-kafka (apt)
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pylib"))
+from kafkapoll import take_available  # noqa: E402  (KafkaConsumer.poll's logic, shared by the benches)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = [
@@ -160,17 +163,6 @@ class Feeder(threading.Thread):
                 producer.poll(0.01)
 
 
-def take_available(consumer, capacity, timeout):
-    """What is queued now, up to `capacity`; when nothing is, waits at most `timeout` seconds for
-    the first record and then takes what else is queued (KafkaConsumer.poll's logic, as in
-    pyservice.py)."""
-    ready = consumer.consume(capacity, 0)
-    if ready or timeout <= 0:
-        return ready
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    return [first] + (consumer.consume(capacity - 1, 0) if capacity > 1 else [])
 
 
 class Reader(threading.Thread):

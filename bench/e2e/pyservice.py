@@ -52,6 +52,9 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # no
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pymodel import Bundle  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pylib"))
+from kafkapoll import take_available  # noqa: E402  (KafkaConsumer.poll's logic, shared by the benches)
+
 STAGES = ["poll", "decode", "image_decode", "tokenize", "text_encoder", "image_encoder", "heads", "output"]
 
 
@@ -85,18 +88,6 @@ class Watermarks:
             self.done.pop((p.topic, p.partition), None)
 
 
-def take_available(consumer, capacity, timeout):
-    """What is queued now, up to `capacity`; when nothing is, waits at most `timeout` seconds for
-    the first record and then takes what else is queued: KafkaConsumer.poll's logic
-    (Sources/Kafka/KafkaConsumer.swift). `consume(n, timeout)` alone waits for a *full* batch
-    until the timeout, which at paced rates added ~100 ms to every batch."""
-    ready = consumer.consume(capacity, 0)
-    if ready or timeout <= 0:
-        return ready
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    return [first] + (consumer.consume(capacity - 1, 0) if capacity > 1 else [])
 
 
 class Batcher:

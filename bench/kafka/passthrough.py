@@ -3,8 +3,13 @@
 confluent-kafka (Debian's python3-confluent-kafka, on the same librdkafka). Offsets are stored
 only after delivery, as the contiguous low watermark per partition, like the Swift loop; polls
 take what is queued without waiting for a full batch, like the Swift loop's KafkaConsumer.poll."""
-import argparse, collections, json, resource, time
+import argparse, collections, json, resource, sys, time
+from pathlib import Path
+
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pylib"))
+from kafkapoll import take_available  # noqa: E402  (KafkaConsumer.poll's logic, shared by the benches)
 
 
 def cpu_seconds():
@@ -13,18 +18,6 @@ def cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def take_available(consumer, capacity, timeout):
-    """What is queued now, up to `capacity`; when nothing is, waits at most `timeout` seconds for
-    the first message and then takes what else is queued. This is KafkaConsumer.poll's logic
-    (Sources/Kafka/KafkaConsumer.swift): `consume(n, timeout)` alone waits for a *full* batch
-    until the timeout, which below saturation adds the whole timeout to every batch."""
-    ready = consumer.consume(capacity, 0)
-    if ready or timeout <= 0:
-        return ready
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    return [first] + (consumer.consume(capacity - 1, 0) if capacity > 1 else [])
 
 
 def main():
