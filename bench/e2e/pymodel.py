@@ -106,6 +106,10 @@ class Bundle:
         self.heads = {}
         for head in manifest["heads"]:
             if head["kind"] == "clfa":
+                if head.get("text_adapter"):
+                    raise SystemExit(f"{folder}: the sarcasm head reads LoRA-adapted encoder layers (text_adapter), "
+                                     "which this Python service does not run yet: it would do less work than postclassd. "
+                                     "Mirror them here first (issue 29), or bench a bundle without text_adapter")
                 w = load_file(str(folder / head["weights"]))
                 self.sarcasm = dict(task=head["task"], labels=head["labels"],
                                     thresholds=[head.get("thresholds", {}).get(l) for l in head["labels"]],
@@ -114,6 +118,10 @@ class Bundle:
                                     wc=w["classifier.weight"].T.copy(), bc=w["classifier.bias"])
             elif head["kind"] == "zero_shot_imagenet":
                 cfg = head["config"]
+                if "prompt" not in cfg:
+                    raise SystemExit(f"{folder}: the zero-shot head is the calibrated scorer (templates, calibration), "
+                                     "which this Python service does not mirror yet (it knows the single-prompt, "
+                                     "two-threshold head). Mirror it here first (issue 29)")
                 prompts = [cfg["prompt"].replace("{}", n) for n in raw_names]
                 key = hashlib.sha256("\n".join(prompts).encode() + str(onnx_text.stat().st_mtime_ns).encode()).hexdigest()[:16]
                 cached = cache / f"concepts-{key}.npy" if cache else None
