@@ -40,7 +40,7 @@ from postclassd_train import protocol  # noqa: E402
 from postclassd_train.bert import BertEncoder  # noqa: E402
 from postclassd_train.bundle import write_bundle  # noqa: E402
 from postclassd_train.lora import adapter_tensors, add_lora  # noqa: E402
-from postclassd_train.text import PostTokenizer  # noqa: E402
+from postclassd_train.text import PostTokenizer, pad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "isarcasmeval" / "train.En.csv"
@@ -125,7 +125,7 @@ class BottomCache:
         with torch.no_grad():
             for start in range(0, len(order), batch):
                 picks = order[start:start + batch]
-                hidden, mask = _padded_ids(ids, picks)
+                hidden, mask = pad([ids[i] for i in picks])
                 out = encoder.forward_layers(encoder.embed(hidden), mask, end=first)
                 for row, i in enumerate(picks):
                     self.states[i] = out[row, :len(ids[i])].clone()
@@ -140,16 +140,6 @@ class BottomCache:
             hidden[row, :n] = self.states[i]
             mask[row, :n] = 1
         return hidden, mask
-
-
-def _padded_ids(ids: list[list[int]], picks) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(len(ids[i]) for i in picks)
-    out = torch.zeros(len(picks), length, dtype=torch.long)
-    mask = torch.zeros(len(picks), length, dtype=torch.long)
-    for row, i in enumerate(picks):
-        out[row, :len(ids[i])] = torch.tensor(ids[i])
-        mask[row, :len(ids[i])] = 1
-    return out, mask
 
 
 def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -314,13 +304,13 @@ def predict_file(encoder: BertEncoder, tokenizer: PostTokenizer, args) -> None:
     head.load_state_dict(head_weights)
     model_encoder = copy.deepcopy(encoder)
     if "text_adapter" in entry:
-        for name, value in load_file(str(out / entry["text_adapter"])).items():
+        factors = load_file(str(out / entry["text_adapter"]))
+        for name, b in factors.items():
             weight_name, part = name.rsplit(".", 1)
             if part == "lora_B":
-                a = load_file(str(out / entry["text_adapter"]))[weight_name + ".lora_A"]
                 parameter = model_encoder.get_parameter(weight_name)
                 with torch.no_grad():
-                    parameter += value @ a
+                    parameter += b @ factors[weight_name + ".lora_A"]
     posts = [json.loads(line) for line in Path(args.predict).read_text().splitlines() if line.strip()]
     ids = tokenizer.ids([p.get("text") or "" for p in posts])
     with torch.no_grad():
