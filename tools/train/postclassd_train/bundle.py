@@ -81,6 +81,26 @@ def _place(source: Path, target: Path) -> str:
     return how
 
 
+def _place_components(manifest: dict, base: BaseBundle, out: Path, only: set[str] | None = None) -> dict[str, str]:
+    """Places each of the base's components (of COMPONENTS; with `only`, just those) in `out`,
+    replacing whatever an earlier export left there, and points `manifest` at them; drops the
+    others from `manifest`. Returns how each was placed."""
+    placed = {}
+    for component in COMPONENTS:
+        source = base.component(component)
+        if source is None or (only is not None and component not in only):
+            manifest.pop(component, None)
+            continue
+        target = out / manifest[component]["path"].rstrip("/").split("/")[-1]
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
+        placed[component] = _place(source, target)
+        manifest[component]["path"] = target.name
+    return placed
+
+
 def export_bundle(out: str | Path, base: BaseBundle, task: str, kind: str, head: torch.nn.Module, labels: list[str],
                   config: dict, description: str, record: dict, name: str | None = None,
                   thresholds: dict[str, float] | None = None, only_head: set[str] | None = None) -> Path:
@@ -95,15 +115,7 @@ def export_bundle(out: str | Path, base: BaseBundle, task: str, kind: str, head:
         raise FileExistsError(f"{out} exists and is not empty: choose a new --out or remove it")
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(json.dumps(base.manifest))
-    placed = {}
-    for component in COMPONENTS:
-        source = base.component(component)
-        if source is None or (only_head is not None and component not in only_head):
-            manifest.pop(component, None)
-            continue
-        folder_name = manifest[component]["path"].rstrip("/").split("/")[-1]
-        placed[component] = _place(source, out / folder_name)
-        manifest[component]["path"] = folder_name
+    placed = _place_components(manifest, base, out, only=only_head)
     (out / "heads").mkdir()
     heads = []
     for entry in manifest["heads"]:
@@ -132,17 +144,7 @@ def write_bundle(out: Path, base: Path, heads: list[dict], name: str, descriptio
     The base's other heads come along with their weight files."""
     out, base_bundle = Path(out), BaseBundle(base)
     manifest = json.loads(json.dumps(base_bundle.manifest))
-    for component in COMPONENTS:
-        source = base_bundle.component(component)
-        if source is None:
-            continue
-        target = out / manifest[component]["path"].rstrip("/").split("/")[-1]
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.exists():
-            shutil.rmtree(target)
-        _place(source, target)
-        manifest[component]["path"] = target.name
+    _place_components(manifest, base_bundle, out)
     by_task = {h["task"]: h for h in heads}
     kept = []
     for entry in manifest["heads"]:
