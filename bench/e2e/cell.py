@@ -291,7 +291,7 @@ def main() -> None:
         cmd = [str(a.bin / "postclassd"), "run", *common, "--metrics-address", "127.0.0.1:0", "--log-level", "info"]
     else:
         cmd = [a.python, str(ROOT / "bench/e2e/pyservice.py"), *common, "--stats", str(stats_file),
-               "--cache", str(ROOT / "bench/results/.cache"), *a.py_args.split()]
+               *a.py_args.split()]
     started = time.monotonic()
     env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)

@@ -242,11 +242,11 @@ class Service:
             return
         ids, mask, words = bundle.tokenize([p.get("text") or "" for _, p, _ in posts])
         t4 = time.perf_counter()
-        states, sentences = bundle.text_states(ids, mask)
+        states, sentences, kept = bundle.text_states(ids, mask)
         t5 = time.perf_counter()
         logits = bundle.image_logits(np.stack(pixels)) if pixels else None
         t6 = time.perf_counter()
-        sarcasm = bundle.sarcasm_labels(states, mask)
+        sarcasm = bundle.sarcasm_labels(states, mask, kept)
         labels = []
         for b, row in enumerate(image_rows):
             correlation = (bundle.correlation_label(logits[row], sentences[b], words[b], states[b])
@@ -280,7 +280,6 @@ def parse_args():
                          "its default); no effect with one intra-op thread, which has no pool to spin")
     ap.add_argument("--kafka", action="append", default=[], help="a librdkafka property key=value (repeatable), as postclassd's --kafka")
     ap.add_argument("--stats", type=Path)
-    ap.add_argument("--cache", type=Path, help="folder for the class prompts' vectors")
     a = ap.parse_args()
     if a.threads is None:
         a.threads = (os.cpu_count() or 1) if a.workers == 0 else 1
@@ -303,7 +302,7 @@ def kafka_clients(a, marks: Watermarks):
 
 def main() -> None:
     a = parse_args()
-    bundle = Bundle(a.model, threads=a.threads, spinning=a.spinning, cache=a.cache)
+    bundle = Bundle(a.model, threads=a.threads, spinning=a.spinning)
     # Warm-up, as postclassd does before consuming.
     bundle.encode_text(["warming up the model", ""])
     bundle.image_logits(np.zeros((1, 3, 224, 224), np.float32))

@@ -15,16 +15,9 @@ if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,/^set -euo/p' "$0"
 THREADS="${1:-2}"
 MODEL="$ROOT/models/all-MiniLM-L6-v2"
 VENV="$ROOT/models/.bench-venv"
-PINS="numpy==2.4.6 safetensors==0.8.0 tokenizers==0.23.3 onnxruntime==1.32.0 onnx==1.23.2 torch==2.15.0 transformers==5.23.0"
 
 [[ -f "$MODEL/model.safetensors" ]] || scripts/setup-models.sh --no-goldens
-if [[ ! -f "$VENV/.pins" || "$(cat "$VENV/.pins")" != "$PINS" ]]; then
-    echo "[bench] installing baselines into $VENV: $PINS" >&2
-    python3 -m venv "$VENV"
-    # shellcheck disable=SC2086
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS
-    echo "$PINS" > "$VENV/.pins"
-fi
+bench/model/venv.sh
 
 echo "[bench] building the Swift encoder benchmark (swiftc -O)" >&2
 mkdir -p .build-model/bench bench/results
