@@ -164,6 +164,20 @@ import Testing
         #expect(outcome.line("OK brokers") != nil, "\(outcome.all)")
     }
 
+    @Test("run reads the credentials through the same code: one it cannot read is logged, not silently dropped")
+    func runLogsUnreadableCredential() throws {
+        let cluster = try DaemonTestCluster.standard()
+        let credentials = try credentialsFolder()
+        defer { try? FileManager.default.removeItem(at: credentials) }
+        let key = credentials.appendingPathComponent("kafka-tls-key")
+        try FileManager.default.removeItem(at: key)
+        try FileManager.default.createDirectory(at: key, withIntermediateDirectories: false)
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [], environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        defer { daemon.stop() }
+        #expect(daemon.waitForLog("credential kafka-tls-key is ignored: \(key.path) cannot be read: Is a directory", timeout: .seconds(30)),
+                "\(daemon.log.suffix(2000))")
+    }
+
     @Test("a broken bundle fails the model check with the loader's reason; a missing one with its own")
     func brokenBundle() throws {
         let cluster = try DaemonTestCluster.standard()
