@@ -138,7 +138,8 @@ Description: streaming multimodal post classifier for Kafka
  /etc/postclassd/postclassd.env, run "postclassd check", then "systemctl enable --now postclassd".
 EOF
 md5sums "$PKG"
-dpkg-deb --root-owner-group -Zxz --build "$PKG" "$OUT/postclassd_${VERSION}_${ARCH}.deb" >&2
+# xz -3: 18.6 MB in 17 s here; the default -6 saves 1.8 MB more for a minute of CPU (2 busy cores).
+dpkg-deb --root-owner-group -Zxz -z3 --build "$PKG" "$OUT/postclassd_${VERSION}_${ARCH}.deb" >&2
 
 # --- the default model bundle --------------------------------------------------------------------
 log "the default model bundle (scripts/setup-models.sh places it in models/default when missing)"
