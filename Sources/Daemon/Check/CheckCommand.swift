@@ -96,7 +96,8 @@ struct CheckCommand: ParsableCommand {
             ?? (FileManager.default.fileExists(atPath: Credentials.sourceDirectory) ? Credentials.sourceDirectory : "")
         let credentials = Credentials.read(directory: directory)
         guard let directory = credentials.directory else {
-            report.ok("credentials", "none (no $CREDENTIALS_DIRECTORY and no \(Credentials.sourceDirectory))")
+            report.ok("credentials", credentialsDirectory == nil
+                ? "none (no $CREDENTIALS_DIRECTORY and no \(Credentials.sourceDirectory))" : "none (--credentials-directory '')")
             return credentials
         }
         // Under systemd the unit's list has already been enforced; elsewhere `directory` holds
