@@ -26,7 +26,7 @@ if [[ -n "${POSTCLASSD_DEB_VERSION:-}" ]]; then
     VERSION="$POSTCLASSD_DEB_VERSION"
 else
     VERSION="0.0~git$(git log -1 --format=%cd --date=format:%Y%m%d).$(git rev-parse --short=7 HEAD)"
-    git diff --quiet HEAD -- Sources Package.swift systemd packaging || VERSION+="+dirty"
+    git diff --quiet HEAD -- Sources Package.swift systemd packaging scripts/package-deb.sh scripts/lib/manpage.sh README.md || VERSION+="+dirty"
 fi
 MAINTAINER="${POSTCLASSD_DEB_MAINTAINER:-postclassd maintainers <postclassd@localhost>}"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI step: builds the Debian packages (scripts/package-deb.sh), installs them with apt-get as an
 # operator would, and checks the installed daemon: `postclassd check` against an embedded broker
-# with the installed settings, credentials and bundle, `postclassd classify` on sample posts with
-# the installed bundle, `systemd-analyze verify` on the installed unit. Then it removes the
+# with the installed settings, credentials and bundle, `postclassd run` with the service's
+# settings labelling a post, `postclassd classify` on sample posts with the installed bundle,
+# `systemd-analyze verify` on the installed unit. Then it removes the
 # packages (settings, secrets and cache must stay) and purges them (nothing may stay).
 # Whatever happens, the machine is left as it was: the packages are purged on every exit path.
 #
@@ -34,9 +35,10 @@ done
 
 WORK="$(mktemp -d -t postclassd-test-package.XXXXXX)"
 BROKER_PID=""
+DAEMON_PID=""
 cleanup() {
     local status=$?
-    if [[ -n "$BROKER_PID" ]]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+    for pid in $DAEMON_PID $BROKER_PID; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     for package in "${PACKAGES[@]}"; do
         if dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qv '^not-installed$'; then
             log "cleaning up: purging $package"
@@ -106,6 +108,27 @@ for expected in "OK settings: resolved from defaults, /etc/postclassd/postclassd
     grep -qF "$expected" "$WORK/check.out" || die "postclassd check printed no line with: $expected"
 done
 timed "postclassd check"
+
+# --- postclassd run: the service's command with the service's settings labels a post -----------
+# The environment the unit would give it (EnvironmentFile=), with the brokers and a free metrics port.
+mapfile -t service_env < <(grep -E '^POSTCLASSD_[A-Z_]+=' /etc/postclassd/postclassd.env)
+env -i PATH=/usr/bin:/bin "${service_env[@]}" "$BIN" run --brokers "$BOOTSTRAP" --metrics-address 127.0.0.1:0 \
+    >"$WORK/run.out" 2>"$WORK/run.log" &
+DAEMON_PID=$!
+printf '%s\n' '{"id":"pkg-1","text":"oh great, another monday #sarcasm"}' | kcat -b "$BOOTSTRAP" -t posts -P -k pkg-1 \
+    || die "kcat could not produce to the embedded broker"
+# labels holds check's test record first, then the labelled post.
+timeout 120 kcat -b "$BOOTSTRAP" -C -t labels -o beginning -c 2 -q -f '%s\n' > "$WORK/run-labels.jsonl" 2>/dev/null || true
+python3 -c '
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+assert any(r.get("id") == "pkg-1" and r["labels"]["sarcasm"]["label"] in ("sarcastic", "not_sarcastic") for r in records), records
+' "$WORK/run-labels.jsonl" || { tail -20 "$WORK/run.log" >&2; die "the installed postclassd run did not label a post within 120 s"; }
+kill -TERM "$DAEMON_PID"
+run_status=0; wait "$DAEMON_PID" || run_status=$?; DAEMON_PID=""
+((run_status == 0)) || { tail -20 "$WORK/run.log" >&2; die "postclassd run exited $run_status on SIGTERM, not 0"; }
+log "  run: labelled a post with the installed bundle and stopped cleanly on SIGTERM"
+timed "postclassd run"
 
 # --- postclassd classify with the installed bundle -----------------------------------------------
 # The demo's posts; with their photos where scripts/setup-models.sh placed them, else text only.
