@@ -112,6 +112,26 @@ import Testing
         #expect(try recordCount("posts.sarcastic", partitions: 1, cluster: cluster) == 1)
     }
 
+    @Test("against noida-db (a Kafka-compatible broker over TCP) the checks pass, and a missing topic is reported, not created")
+    func noidaBroker() throws {
+        let broker = try NoidaBroker(topics: [TopicSpec(name: "posts", partitions: 3), TopicSpec(name: "labels", partitions: 3),
+                                              TopicSpec(name: "posts.dlq", partitions: 1)])
+        let credentials = try credentialsFolder()
+        defer { try? FileManager.default.removeItem(at: credentials) }
+        let passed = try check(["--brokers", broker.bootstrap, "--model", "passthrough", "--write-test"], credentials: credentials.path)
+        #expect(passed.status == 0, "\(passed.all)")
+        #expect(passed.line("OK group postclassd on posts: committed offsets read: 0 of 3") != nil, "\(passed.all)")
+        #expect(passed.line("OK output topic labels")?.contains("wrote a test record") == true, "\(passed.all)")
+
+        let missing = try check(["--brokers", broker.bootstrap, "--model", "passthrough", "--input-topics", "posts,nope"],
+                                credentials: credentials.path)
+        #expect(missing.status == 1)
+        #expect(missing.line("FAIL input topic nope: it does not exist") != nil, "\(missing.all)")
+        let metadata = try KafkaAdmin.metadata(client: KafkaClientConfiguration(bootstrapServers: broker.bootstrap), logger: broker.logger)
+        #expect(metadata.topics["nope"] == nil, "check created a topic on noida-db")
+        #expect(metadata.topics["posts"]?.partitions.count == 3)
+    }
+
     @Test("a broker that is down fails the broker check within the timeout, saying why, and nothing after it is claimed OK")
     func brokerDown() throws {
         // A port that was free a moment ago: nothing listens there.
