@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what postclassd needs to build, test and benchmark on a fresh Debian machine:
 # the system libraries it links (librdkafka, libjpeg, OpenBLAS), kcat, Prometheus (promtool),
-# and the stand-alone Kafka-compatible broker noida-db from PyPI. Skips what is already there.
+# dpkg-dev (for the Debian packages), and the stand-alone Kafka-compatible broker noida-db from
+# PyPI. Skips what is already there.
 set -euo pipefail
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
-APT_PACKAGES=(librdkafka-dev libjpeg-dev libopenblas-dev kcat prometheus python3-confluent-kafka systemd)
+# dpkg-dev: dpkg-shlibdeps, which scripts/package-deb.sh reads the package's dependencies with.
+APT_PACKAGES=(librdkafka-dev libjpeg-dev libopenblas-dev kcat prometheus python3-confluent-kafka systemd dpkg-dev)
 NOIDA_VERSION="0.2.3"
 
 missing=()

@@ -5,7 +5,7 @@ struct PostclassdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postclassd",
         abstract: "Streaming multimodal classifier for Kafka: labels posts for image-text correlation and sarcasm.",
-        subcommands: [RunCommand.self, BrokerCommand.self, ClassifyCommand.self, EncodeTextCommand.self, EncodeImageCommand.self],
+        subcommands: [RunCommand.self, CheckCommand.self, BrokerCommand.self, ClassifyCommand.self, EncodeTextCommand.self, EncodeImageCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

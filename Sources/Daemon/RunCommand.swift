@@ -17,73 +17,22 @@ struct RunCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "A YAML or TOML config file (keys are the flag names).") var config: String?
-    @Option(help: RunCommand.help("brokers")) var brokers: String?
-    @Option(name: .customLong("input-topics"), help: RunCommand.help("input-topics")) var inputTopics: String?
-    @Option(name: .customLong("output-topic"), help: RunCommand.help("output-topic")) var outputTopic: String?
-    @Option(name: .customLong("dlq-topic"), help: RunCommand.help("dlq-topic")) var dlqTopic: String?
-    @Option(name: .customLong("group-id"), help: RunCommand.help("group-id")) var groupID: String?
-    @Option(name: .customLong("batch-size"), help: RunCommand.help("batch-size")) var batchSize: String?
-    @Option(name: .customLong("batch-wait-ms"), help: RunCommand.help("batch-wait-ms")) var batchWaitMs: String?
-    @Option(help: RunCommand.help("workers")) var workers: String?
-    @Option(name: .customLong("max-inflight-messages"), help: RunCommand.help("max-inflight-messages")) var maxInflightMessages: String?
-    @Option(name: .customLong("max-inflight-bytes"), help: RunCommand.help("max-inflight-bytes")) var maxInflightBytes: String?
-    @Option(help: RunCommand.help("kafka")) var kafka: [String] = []
-    @Option(help: RunCommand.help("model")) var model: String?
-    @Option(name: .customLong("drain-timeout"), help: RunCommand.help("drain-timeout")) var drainTimeout: String?
-    @Option(name: .customLong("stall-timeout"), help: RunCommand.help("stall-timeout")) var stallTimeout: String?
-    @Option(name: .customLong("log-level"), help: RunCommand.help("log-level")) var logLevel: String?
-    @Option(name: .customLong("log-format"), help: RunCommand.help("log-format")) var logFormat: String?
-    @Flag(name: .customLong("keep-image"), help: RunCommand.help("keep-image")) var keepImage = false
-    @Flag(name: .customLong("allow-unsafe-delivery"), help: RunCommand.help("allow-unsafe-delivery")) var allowUnsafeDelivery = false
-    @Option(name: .customLong("drop-when"), help: RunCommand.help("drop-when")) var dropWhen: [String] = []
-    @Option(help: RunCommand.help("route")) var route: [String] = []
-    @Option(name: .customLong("max-message-bytes"), help: RunCommand.help("max-message-bytes")) var maxMessageBytes: String?
-    @Option(name: .customLong("max-image-bytes"), help: RunCommand.help("max-image-bytes")) var maxImageBytes: String?
-    @Option(name: .customLong("metrics-address"), help: RunCommand.help("metrics-address")) var metricsAddress: String?
-
-    /// A flag's help, from the settings table (one source for flags, environment and files).
-    static func help(_ name: String) -> ArgumentHelp {
-        ArgumentHelp(SettingsTable.spec(named: name)?.help ?? "")
-    }
-
-    /// The flags the user gave, by setting name.
-    private var givenFlags: [String: SettingValue] {
-        var flags: [String: SettingValue] = [:]
-        let scalars: [(String, String?)] = [
-            ("brokers", brokers), ("input-topics", inputTopics), ("output-topic", outputTopic), ("dlq-topic", dlqTopic),
-            ("group-id", groupID), ("batch-size", batchSize), ("batch-wait-ms", batchWaitMs), ("workers", workers),
-            ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes), ("model", model),
-            ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel), ("log-format", logFormat),
-            ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes), ("metrics-address", metricsAddress),
-        ]
-        for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }
-        if keepImage { flags["keep-image"] = .scalar("true") }
-        if allowUnsafeDelivery { flags["allow-unsafe-delivery"] = .scalar("true") }
-        if !kafka.isEmpty { flags["kafka"] = .list(kafka) }
-        if !dropWhen.isEmpty { flags["drop-when"] = .list(dropWhen) }
-        if !route.isEmpty { flags["route"] = .list(route) }
-        return flags
-    }
+    @OptionGroup var settingsOptions: SettingsOptions
 
     func run() throws {
         let settings: DaemonSettings
+        let address: MetricsAddress
         do {
-            settings = try SettingsResolver(flags: givenFlags, configPath: config).resolve()
+            settings = try settingsOptions.resolve()
+            address = try settings.parsedMetricsAddress()
         } catch {
             throw ValidationError(error.description)
         }
         DaemonLogging.bootstrap(level: settings.logLevel, format: settings.logFormat)
         let logger = Logger(label: "postclassd")
-        var settingsWithSecrets = settings
-        settingsWithSecrets.kafkaProperties.merge(Credentials.kafkaProperties(logger: logger)) { _, secret in secret }
-
-        let address: MetricsAddress
-        do {
-            address = try MetricsAddress(parsing: settings.metricsAddress)
-        } catch {
-            throw ValidationError("setting metrics-address: \(error)")
-        }
+        let credentials = Credentials.read(directory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"])
+        credentials.log(to: logger)
+        let settingsWithSecrets = settings.adding(credentials)
         let telemetry = Telemetry(metrics: DaemonMetrics(stages: InferenceStage.allCases.map(\.rawValue)), health: HealthState(), notifier: SystemdNotifier(), logger: logger)
         let server: MetricsServer
         do {
@@ -98,17 +47,7 @@ struct RunCommand: ParsableCommand {
         FreedMemory.keepForReuse()
         logger.info("inference kernels: \(KernelBodies.widest); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
         telemetry.modelLoading(expected: .seconds(300))
-        let classifier: any Classifier
-        do {
-            classifier = try ClassifierFactory.make(settings.model)
-        } catch {
-            throw StartupError.model(error)
-        }
-        do {
-            try classifier.warmUp()
-        } catch {
-            throw StartupError.warmUp(model: settings.model, "\(error)")
-        }
+        let classifier = try ClassifierFactory.makeWarm(settings.model)
         telemetry.modelLoaded(classifier.identity)
 
         var broker: EmbeddedBroker?

@@ -65,6 +65,23 @@ enum ClassifierFactory {
         }
     }
 
+    /// The classifier `--model` names, loaded and run once on a test post, as `run` and `check`
+    /// need it: a bundle that loads but cannot classify fails here, not on the first batch.
+    static func makeWarm(_ name: String) throws(StartupError) -> any Classifier {
+        let classifier: any Classifier
+        do {
+            classifier = try make(name)
+        } catch {
+            throw StartupError.model(error)
+        }
+        do {
+            try classifier.warmUp()
+        } catch {
+            throw StartupError.warmUp(model: name, "\(error)")
+        }
+        return classifier
+    }
+
     /// A model bundle folder (manifest.json and the files it names).
     private static func loadBundle(_ path: String) throws(SettingsError) -> any Classifier {
         var isDirectory: ObjCBool = false

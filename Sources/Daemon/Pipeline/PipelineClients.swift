@@ -68,7 +68,7 @@ struct PipelineClients {
         return PipelineClients(consumer: consumer, producer: producer, ledger: ledger, sender: sender)
     }
 
-    private static func consumerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaConsumerConfiguration {
+    static func consumerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaConsumerConfiguration {
         var config = KafkaConsumerConfiguration(client: client, groupID: settings.groupID)
         // Keep librdkafka's prefetch small: records it holds are memory the in-flight limits
         // cannot see.
@@ -84,7 +84,7 @@ struct PipelineClients {
         return config
     }
 
-    private static func producerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaProducerConfiguration {
+    static func producerConfiguration(_ client: KafkaClientConfiguration, _ settings: DaemonSettings) -> KafkaProducerConfiguration {
         var config = KafkaProducerConfiguration(client: client)
         config.client.statisticsInterval = .seconds(1)
         // Dead-letter records carry the input's bytes: the producer must accept the largest input.

@@ -9,11 +9,14 @@ enum SettingValue: Sendable, Equatable {
 /// Where a setting came from, so an error can say where to fix it.
 enum SettingSource: Sendable, CustomStringConvertible {
     case flag, environment(String), file(String)
+    /// A variable set in a systemd environment file: its name, the file.
+    case environmentFile(String, String)
 
     var description: String {
         switch self {
         case .flag: "command line"
         case .environment(let name): "environment variable \(name)"
+        case .environmentFile(let name, let path): "\(name) in environment file \(path)"
         case .file(let path): "config file \(path)"
         }
     }

@@ -7,6 +7,9 @@ struct SettingsResolver {
     var flags: [String: SettingValue] = [:]
     var environment: [String: String] = ProcessInfo.processInfo.environment
     var configPath: String?
+    /// The variables of `environment` that came from a systemd environment file (`check
+    /// --env-file`), with that file's path, so an error can point into it.
+    var environmentFileOf: [String: String] = [:]
 
     func resolve() throws(SettingsError) -> DaemonSettings {
         var layers: [(SettingSource, [String: SettingValue])] = []
@@ -35,7 +38,10 @@ struct SettingsResolver {
                 do {
                     try spec.apply(&settings, value)
                 } catch {
-                    let origin: SettingSource = if case .environment = source { .environment(spec.environmentName) } else { source }
+                    let name = spec.environmentName
+                    let origin: SettingSource = if case .environment = source {
+                        environmentFileOf[name].map { SettingSource.environmentFile(name, $0) } ?? .environment(name)
+                    } else { source }
                     throw SettingsError(setting: spec.name, source: origin, problem: error.text)
                 }
             }
