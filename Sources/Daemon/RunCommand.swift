@@ -41,6 +41,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-message-bytes"), help: RunCommand.help("max-message-bytes")) var maxMessageBytes: String?
     @Option(name: .customLong("max-image-bytes"), help: RunCommand.help("max-image-bytes")) var maxImageBytes: String?
     @Option(name: .customLong("metrics-address"), help: RunCommand.help("metrics-address")) var metricsAddress: String?
+    @Option(help: RunCommand.help("delivery")) var delivery: String?
+    @Option(name: .customLong("transactional-id"), help: RunCommand.help("transactional-id")) var transactionalID: String?
+    @Option(name: .customLong("transaction-interval"), help: RunCommand.help("transaction-interval")) var transactionInterval: String?
 
     /// A flag's help, from the settings table (one source for flags, environment and files).
     static func help(_ name: String) -> ArgumentHelp {
@@ -56,6 +59,7 @@ struct RunCommand: ParsableCommand {
             ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes), ("model", model),
             ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel), ("log-format", logFormat),
             ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes), ("metrics-address", metricsAddress),
+            ("delivery", delivery), ("transactional-id", transactionalID), ("transaction-interval", transactionInterval),
         ]
         for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }
         if keepImage { flags["keep-image"] = .scalar("true") }
