@@ -109,16 +109,21 @@ struct Transactions {
         }
         deniedInARow = 0
         do {
+            // One group metadata for every try: librdkafka asks for identical arguments when the
+            // call is retried.
+            let group = try consumer.groupMetadata()
             try retrying("add the input offsets") { () throws(KafkaError) in
-                let group = try consumer.groupMetadata()
                 try producer.sendOffsets(offsets, group: group, timeout: callTimeout)
             }
             try retrying("commit") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
         } catch {
-            if error.kind == .abortable || error.retriable {
-                return abort(reason: "error", because: "\(error)")
+            // Only a fatal error ends the producer; anything else (abortable, retried too often,
+            // or unflagged, such as a rebalance under way) is met with an abort, which fails in
+            // turn if the producer cannot go on.
+            if error.kind == .fatal {
+                return .fatal(reason(error, doing: "commit a transaction"))
             }
-            return .fatal(reason(error, doing: "commit a transaction"))
+            return abort(reason: "error", because: "\(error)")
         }
         isOpen = false
         telemetry.metrics.transactionCommitted(seconds: (ContinuousClock.now - started) / .seconds(1))
