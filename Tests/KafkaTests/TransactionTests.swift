@@ -92,9 +92,10 @@ import Testing
         #expect(log.all[2]?.error == nil)
     }
 
-    @Test("a second producer with the same transactional id fences the first: its next commit is fatal and says fenced")
+    @Test("a second producer with the same transactional id fences the first: its next commit is fatal and says fenced",
+          .enabled(if: ClusterKind.available.contains(.external), "needs KAFKA_BOOTSTRAP (librdkafka 2.0.2's mock cluster does not fence: the first producer's commit succeeds)"))
     func secondProducerFencesFirst() throws {
-        let cluster = try TestCluster(ClusterKind.available.contains(.external) ? .external : .embedded)
+        let cluster = try TestCluster(.external)
         let topic = try cluster.makeTopic("fence", partitions: 1)
         let id = "fence-\(UUID())"
         let first = try transactionalProducer(cluster, id: id)

@@ -16,6 +16,14 @@ extension PollLoop {
         return true
     }
 
+    /// Exactly-once: while batches wait and every worker is busy, waits until a worker is free
+    /// (or the transaction is due, or 100 ms pass, so the consumer is still polled).
+    func waitForFreeWorkerIfNeeded() {
+        guard !ready.isEmpty, pool.outstanding >= pool.workers else { return }
+        let wait = min(transactions?.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
+        _ = workerFreed.wait(timeout: .now() + .nanoseconds(Int(max(0, wait / .nanoseconds(1)))))
+    }
+
     /// Commits the open transaction if its interval has passed. Returns an error when the daemon
     /// must stop.
     mutating func commitTransactionIfDue() -> PipelineError? {

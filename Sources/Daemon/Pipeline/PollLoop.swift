@@ -1,3 +1,4 @@
+import Dispatch
 import Kafka
 import Logging
 import Model
@@ -32,6 +33,8 @@ struct PollLoop {
     /// only as workers free up, so a commit (which waits for the batches handed out) waits for at
     /// most one batch per worker, not for the whole in-flight backlog.
     var ready: [[AdmittedRecord]] = []
+    /// Exactly-once: signalled by the pool each time a worker finishes a job.
+    let workerFreed = DispatchSemaphore(value: 0)
     private var reportedSkippedOffsets: Int64 = 0
     /// The mean size of records read, to size each poll.
     private var meanRecordBytes = 1024.0
@@ -50,7 +53,14 @@ struct PollLoop {
         telemetry = pipeline.telemetry
         logger = pipeline.logger
         ledger = clients.ledger
-        pool = WorkerPool(workers: settings.workers)
+        // Exactly-once hands batches out only as workers free up: a finished job signals the
+        // poll loop, which waits for that rather than in a poll, so the next batch goes out at once.
+        if clients.transaction != nil {
+            let freed = workerFreed
+            pool = WorkerPool(workers: settings.workers, onJobFinished: { freed.signal() })
+        } else {
+            pool = WorkerPool(workers: settings.workers)
+        }
         processor = BatchProcessor(classifier: pipeline.classifier,
                                    router: Router(outputTopic: settings.outputTopic, dropWhen: settings.dropWhen, routes: settings.routes),
                                    dlqTopic: settings.dlqTopic, limits: settings.inputLimits, ledger: clients.ledger, sender: clients.sender)
@@ -72,8 +82,8 @@ struct PollLoop {
         }
         while !pipeline.isStopRequested {
             telemetry.loopAlive()
-            // Batches waiting for a worker are handed out between polls: poll only briefly then.
-            let wait = ready.isEmpty ? min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100)) : .milliseconds(1)
+            // With batches waiting for a worker, the loop waits for a worker (below), not in poll.
+            let wait = ready.isEmpty ? min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100)) : .zero
             let batch = clients.consumer.poll(maxMessages: pollRoom(ledger.load), timeout: wait)
             if let error = handle(batch.events) { return error }
             pipeline.counters.withLock { $0.consumed += batch.messages.count }
@@ -94,6 +104,7 @@ struct PollLoop {
             if let due = batcher.takeIfDue(now: .now) { submit([due]) }
             handOutReady()
             if let error = commitTransactionIfDue() { return error }
+            waitForFreeWorkerIfNeeded()
             applyBackpressure(overflowed: overflowed)
             let load = ledger.load
             telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)

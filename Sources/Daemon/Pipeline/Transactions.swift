@@ -80,6 +80,12 @@ struct Transactions {
         isOpen && !handedOutThrough.isEmpty && now - openedAt >= interval
     }
 
+    /// How long until the open transaction is due (zero if it is), nil while it holds nothing.
+    func timeUntilDue(now: ContinuousClock.Instant) -> Duration? {
+        guard isOpen, !handedOutThrough.isEmpty else { return nil }
+        return max(.zero, interval - (now - openedAt))
+    }
+
     /// Whether the open transaction holds anything to commit.
     var hasWork: Bool { !handedOutThrough.isEmpty }
 
