@@ -48,6 +48,7 @@ extension PollLoop {
         // A transaction that holds nothing has nothing at the coordinator either (librdkafka
         // begins one locally): nothing to end.
         guard transactions?.isOpen == true, transactions?.hasWork == true else { return }
+        transactions?.retryDeadline = .now + .seconds(10)
         let outcome: Transactions.Outcome?
         if pipeline.failure == nil && waitForWorkers(until: deadline) {
             outcome = transactions?.commit()

@@ -35,6 +35,9 @@ struct Transactions {
     /// Retriable failures of one step in a row before the transaction is aborted instead.
     private let retriesPerStep = 6
 
+    /// Set at shutdown: retriable steps are not tried again after it, so a stop during a broker
+    /// outage still ends well within systemd's TimeoutStopSec.
+    var retryDeadline: ContinuousClock.Instant?
     /// Transactions aborted in a row because the cluster refused this client's output.
     private var deniedInARow = 0
 
@@ -168,7 +171,7 @@ struct Transactions {
             do {
                 try body()
                 return
-            } catch where error.retriable && attempt + 1 < retriesPerStep {
+            } catch where error.retriable && attempt + 1 < retriesPerStep && retryDeadline.map({ ContinuousClock.now < $0 }) ?? true {
                 attempt += 1
                 telemetry.loopAlive()
                 logger.info("transaction step failed for a passing reason; trying again", metadata: [
