@@ -190,6 +190,32 @@ import Testing
         #expect(daemon.stop() == 0, "log:\n\(daemon.log.suffix(3000))")
     }
 
+    @Test("the broker down for 12 s mid-stream: the commit under way waits and resumes, no exit, every post labelled")
+    func brokerOutageDuringCommit() throws {
+        let cluster = try DaemonTestCluster.standard()
+        defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
+        let total = 3000
+        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
+            "--delivery", "exactly-once", "--transaction-interval", "50", "--model", "slow:3", "--batch-size", "8", "--workers", "2"])
+        let port = try daemon.metricsPort()
+        func sample(_ name: String) -> Double { (try? daemon.scrape(port: port))?[name] ?? 0 }
+        let started = pollValue(timeout: .seconds(60)) { sample("postclassd_transactions_committed_total") >= 2 ? true : nil }
+        try #require(started != nil, "no transaction committed; log:\n\(daemon.log.suffix(3000))")
+        try cluster.broker.setBrokerDown(1)
+        Thread.sleep(forTimeInterval: 12)
+        try cluster.broker.setBrokerUp(1)
+        #expect(daemon.process.isRunning, "the daemon exited during the outage; log:\n\(daemon.log.suffix(3000))")
+        let before = sample("postclassd_transactions_committed_total")
+        let output = try cluster.readAll("labels", expected: total, timeout: .seconds(90))
+        #expect(Set(output.compactMap { Posts.id(of: $0.value) }) == Set((0..<total).map { "p\($0)" }),
+                "posts missing after the outage; log:\n\(daemon.log.suffix(3000))")
+        let later = pollValue(timeout: .seconds(30)) { sample("postclassd_transactions_committed_total") > before ? true : nil }
+        #expect(later != nil, "no transaction committed after the outage; log:\n\(daemon.log.suffix(3000))")
+        #expect(daemon.log.contains("the transaction's commit did not finish for a passing reason"), "the outage never met a commit")
+        #expect(daemon.stop() == 0, "log:\n\(daemon.log.suffix(3000))")
+    }
+
     /// Polls `probe` every 50 ms until it gives a value or `timeout` passes.
     private func pollValue<T>(timeout: Duration, _ probe: () -> T?) -> T? {
         let deadline = ContinuousClock.now + timeout

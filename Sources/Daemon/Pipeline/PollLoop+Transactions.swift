@@ -19,7 +19,7 @@ extension PollLoop {
     /// Exactly-once: while batches wait and every worker is busy, waits until a worker is free
     /// (or the transaction is due, or 100 ms pass, so the consumer is still polled).
     func waitForFreeWorkerIfNeeded() {
-        guard !ready.isEmpty, pool.outstanding >= pool.workers else { return }
+        guard !ready.isEmpty, pool.outstanding >= pool.workers, transactions?.isCommitting != true else { return }
         let wait = min(transactions?.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
         _ = workerFreed.wait(timeout: .now() + .nanoseconds(Int(max(0, wait / .nanoseconds(1)))))
     }
@@ -27,16 +27,19 @@ extension PollLoop {
     /// Commits the open transaction if its interval has passed. Returns an error when the daemon
     /// must stop.
     mutating func commitTransactionIfDue() -> PipelineError? {
-        guard transactions?.isDue(now: .now) == true else { return nil }
+        guard let tx = transactions, tx.isCommitting || tx.isDue(now: .now) else { return nil }
         waitForWorkers()
         guard let outcome = transactions?.commit() else { return nil }
+        if case .pending = outcome { return nil }
         return settle(outcome)
     }
 
     /// Aborts the open transaction (partitions revoked, or assigned afresh) and reads its
     /// records again in the next one. Returns an error when the daemon must stop.
     mutating func abortTransaction(reason: String, because why: String) -> PipelineError? {
-        guard transactions?.isOpen == true else { return nil }
+        // A commit under way cannot be aborted (librdkafka refuses it): it ends either way, and
+        // then commits the revoked partitions' output together with their offsets, or neither.
+        guard transactions?.isOpen == true, transactions?.isCommitting != true else { return nil }
         waitForWorkers()
         guard let outcome = transactions?.abort(reason: reason, because: why) else { return nil }
         return settle(outcome)
@@ -51,7 +54,12 @@ extension PollLoop {
         transactions?.retryDeadline = .now + .seconds(10)
         let outcome: Transactions.Outcome?
         if pipeline.failure == nil && waitForWorkers(until: deadline) {
-            outcome = transactions?.commit()
+            var result = transactions?.commit()
+            while case .pending? = result {
+                telemetry.loopAlive()
+                result = transactions?.commit()
+            }
+            outcome = result
         } else {
             let why = pipeline.failure ?? "batches still running at the end of the drain"
             outcome = transactions?.abort(reason: "shutdown", because: why)
@@ -61,6 +69,8 @@ extension PollLoop {
             logger.info("last transaction committed")
         case .aborted?:
             logger.warning("last transaction aborted: its records will be read again on restart")
+        case .pending?:
+            break  // the loop above ends only past it
         case .fatal(let reason)?:
             logger.warning("last transaction not ended: \(reason); the coordinator aborts it when transaction.timeout.ms passes or when this transactional id starts again")
         case nil:
@@ -79,6 +89,8 @@ extension PollLoop {
             readAgain(from: restartAt)
         case .committed:
             break
+        case .pending:
+            return nil
         }
         if let reason = transactions?.begin() {
             pipeline.fail(reason)

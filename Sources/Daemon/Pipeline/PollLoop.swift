@@ -83,7 +83,8 @@ struct PollLoop {
         while !pipeline.isStopRequested {
             telemetry.loopAlive()
             // With batches waiting for a worker, the loop waits for a worker (below), not in poll.
-            let wait = ready.isEmpty ? min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100)) : .zero
+            let waitForWorker = !ready.isEmpty && transactions?.isCommitting != true
+            let wait = waitForWorker ? .zero : min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
             let batch = clients.consumer.poll(maxMessages: pollRoom(ledger.load), timeout: wait)
             if let error = handle(batch.events) { return error }
             pipeline.counters.withLock { $0.consumed += batch.messages.count }
@@ -192,6 +193,8 @@ struct PollLoop {
     /// Exactly-once: hands waiting batches to free workers; with `all`, every waiting batch (at
     /// shutdown). Their output belongs to the open transaction from here.
     mutating func handOutReady(all: Bool = false) {
+        // Output sent now would join the transaction being committed without its offsets.
+        guard transactions?.isCommitting != true else { return }
         let count = all ? ready.count : min(ready.count, pool.workers - pool.outstanding)
         guard count > 0 else { return }
         let batches = Array(ready.prefix(count))
@@ -286,6 +289,12 @@ struct PollLoop {
             telemetry.loopAlive()
             let batch = clients.consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
             _ = handle(batch.events)
+            // A commit left pending by an outage goes on, and once it ends the batches waiting
+            // for it go out.
+            if transactions?.isCommitting == true {
+                _ = commitTransactionIfDue()
+                if canFinish { handOutReady(all: true) }
+            }
         }
         let left = ledger.load.messages
         if left > 0 {

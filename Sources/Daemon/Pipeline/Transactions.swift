@@ -21,6 +21,9 @@ struct Transactions {
         case aborted(restartAt: [TopicPartition: Int64])
         /// The producer cannot go on (fenced, or a fatal error): the daemon must stop.
         case fatal(String)
+        /// The commit could not finish for a passing reason (brokers unreachable): call
+        /// ``commit()`` again after polling; nothing may be handed out meanwhile.
+        case pending
     }
 
     let producer: KafkaProducer
@@ -40,6 +43,20 @@ struct Transactions {
     var retryDeadline: ContinuousClock.Instant?
     /// Transactions aborted in a row because the cluster refused this client's output.
     private var deniedInARow = 0
+
+    /// A commit under way that met a passing failure: what it commits, and how far it got.
+    private struct PendingCommit {
+        let offsets: [TopicPartition: Int64]
+        let group: ConsumerGroupMetadata
+        let started: ContinuousClock.Instant
+        var offsetsSent = false
+        var attempts = 0
+    }
+
+    private var pendingCommit: PendingCommit?
+
+    /// Whether a commit is under way (``Outcome/pending``): hand nothing out until it ends.
+    var isCommitting: Bool { pendingCommit != nil }
 
     private(set) var isOpen = false
     private var openedAt = ContinuousClock.now
@@ -105,38 +122,57 @@ struct Transactions {
     }
 
     /// Commits the open transaction with the offsets it finishes. Call only while no batch
-    /// runs. On an abortable failure it aborts and says where to read again.
+    /// runs. On an abortable failure it aborts and says where to read again; on a passing one
+    /// it returns ``Outcome/pending``, and the next call resumes the commit.
     mutating func commit() -> Outcome {
-        let offsets = handedOutThrough
-        let started = ContinuousClock.now
-        if let doomed = state.takeDoom() {
-            deniedInARow = doomed.denied ? deniedInARow + 1 : 0
-            if deniedInARow >= RecordSender.deniedAttempts {
-                return .fatal("\(doomed.reason): refused in \(deniedInARow) transactions in a row; grant this client WRITE on the topic, or fix its credentials; the open transaction's records will be read again after a restart")
+        if pendingCommit == nil {
+            if let doomed = state.takeDoom() {
+                deniedInARow = doomed.denied ? deniedInARow + 1 : 0
+                if deniedInARow >= RecordSender.deniedAttempts {
+                    return .fatal("\(doomed.reason): refused in \(deniedInARow) transactions in a row; grant this client WRITE on the topic, or fix its credentials; the open transaction's records will be read again after a restart")
+                }
+                return abort(reason: "error", because: doomed.reason)
             }
-            return abort(reason: "error", because: doomed.reason)
+            deniedInARow = 0
+            do {
+                // One group metadata for every try: librdkafka asks for identical arguments when
+                // the call is retried.
+                pendingCommit = PendingCommit(offsets: handedOutThrough, group: try consumer.groupMetadata(), started: .now)
+            } catch {
+                return abort(reason: "error", because: "\(error)")
+            }
         }
-        deniedInARow = 0
+        guard var pending = pendingCommit else { return .pending }
         do {
-            // One group metadata for every try: librdkafka asks for identical arguments when the
-            // call is retried.
-            let group = try consumer.groupMetadata()
-            try retrying("add the input offsets") { () throws(KafkaError) in
-                try producer.sendOffsets(offsets, group: group, timeout: callTimeout)
+            if !pending.offsetsSent {
+                try producer.sendOffsets(pending.offsets, group: pending.group, timeout: callTimeout)
+                pending.offsetsSent = true
             }
-            try retrying("commit") { () throws(KafkaError) in try producer.commitTransaction(timeout: callTimeout) }
+            try producer.commitTransaction(timeout: callTimeout)
+        } catch where error.retriable && retryDeadline.map({ ContinuousClock.now < $0 }) ?? true {
+            // Brokers unreachable, a coordinator moving: librdkafka resumes the commit (and takes
+            // the offsets again) on the next call; the poll loop keeps polling meanwhile.
+            pending.attempts += 1
+            pendingCommit = pending
+            let level: Logger.Level = pending.attempts == 1 || pending.attempts % 10 == 0 ? .warning : .debug
+            logger.log(level: level, "the transaction's commit did not finish for a passing reason; trying again",
+                       metadata: ["attempt": "\(pending.attempts)", "error": "\(error)"])
+            return .pending
         } catch {
-            // Only a fatal error ends the producer; anything else (abortable, retried too often,
-            // or unflagged, such as a rebalance under way) is met with an abort, which fails in
-            // turn if the producer cannot go on.
+            pendingCommit = nil
+            // Only a fatal error ends the producer; anything else (abortable, or unflagged, such
+            // as a rebalance under way) is met with an abort, which fails in turn if the
+            // producer cannot go on.
             if error.kind == .fatal {
                 return .fatal(reason(error, doing: "commit a transaction"))
             }
             return abort(reason: "error", because: "\(error)")
         }
+        pendingCommit = nil
         isOpen = false
-        telemetry.metrics.transactionCommitted(seconds: (ContinuousClock.now - started) / .seconds(1))
-        for (partition, next) in offsets { restartAt[partition] = next }
+        telemetry.metrics.transactionCommitted(seconds: (ContinuousClock.now - pending.started) / .seconds(1))
+        // Partitions revoked while the commit was under way are forgotten: no restart point.
+        for (partition, next) in pending.offsets where handedOutThrough[partition] != nil { restartAt[partition] = next }
         handedOutThrough = [:]
         // A delivery that failed after commit began cannot have been in this transaction's
         // success: the commit would have failed. Clear any late mark.
