@@ -69,6 +69,9 @@ struct RunCommand: ParsableCommand {
             print("embedded broker at \(bootstrap)")
             fflush(nil)
             logger.notice("no --brokers given: running the embedded broker (demo and test use only)", metadata: ["bootstrap": .string(bootstrap)])
+            if settings.delivery == .exactlyOnce {
+                logger.warning("delivery exactly-once on the embedded broker is not exactly-once: librdkafka 2.0.2's mock cluster shows aborted records to read_committed readers and keeps no offsets committed in transactions; use --brokers with a real cluster")
+            }
         }
         defer { broker?.close() }
 

@@ -95,6 +95,10 @@ public enum KafkaAPIKey {
     public static let fetch: Int16 = 1
     public static let offsetCommit: Int16 = 8
     public static let initProducerID: Int16 = 22
+    public static let addPartitionsToTxn: Int16 = 24
+    public static let addOffsetsToTxn: Int16 = 25
+    public static let endTxn: Int16 = 26
+    public static let txnOffsetCommit: Int16 = 28
 }
 
 /// Kafka's numeric error codes, for ``EmbeddedBroker/failNextRequests(apiKey:count:with:)``.
@@ -106,4 +110,8 @@ public enum KafkaErrorCode {
     public static let topicAuthorizationFailed: Int32 = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue
     public static let invalidProducerEpoch: Int32 = RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH.rawValue
     public static let outOfOrderSequenceNumber: Int32 = RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER.rawValue
+    public static let coordinatorNotAvailable: Int32 = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
+    public static let groupAuthorizationFailed: Int32 = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED.rawValue
+    public static let unknownProducerID: Int32 = RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID.rawValue
+    public static let producerFenced: Int32 = RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue
 }

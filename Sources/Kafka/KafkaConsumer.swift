@@ -219,6 +219,11 @@ public final class KafkaConsumer: @unchecked Sendable {
         if let error { throw KafkaError(consuming: error, "could not seek \(positions.count) partitions") }
     }
 
+    /// Runs `body` with the handle unless the consumer is closing (for this module's extensions).
+    func withHandle<R>(_ what: @autoclosure () -> String, _ body: (OpaquePointer) -> R) throws(KafkaError) -> R {
+        try handleGuard.run("consumer", what()) { body(handle) }
+    }
+
     /// The partitions this member owns now.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
         try handleGuard.run("consumer", "read the assignment") { () throws(KafkaError) in

@@ -12,6 +12,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var assignmentStrategy: String = "cooperative-sticky"
     /// `auto.offset.reset`: where a partition with no committed offset (or an out-of-range one) starts.
     public var autoOffsetReset: String = "earliest"
+    /// `enable.auto.commit`: commit stored offsets every ``autoCommitInterval``. Off when a
+    /// transactional producer commits the offsets inside its transactions
+    /// (``KafkaProducer/sendOffsets(_:group:timeout:)``).
+    public var autoCommit = true
     /// `auto.commit.interval.ms`: how often stored offsets are committed.
     public var autoCommitInterval: Duration = .seconds(1)
     /// `session.timeout.ms`.
@@ -30,7 +34,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("group.id", groupID),
             ("partition.assignment.strategy", assignmentStrategy),
             ("auto.offset.reset", autoOffsetReset),
-            ("enable.auto.commit", "true"),
+            ("enable.auto.commit", autoCommit ? "true" : "false"),
             ("auto.commit.interval.ms", String(autoCommitInterval.milliseconds)),
             ("session.timeout.ms", String(sessionTimeout.milliseconds)),
             ("max.poll.interval.ms", String(maxPollInterval.milliseconds)),

@@ -19,6 +19,10 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         case denied
         /// A passing condition (a broker down, a timeout); librdkafka retries by itself.
         case transient
+        /// The current transaction cannot commit (a write or an offset commit failed, the
+        /// coordinator refused it): abort it, read its input again and retry in a new one. The
+        /// producer itself stays usable.
+        case abortable
         /// The producer's local queue is full: wait for deliveries, then retry.
         case queueFull
         /// A message is larger than the client's or the broker's limit: it can never be delivered.
@@ -39,12 +43,16 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     public let codeName: String
     /// What went wrong and, where there is something to do, what to do.
     public let message: String
+    /// librdkafka marked the failed call as one to make again as it was (a timeout, a coordinator
+    /// moving): the transactional calls are resumable after such an error.
+    public let retriable: Bool
 
-    public init(kind: Kind, code: Int32 = 0, codeName: String = "", message: String) {
+    public init(kind: Kind, code: Int32 = 0, codeName: String = "", message: String, retriable: Bool = false) {
         self.kind = kind
         self.code = code
         self.codeName = codeName
         self.message = message
+        self.retriable = retriable
     }
 
     /// Builds an error from a librdkafka response code, classifying it.
@@ -55,14 +63,25 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
                   message: context.isEmpty ? text : "\(context): \(text)")
     }
 
-    /// Builds an error from a librdkafka error object and destroys that object.
+    /// Builds an error from a librdkafka error object and destroys that object. The object's
+    /// flags decide the kind before its code does: fatal is ``Kind/fatal``, "the transaction
+    /// requires abort" is ``Kind/abortable``, and retriable is kept in ``retriable``.
     init(consuming error: OpaquePointer, _ context: String) {
         let code = rd_kafka_error_code(error)
         let fatal = rd_kafka_error_is_fatal(error) != 0
+        let requiresAbort = rd_kafka_error_txn_requires_abort(error) != 0
+        let retriable = rd_kafka_error_is_retriable(error) != 0
         let text = String(cString: rd_kafka_error_string(error))
         rd_kafka_error_destroy(error)
-        self.init(kind: fatal ? .fatal : KafkaError.classify(code), code: code.rawValue,
-                  codeName: String(cString: rd_kafka_err2name(code)), message: "\(context): \(text)")
+        let kind: Kind = fatal ? .fatal : requiresAbort ? .abortable : KafkaError.classify(code)
+        self.init(kind: kind, code: code.rawValue, codeName: String(cString: rd_kafka_err2name(code)),
+                  message: "\(context): \(text)", retriable: retriable && !fatal)
+    }
+
+    /// Whether this error means another producer took over this one's `transactional.id` (a
+    /// newer instance called `init_transactions` with it): this one must stop for good.
+    public var isFencing: Bool {
+        ["PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "_FENCED"].contains(codeName)
     }
 
     public var description: String {

@@ -29,8 +29,8 @@ extension DeliveryReport {
 public final class KafkaProducer: @unchecked Sendable {
     // @unchecked: librdkafka's producer handle is thread-safe; `closed` makes close run once, and
     // `sendGuard` keeps every send out of a destroyed handle.
-    private let handle: OpaquePointer
-    private let sendGuard = HandleGuard()
+    let handle: OpaquePointer
+    let sendGuard = HandleGuard()
     private let callbacks: ClientCallbacks
     private let poller: Poller
     private let closed = Mutex(false)

@@ -16,6 +16,15 @@ public struct KafkaProducerConfiguration: Sendable {
     public var maxMessageBytes: Int = 1_000_000
     /// `message.timeout.ms`: a message not delivered by then fails with a delivery error.
     public var messageTimeout: Duration = .seconds(300)
+    /// `transactional.id`: set, the producer is transactional (``KafkaProducer/initTransactions(timeout:)``
+    /// must run before the first send, and every send belongs to a transaction). One id per
+    /// producer instance, the same across its restarts: a newer producer with the id fences the
+    /// older one and aborts its open transaction.
+    public var transactionalID: String?
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction left open this long (a
+    /// crashed producer that never comes back). Must not exceed the broker's
+    /// `transaction.max.timeout.ms`. Also bounds `message.timeout.ms`, which librdkafka requires.
+    public var transactionTimeout: Duration = .seconds(60)
 
     public init(client: KafkaClientConfiguration) {
         self.client = client
@@ -29,8 +38,11 @@ public struct KafkaProducerConfiguration: Sendable {
             ("queue.buffering.max.messages", String(maxQueuedMessages)),
             ("queue.buffering.max.kbytes", String(max(1, maxQueuedBytes / 1024))),
             ("message.max.bytes", String(maxMessageBytes)),
-            ("message.timeout.ms", String(messageTimeout.milliseconds)),
-        ]
+            ("message.timeout.ms", String(transactionalID == nil ? messageTimeout.milliseconds
+                                                                 : min(messageTimeout, transactionTimeout).milliseconds)),
+        ] + (transactionalID.map { id in
+            [("transactional.id", id), ("transaction.timeout.ms", String(transactionTimeout.milliseconds))]
+        } ?? [])
         base.insert(contentsOf: typed, at: 3)
         return base
     }

@@ -31,6 +31,9 @@ public final class DaemonMetrics: Sendable {
     private let offsetResetsTotal: CounterFamily
     private let deliveryRetriesTotal: CounterFamily
     private let offsetGapsTotal: Counter
+    private let transactionsCommittedTotal: Counter
+    private let transactionsAbortedTotal: CounterFamily
+    private let transactionCommit: ValueHistogram
 
     private let batchSize: ValueHistogram
     private let batchWait: ValueHistogram
@@ -90,6 +93,16 @@ public final class DaemonMetrics: Sendable {
 
         offsetGapsTotal = r.makeCounter(descriptor: descriptor("postclassd_offset_gaps_total",
             "Offsets never received between two consecutive records of a partition (compaction and transaction markers leave such gaps; so does a client that skips records)."))
+
+        transactionsCommittedTotal = r.makeCounter(descriptor: descriptor("postclassd_transactions_committed_total",
+            "Kafka transactions committed (delivery exactly-once): output records and the input offsets they finish, made visible together."))
+        transactionsAbortedTotal = CounterFamily(r, name: "postclassd_transactions_aborted_total",
+            help: "Kafka transactions aborted (delivery exactly-once), per reason (error: the broker refused a step; rebalance: partitions were revoked; shutdown: batches did not finish in the drain); their input is read again.",
+            labels: ["reason"])
+        transactionCommit = r.makeValueHistogram(
+            descriptor: descriptor("postclassd_transaction_commit_seconds",
+                "Time to commit one transaction (delivery exactly-once): adding the input offsets and committing, including the wait for its output's delivery."),
+            buckets: MetricBuckets.latencySeconds)
 
         batchSize = r.makeValueHistogram(
             descriptor: descriptor("postclassd_batch_size", "Posts per classified batch."),
@@ -197,6 +210,17 @@ public final class DaemonMetrics: Sendable {
 
     public func offsetReset(topic: String) {
         offsetResetsTotal(topic).increment()
+    }
+
+    /// A transaction committed after `seconds` in the commit.
+    public func transactionCommitted(seconds: Double) {
+        transactionsCommittedTotal.increment()
+        transactionCommit.record(max(0, seconds))
+    }
+
+    /// A transaction was aborted; `reason` is one of a small set (`error`, `rebalance`, `shutdown`).
+    public func transactionAborted(reason: String) {
+        transactionsAbortedTotal(reason).increment()
     }
 
     // MARK: Histograms

@@ -156,9 +156,12 @@ extension TestBroker {
     /// count each) have been seen, nothing new came for `idle`, or `timeout` passed. Counting
     /// distinct posts, not records, keeps duplicates (at-least-once after a lost partition) from
     /// ending the read before every post is there.
-    func readAll(_ topic: String, expected: Int, idle: Duration = .seconds(5), timeout: Duration = .seconds(120)) throws -> [ConsumedMessage] {
+    /// `isolation` is the reader's `isolation.level` (librdkafka's default is read_committed).
+    func readAll(_ topic: String, expected: Int, idle: Duration = .seconds(5), timeout: Duration = .seconds(120),
+                 isolation: String = "read_committed") throws -> [ConsumedMessage] {
         var config = KafkaConsumerConfiguration(client: KafkaClientConfiguration(bootstrapServers: bootstrap), groupID: "reader-\(UUID())")
         config.client.statisticsInterval = .zero
+        config.client.properties["isolation.level"] = isolation
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
         defer { consumer.close() }
         try consumer.subscribe([topic])

@@ -88,4 +88,22 @@ import Testing
         let allowed = try refusal(common + ["--kafka", "acks=1", "--allow-unsafe-delivery", "--dlq-topic", "labels"])
         #expect(!allowed.contains("weakens delivery") && allowed.contains("must differ from output-topic"), "\(allowed)")
     }
+
+    @Test("exactly-once settings are checked at start-up: the mode, the interval, the id, and properties that would commit or read outside the transactions")
+    func exactlyOnceSettings() throws {
+        let common = ["--model", "passthrough", "--metrics-address", "127.0.0.1:0"]
+        #expect(try refusal(common + ["--delivery", "twice"]).contains("setting delivery (from command line): 'twice' is not at-least-once or exactly-once"))
+        #expect(try refusal(common + ["--delivery", "exactly-once"], environment: ["POSTCLASSD_TRANSACTION_INTERVAL": "0"])
+            .contains("setting transaction-interval (from environment variable POSTCLASSD_TRANSACTION_INTERVAL): '0' is not from 1 ms to 60 s"))
+        #expect(try refusal(common + ["--delivery", "exactly-once", "--transactional-id", "has space"]).contains("is not a transactional id"))
+        let withoutMode = try refusal(common + ["--transactional-id", "a"])
+        #expect(withoutMode.contains("setting transactional-id: applies only with delivery exactly-once"), "\(withoutMode)")
+        let autoCommit = try refusal(common + ["--delivery", "exactly-once", "--kafka", "enable.auto.commit=true"])
+        #expect(autoCommit.contains("enable.auto.commit=true would commit input offsets outside the transactions"), "\(autoCommit)")
+        let uncommitted = try refusal(common + ["--delivery", "exactly-once", "--kafka", "isolation.level=read_uncommitted"])
+        #expect(uncommitted.contains("exactly-once needs read_committed"), "\(uncommitted)")
+        let yaml = try configFile("eos.yaml", "delivery: exactly-once\ntransaction-interval: 30s\nkafka:\n  transaction.timeout.ms: \"50000\"\n")
+        let tooLong = try refusal(common + ["--config", yaml])
+        #expect(tooLong.contains("setting transaction-interval") && tooLong.contains("under half the timeout"), "\(tooLong)")
+    }
 }

@@ -35,6 +35,7 @@ final class GrafanaDashboardTests: XCTestCase {
         metrics.setConsumerLag(topic: "t", partition: 0, lag: 1)
         metrics.buildInfo(version: "v", modelBundle: "m")
         metrics.setInputStalled(false)
+        metrics.transactionAborted(reason: "error")
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
         return Set(text.split(separator: "\n").compactMap { line -> String? in
             let parts = line.split(separator: " ")

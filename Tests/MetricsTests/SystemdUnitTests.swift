@@ -65,7 +65,8 @@ final class SystemdUnitTests: XCTestCase {
                               encoding: .utf8)
         for name in ["BROKERS", "INPUT_TOPICS", "OUTPUT_TOPIC", "DLQ_TOPIC", "GROUP_ID", "BATCH_SIZE",
                      "BATCH_WAIT_MS", "WORKERS", "MAX_INFLIGHT_MESSAGES", "MAX_INFLIGHT_BYTES", "MODEL",
-                     "DRAIN_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "METRICS_ADDRESS", "KAFKA"] {
+                     "DRAIN_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "METRICS_ADDRESS", "KAFKA",
+                     "DELIVERY", "TRANSACTIONAL_ID", "TRANSACTION_INTERVAL"] {
             XCTAssertTrue(text.contains("#POSTCLASSD_\(name)="), "POSTCLASSD_\(name) not documented")
         }
     }

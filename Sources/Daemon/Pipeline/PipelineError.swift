@@ -7,6 +7,9 @@ enum PipelineError: Error, CustomStringConvertible {
     case cannotCreateConsumer(KafkaError)
     /// librdkafka refused to create the producer.
     case cannotCreateProducer(KafkaError)
+    /// Exactly-once delivery could not register its transactional id (no coordinator, a broker
+    /// without transactions, an ACL missing, a transaction timeout the broker refuses).
+    case cannotInitTransactions(transactionalID: String, KafkaError)
     /// The subscription was refused (an invalid topic name or pattern).
     case cannotSubscribe(topics: [String], KafkaError)
     /// The consumer reported a fatal error: it cannot go on.
@@ -19,6 +22,9 @@ enum PipelineError: Error, CustomStringConvertible {
         switch self {
         case .cannotCreateConsumer(let error): "cannot create the Kafka consumer: \(error)"
         case .cannotCreateProducer(let error): "cannot create the Kafka producer: \(error)"
+        case .cannotInitTransactions(let id, let error):
+            "cannot initialise Kafka transactions for transactional id \(id): \(error); exactly-once delivery needs brokers with transactions, "
+                + "WRITE and DESCRIBE on the transactional id, and transaction.timeout.ms within the broker's transaction.max.timeout.ms"
         case .cannotSubscribe(let topics, let error): "cannot subscribe to \(topics.joined(separator: ",")): \(error)"
         case .fatalConsumerError(let error):
             "fatal Kafka error: \(error); records not yet finished will be read again after a restart"

@@ -4,11 +4,18 @@ import Kafka
 extension PollLoop {
     /// Handles a poll's events. Returns an error when the daemon must stop.
     mutating func handle(_ events: [ConsumerEvent]) -> PipelineError? {
+        // Exactly-once: a transaction holding output for partitions revoked (or assigned afresh)
+        // cannot commit their offsets; it is aborted once the events are handled.
+        var abortBecause: String?
         for event in events {
             switch event {
             case .assigned(let partitions):
+                if transactions != nil, !partitions.filter(assigned.contains).isEmpty {
+                    abortBecause = "partitions assigned again without being revoked"
+                }
                 assign(partitions)
             case .revoked(let partitions, let lost):
+                if transactions != nil { abortBecause = lost ? "partitions lost" : "partitions revoked" }
                 ledger.revoked(partitions)
                 forgetReadState(of: Set(partitions))
                 pipeline.counters.withLock { $0.rebalances += 1 }
@@ -31,6 +38,7 @@ extension PollLoop {
                 telemetry.consumerStatistics(stats, assigned: assigned)
             }
         }
+        if let why = abortBecause { return abortTransaction(reason: "rebalance", because: why) }
         return nil
     }
 
@@ -56,7 +64,8 @@ extension PollLoop {
     /// positions and the records waiting in the batcher.
     private mutating func forgetReadState(of partitions: Set<TopicPartition>) {
         assigned.subtract(partitions)
+        transactions?.forget(partitions)
         for partition in partitions { nextToRead[partition] = nil }
-        for record in batcher.remove(partitions: partitions) { ledger.abandon(record.message) }
+        for record in batcher.remove(partitions: partitions) + removeReady(partitions: partitions) { ledger.abandon(record.message) }
     }
 }

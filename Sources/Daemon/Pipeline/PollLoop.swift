@@ -1,3 +1,4 @@
+import Dispatch
 import Kafka
 import Logging
 import Model
@@ -26,6 +27,14 @@ struct PollLoop {
     /// The next offset to read in each partition: past every record admitted, or back at the
     /// first record let go (``rewind(past:)``). Input resumes from here.
     var nextToRead: [TopicPartition: Int64] = [:]
+    /// Exactly-once delivery: the open transaction; nil in at-least-once.
+    var transactions: Transactions?
+    /// Exactly-once delivery: batches cut but not yet handed to a worker. They are handed out
+    /// only as workers free up, so a commit (which waits for the batches handed out) waits for at
+    /// most one batch per worker, not for the whole in-flight backlog.
+    var ready: [[AdmittedRecord]] = []
+    /// Exactly-once: signalled by the pool each time a worker finishes a job.
+    let workerFreed = DispatchSemaphore(value: 0)
     private var reportedSkippedOffsets: Int64 = 0
     /// The mean size of records read, to size each poll.
     private var meanRecordBytes = 1024.0
@@ -44,20 +53,38 @@ struct PollLoop {
         telemetry = pipeline.telemetry
         logger = pipeline.logger
         ledger = clients.ledger
-        pool = WorkerPool(workers: settings.workers)
+        // Exactly-once hands batches out only as workers free up: a finished job signals the
+        // poll loop, which waits for that rather than in a poll, so the next batch goes out at once.
+        if clients.transaction != nil {
+            let freed = workerFreed
+            pool = WorkerPool(workers: settings.workers, onJobFinished: { freed.signal() })
+        } else {
+            pool = WorkerPool(workers: settings.workers)
+        }
         processor = BatchProcessor(classifier: pipeline.classifier,
                                    router: Router(outputTopic: settings.outputTopic, dropWhen: settings.dropWhen, routes: settings.routes),
                                    dlqTopic: settings.dlqTopic, limits: settings.inputLimits, ledger: clients.ledger, sender: clients.sender)
         batcher = Batcher(size: settings.batchSize, maxWait: settings.batchWait)
+        if let state = clients.transaction {
+            transactions = Transactions(producer: clients.producer, consumer: clients.consumer, state: state,
+                                        interval: settings.transactionInterval, transactionalID: settings.effectiveTransactionalID,
+                                        telemetry: pipeline.telemetry, logger: pipeline.logger)
+        }
     }
 
     /// Polls until a stop is requested. Returns the error that ended it early, if one did.
     mutating func run() -> PipelineError? {
         var lastReport = ContinuousClock.now
         var lastGauges = ContinuousClock.now
+        if let reason = transactions?.begin() {
+            pipeline.fail(reason)
+            return .deliveryStopped(reason: reason)
+        }
         while !pipeline.isStopRequested {
             telemetry.loopAlive()
-            let wait = min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
+            // With batches waiting for a worker, the loop waits for a worker (below), not in poll.
+            let waitForWorker = !ready.isEmpty && transactions?.isCommitting != true
+            let wait = waitForWorker ? .zero : min(batcher.timeUntilDue(now: .now) ?? .milliseconds(100), .milliseconds(100))
             let batch = clients.consumer.poll(maxMessages: pollRoom(ledger.load), timeout: wait)
             if let error = handle(batch.events) { return error }
             pipeline.counters.withLock { $0.consumed += batch.messages.count }
@@ -76,6 +103,9 @@ struct PollLoop {
             }
             reportOffsetGaps()
             if let due = batcher.takeIfDue(now: .now) { submit([due]) }
+            handOutReady()
+            if let error = commitTransactionIfDue() { return error }
+            waitForFreeWorkerIfNeeded()
             applyBackpressure(overflowed: overflowed)
             let load = ledger.load
             telemetry.metrics.setInFlight(messages: load.messages, bytes: load.bytes)
@@ -126,6 +156,7 @@ struct PollLoop {
         var full: [[AdmittedRecord]] = []
         for (message, epoch) in zip(messages[..<taken], epochs) {
             guard let epoch else { continue }  // revoked, or a redelivery
+            transactions?.admitted(message.topicPartition, offset: message.offset)
             if let batch = batcher.add(AdmittedRecord(message: message, epoch: epoch), now: now) { full.append(batch) }
         }
         rewind(past: messages[taken...])
@@ -149,8 +180,46 @@ struct PollLoop {
     /// the per-job cost (a dispatch, a wake-up) is paid per worker rather than per batch. Each
     /// batch is still classified, sent and timed on its own; its counts (labels, drops, routes)
     /// are added up over the job and recorded once.
-    func submit(_ batches: [[AdmittedRecord]]) {
+    mutating func submit(_ batches: [[AdmittedRecord]]) {
         guard !batches.isEmpty else { return }
+        if transactions != nil {
+            ready += batches
+            handOutReady()
+        } else {
+            dispatch(batches)
+        }
+    }
+
+    /// Exactly-once: hands waiting batches to free workers; with `all`, every waiting batch (at
+    /// shutdown). Their output belongs to the open transaction from here.
+    mutating func handOutReady(all: Bool = false) {
+        // Output sent now would join the transaction being committed without its offsets.
+        guard transactions?.isCommitting != true else { return }
+        let count = all ? ready.count : min(ready.count, pool.workers - pool.outstanding)
+        guard count > 0 else { return }
+        let batches = Array(ready.prefix(count))
+        ready.removeFirst(count)
+        for batch in batches {
+            for record in batch { transactions?.handedOut(record.message.topicPartition, offset: record.message.offset) }
+        }
+        dispatch(batches)
+    }
+
+    /// Exactly-once: takes the waiting batches' records of these partitions out (revoked, or to
+    /// be read again).
+    mutating func removeReady(partitions: Set<TopicPartition>) -> [AdmittedRecord] {
+        guard !ready.isEmpty else { return [] }
+        var removed: [AdmittedRecord] = []
+        ready = ready.compactMap { batch in
+            let kept = batch.filter { !partitions.contains($0.message.topicPartition) }
+            if kept.count < batch.count { removed += batch.filter { partitions.contains($0.message.topicPartition) } }
+            return kept.isEmpty ? nil : kept
+        }
+        return removed
+    }
+
+    /// Runs batches on the pool (see ``submit(_:)``).
+    private func dispatch(_ batches: [[AdmittedRecord]]) {
         let now = ContinuousClock.now
         let jobs = min(batches.count, pool.workers)
         for job in 0..<jobs {
@@ -208,7 +277,10 @@ struct PollLoop {
         // Stop reading; what was read but not admitted is left for the next run.
         try? clients.consumer.pause(Array(assigned))
         flow = .draining
-        if !batcher.isEmpty { submit([batcher.take()]) }
+        // In a transaction that cannot commit, work handed out now would only be aborted.
+        let canFinish = transactions.map { $0.isOpen && pipeline.failure == nil } ?? true
+        if !batcher.isEmpty && canFinish { submit([batcher.take()]) }
+        if canFinish { handOutReady(all: true) }
         // When delivery has failed for good there is nothing to wait for: what was delivered is
         // committed below and the rest is read again after a restart.
         let deadline = ContinuousClock.now + (deliveryFailed ? .zero : settings.drainTimeout)
@@ -217,12 +289,19 @@ struct PollLoop {
             telemetry.loopAlive()
             let batch = clients.consumer.poll(maxMessages: 1, timeout: .milliseconds(50))
             _ = handle(batch.events)
+            // A commit left pending by an outage goes on, and once it ends the batches waiting
+            // for it go out.
+            if transactions?.isCommitting == true {
+                _ = commitTransactionIfDue()
+                if canFinish { handOutReady(all: true) }
+            }
         }
         let left = ledger.load.messages
         if left > 0 {
             logger.warning("drain ended with records unfinished: their offsets are not committed, so they will be read again on restart",
                            metadata: ["unfinished": "\(left)", "by_partition": .string(ledger.unfinishedSummary())])
         }
+        endTransactionForShutdown(deadline: deadline)
         // Records still failing now are not re-sent: the producer closes. Workers still running
         // after the drain timeout find it closed and leave their records unfinished.
         clients.sender.stop()

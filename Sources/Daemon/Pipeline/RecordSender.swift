@@ -33,7 +33,7 @@ enum DeliveryFailureAction: Equatable {
             // the purge codes): the record is left for the next run. Other misuse (an unknown
             // partition) is about the record.
             self = error.code == 0 || error.codeName == "_DESTROY" ? .abandon : .rejectRecord
-        case .transient, .queueFull, .offsetOutOfRange, .configuration:
+        case .transient, .queueFull, .offsetOutOfRange, .configuration, .abortable:
             self = error.codeName.hasPrefix("_PURGE") ? .abandon : .retry
         }
     }
@@ -57,6 +57,9 @@ final class RecordSender: Sendable {
     private let producer: KafkaProducer
     private let ledger: InFlightLedger
     private let dlqTopic: String
+    /// Set in exactly-once delivery: a failed output dooms the open transaction instead of being
+    /// sent again (see ``TransactionState``).
+    private let transaction: TransactionState?
     private let logger: Logger
     private let retryQueue = DispatchQueue(label: "postclassd.retry")
     private let stopped = Atomic<Bool>(false)
@@ -68,13 +71,14 @@ final class RecordSender: Sendable {
     ///   - onDelivered: a record's output was delivered (on the delivery thread).
     ///   - onRetry: an output to this topic is sent again after this error.
     ///   - onFatal: delivery cannot go on; the text says why and what to do.
-    init(producer: KafkaProducer, ledger: InFlightLedger, dlqTopic: String, logger: Logger,
+    init(producer: KafkaProducer, ledger: InFlightLedger, dlqTopic: String, transaction: TransactionState? = nil, logger: Logger,
          onDelivered: @escaping @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void,
          onRetry: @escaping @Sendable (String, KafkaError) -> Void,
          onFatal: @escaping @Sendable (String) -> Void) {
         self.producer = producer
         self.ledger = ledger
         self.dlqTopic = dlqTopic
+        self.transaction = transaction
         self.logger = logger
         self.onDelivered = onDelivered
         self.onRetry = onRetry
@@ -94,7 +98,7 @@ final class RecordSender: Sendable {
         } catch {
             // Never queued: take the registration back and handle it like a failed delivery.
             guard let pending = ledger.takePending(token: token) else { return }
-            handleFailure(pending, error: error)
+            handleFailure(pending, error: error, synchronous: true)
         }
     }
 
@@ -106,17 +110,35 @@ final class RecordSender: Sendable {
     func handle(_ report: DeliveryReport) {
         guard let pending = ledger.settle(token: report.token, delivered: report.error == nil) else { return }
         if let error = report.error {
-            handleFailure(pending, error: error)
+            handleFailure(pending, error: error, synchronous: false)
             return
         }
         onDelivered(pending, report)
     }
 
-    private func handleFailure(_ pending: InFlightLedger.Pending, error: KafkaError) {
+    /// - Parameter synchronous: the send itself failed (on the worker sending it), rather than
+    ///   the delivery (on the delivery thread).
+    private func handleFailure(_ pending: InFlightLedger.Pending, error: KafkaError, synchronous: Bool) {
         let source = AdmittedRecord(message: pending.message, epoch: pending.epoch)
         let origin = "\(pending.message.topicPartition)@\(pending.message.offset)"
         var action = DeliveryFailureAction(error)
         if stopped.load(ordering: .acquiring) { action = .abandon }
+        // In a transaction nothing is sent again later, from another thread: it could land in
+        // the next transaction without its input's offset. A labelled record the producer
+        // refuses at once (too large) is still dead-lettered here, on the worker, inside the
+        // transaction; every other failure dooms the transaction, which is aborted and redone.
+        if let transaction, !(synchronous && action == .rejectRecord && pending.kind != .deadLetter && error.codeName != "_STATE") {
+            ledger.abandon(pending.message)
+            switch action {
+            case .abandon:
+                break  // purged by an abort or at close: the record is read again anyway
+            case .stop:
+                onFatal("the Kafka producer failed for good (\(error)); records of the open transaction will be read again after a restart")
+            case .retry, .retryThenStop, .rejectRecord:
+                transaction.doom("output for \(origin) to \(pending.record.topic) failed: \(error)", denied: action == .retryThenStop)
+            }
+            return
+        }
         switch action {
         case .abandon:
             ledger.abandon(pending.message)

@@ -39,8 +39,12 @@ final class WorkerPool: Sendable {
     private let state = Mutex(State())
     private let started = ContinuousClock.now
 
-    init(workers: Int) {
+    /// Called on the worker after each job, once the pool counts it as done.
+    private let onJobFinished: (@Sendable () -> Void)?
+
+    init(workers: Int, onJobFinished: (@Sendable () -> Void)? = nil) {
         self.workers = max(1, workers)
+        self.onJobFinished = onJobFinished
     }
 
     /// Queues a job; it starts as soon as a worker is free.
@@ -70,6 +74,7 @@ final class WorkerPool: Sendable {
                 }
                 return next
             }
+            onJobFinished?()
         }
     }
 

@@ -39,6 +39,29 @@ struct DaemonSettings: Sendable {
     var metricsAddress = "127.0.0.1:9464"
     /// Accept Kafka properties that weaken delivery (``unsafeDeliveryProperties``).
     var allowUnsafeDelivery = false
+    var delivery = DeliveryMode.atLeastOnce
+    /// nil: ``defaultTransactionalID``.
+    var transactionalID: String?
+    /// How often the open transaction commits (exactly-once): the commit waits for the batches
+    /// in flight, so shorter intervals cost throughput and longer ones add output latency.
+    var transactionInterval: Duration = .milliseconds(100)
+
+    /// How output relates to input offsets.
+    enum DeliveryMode: String, Sendable, CaseIterable {
+        /// An offset is committed after its output is delivered: a crash may repeat output.
+        case atLeastOnce = "at-least-once"
+        /// Output and the input offsets it finishes commit in one Kafka transaction.
+        case exactlyOnce = "exactly-once"
+    }
+
+    /// The transactional id when none is set: stable across restarts of this instance (so a
+    /// restart fences its predecessor at once and aborts its open transaction) and distinct per
+    /// group and host. Two instances of one group on one host must each set their own.
+    var defaultTransactionalID: String {
+        "postclassd-\(groupID)-\(ProcessInfo.processInfo.hostName)"
+    }
+
+    var effectiveTransactionalID: String { transactionalID ?? defaultTransactionalID }
 
     /// Kafka properties in `kafkaProperties` under which a delivery report (which finishes a record
     /// and stores its offset) no longer proves the output is durably written, with why.

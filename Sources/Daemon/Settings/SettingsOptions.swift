@@ -30,6 +30,9 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("max-message-bytes"), help: SettingsOptions.help("max-message-bytes")) var maxMessageBytes: String?
     @Option(name: .customLong("max-image-bytes"), help: SettingsOptions.help("max-image-bytes")) var maxImageBytes: String?
     @Option(name: .customLong("metrics-address"), help: SettingsOptions.help("metrics-address")) var metricsAddress: String?
+    @Option(help: SettingsOptions.help("delivery")) var delivery: String?
+    @Option(name: .customLong("transactional-id"), help: SettingsOptions.help("transactional-id")) var transactionalID: String?
+    @Option(name: .customLong("transaction-interval"), help: SettingsOptions.help("transaction-interval")) var transactionInterval: String?
 
     /// A flag's help, from the settings table (one source for flags, environment and files).
     static func help(_ name: String) -> ArgumentHelp {
@@ -45,7 +48,8 @@ struct SettingsOptions: ParsableArguments {
             ("blas-threads", blasThreads), ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes),
             ("model", model), ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel),
             ("log-format", logFormat), ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes),
-            ("metrics-address", metricsAddress),
+            ("metrics-address", metricsAddress), ("delivery", delivery), ("transactional-id", transactionalID),
+            ("transaction-interval", transactionInterval),
         ]
         for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }
         if keepImage { flags["keep-image"] = .scalar("true") }

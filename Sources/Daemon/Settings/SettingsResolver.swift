@@ -46,12 +46,12 @@ struct SettingsResolver {
                 }
             }
         }
-        try check(settings)
+        try check(settings, given: Set(layers.flatMap(\.1.keys)))
         return settings
     }
 
     /// Rules that involve more than one setting.
-    private func check(_ s: DaemonSettings) throws(SettingsError) {
+    private func check(_ s: DaemonSettings, given: Set<String>) throws(SettingsError) {
         if s.maxInflightMessages < s.batchSize {
             throw SettingsError(setting: "max-inflight-messages", source: nil,
                                 problem: "\(s.maxInflightMessages) is below batch-size \(s.batchSize), so a full batch could never form; raise it")
@@ -68,8 +68,40 @@ struct SettingsResolver {
             throw SettingsError(setting: "kafka", source: nil, problem:
                 "\(unsafe.property) weakens delivery: \(unsafe.why). Remove it, or set allow-unsafe-delivery=true to accept that")
         }
+        try checkDelivery(s, given: given)
         if s.outputTopic == s.dlqTopic {
             throw SettingsError(setting: "dlq-topic", source: nil, problem: "must differ from output-topic \(s.outputTopic)")
+        }
+    }
+
+    /// Rules of exactly-once delivery: properties that would let input offsets be committed
+    /// outside the transactions, or read input that was never committed.
+    private func checkDelivery(_ s: DaemonSettings, given: Set<String>) throws(SettingsError) {
+        guard s.delivery == .exactlyOnce else {
+            for name in ["transactional-id", "transaction-interval"] where given.contains(name) {
+                throw SettingsError(setting: name, source: nil, problem: "applies only with delivery exactly-once; set delivery=exactly-once or remove it")
+            }
+            return
+        }
+        if let value = s.kafkaProperties["enable.auto.commit"], !["false", "0"].contains(value.lowercased()) {
+            throw SettingsError(setting: "kafka", source: nil, problem:
+                "enable.auto.commit=\(value) would commit input offsets outside the transactions (exactly-once commits them with its output); remove it")
+        }
+        if let value = s.kafkaProperties["isolation.level"], value.lowercased() != "read_committed" {
+            throw SettingsError(setting: "kafka", source: nil, problem:
+                "isolation.level=\(value) would read input from aborted transactions; exactly-once needs read_committed (the default): remove it")
+        }
+        if let value = s.kafkaProperties["transaction.timeout.ms"] {
+            guard let ms = Int(value), ms >= 1000, ms <= 900_000 else {
+                throw SettingsError(setting: "kafka", source: nil, problem: "transaction.timeout.ms=\(value) is not a whole number of milliseconds from 1000 to 900000")
+            }
+            if Duration.milliseconds(ms) <= s.transactionInterval * 2 {
+                throw SettingsError(setting: "transaction-interval", source: nil, problem:
+                    "\(s.transactionInterval) leaves no room within transaction.timeout.ms=\(ms): the coordinator would abort transactions before they commit; keep the interval under half the timeout")
+            }
+        }
+        if s.kafkaProperties["transactional.id"] != nil {
+            throw SettingsError(setting: "kafka", source: nil, problem: "transactional.id is set by the transactional-id setting; use that instead")
         }
     }
 }

@@ -87,6 +87,26 @@ enum SettingsTable {
         SettingSpec(name: "allow-unsafe-delivery", help: "Accept Kafka properties that weaken delivery (acks other than all, enable.idempotence=false); refused at start-up otherwise (true/false).") { s, v throws(SettingsProblem) in
             s.allowUnsafeDelivery = try boolean(v)
         },
+        SettingSpec(name: "delivery", help: "at-least-once (default: a crash may repeat output) or exactly-once (Kafka transactions: output and input offsets commit together; readers must use isolation.level=read_committed).") { s, v throws(SettingsProblem) in
+            let text = try scalar(v)
+            guard let mode = DaemonSettings.DeliveryMode(rawValue: text) else { throw SettingsProblem("'\(text)' is not at-least-once or exactly-once") }
+            s.delivery = mode
+        },
+        SettingSpec(name: "transactional-id", help: "With delivery exactly-once: this instance's Kafka transactional.id, the same across its restarts and different from every other instance's (default: postclassd-GROUP-HOSTNAME).") { s, v throws(SettingsProblem) in
+            let id = try scalar(v)
+            guard !id.isEmpty, id.utf8.count <= 249, !id.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                throw SettingsProblem("'\(id)' is not a transactional id: 1 to 249 characters, no spaces")
+            }
+            s.transactionalID = id
+        },
+        SettingSpec(name: "transaction-interval", help: "With delivery exactly-once: how often the open transaction commits, in milliseconds (1-60000) or with a unit (100ms, 1s).") { s, v throws(SettingsProblem) in
+            let text = try scalar(v)
+            let interval: Duration = if let ms = Int(text) { .milliseconds(ms) } else { try duration(v) }
+            guard interval >= .milliseconds(1), interval <= .seconds(60) else {
+                throw SettingsProblem("'\(text)' is not from 1 ms to 60 s (a plain number is milliseconds)")
+            }
+            s.transactionInterval = interval
+        },
         SettingSpec(name: "metrics-address", help: "Where /metrics, /healthz and /readyz listen (host:port; port 0 picks one).") { s, v throws(SettingsProblem) in
             s.metricsAddress = try scalar(v)
         },
