@@ -217,7 +217,7 @@ final class TensorOpsTests: XCTestCase {
         let plain = try Linear(weight: Tensor(shape: [40, 24], data: random(40 * 24, seed: &seed)),
                                bias: random(40, seed: &seed))
         let packed = plain.packedForShortInputs()
-        XCTAssertNotNil(packed.packedWeight)
+        XCTAssertNotNil(packed.packed)
         for rows in [1, 7, 96, 289] {
             let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
             for threads in [1, 3] {
