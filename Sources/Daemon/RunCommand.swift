@@ -30,6 +30,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-inflight-bytes"), help: RunCommand.help("max-inflight-bytes")) var maxInflightBytes: String?
     @Option(help: RunCommand.help("kafka")) var kafka: [String] = []
     @Option(help: RunCommand.help("model")) var model: String?
+    @Option(help: RunCommand.help("precision")) var precision: String?
     @Option(name: .customLong("drain-timeout"), help: RunCommand.help("drain-timeout")) var drainTimeout: String?
     @Option(name: .customLong("stall-timeout"), help: RunCommand.help("stall-timeout")) var stallTimeout: String?
     @Option(name: .customLong("log-level"), help: RunCommand.help("log-level")) var logLevel: String?
@@ -54,7 +55,7 @@ struct RunCommand: ParsableCommand {
             ("brokers", brokers), ("input-topics", inputTopics), ("output-topic", outputTopic), ("dlq-topic", dlqTopic),
             ("group-id", groupID), ("batch-size", batchSize), ("batch-wait-ms", batchWaitMs), ("workers", workers),
             ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes), ("model", model),
-            ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel), ("log-format", logFormat),
+            ("precision", precision),            ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel), ("log-format", logFormat),
             ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes), ("metrics-address", metricsAddress),
         ]
         for (name, value) in scalars { if let value { flags[name] = .scalar(value) } }
@@ -96,11 +97,11 @@ struct RunCommand: ParsableCommand {
 
         BLASThreads.set(settings.effectiveBLASThreads)
         FreedMemory.keepForReuse()
-        logger.info("inference kernels: \(KernelBodies.widest); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
+        logger.info("inference kernels: \(KernelBodies.widest); text encoder products: \(KernelBodies.describe(settings.precision)); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
         telemetry.modelLoading(expected: .seconds(300))
         let classifier: any Classifier
         do {
-            classifier = try ClassifierFactory.make(settings.model)
+            classifier = try ClassifierFactory.make(settings.model, precision: settings.precision)
         } catch {
             throw StartupError.model(error)
         }
