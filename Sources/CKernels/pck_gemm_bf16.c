@@ -98,6 +98,8 @@ int pck_has_avx512_bf16(void) {
 
 int pck_uses_avx512_bf16(void) { return pck_has_avx512_bf16(); }
 
+double pck_bf16_rate(void) { return pck_has_avx512_bf16() ? pck_bf16_rate_avx512() : 0; }
+
 void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
                           const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;

@@ -15,6 +15,8 @@
 #include "pck_math.h"
 #include "pck_gemm_common.h"
 
+#include <time.h>
+
 enum { BLOCK_ROWS = 12 };
 #define PCK_UNROLL _Pragma("GCC unroll 12")
 
@@ -125,4 +127,64 @@ PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, s
             }
         }
     }
+}
+
+// ---- how fast vdpbf16ps is here ------------------------------------------------------------
+//
+// Whether bf16 products pay depends on the core: some run vdpbf16ps (32 multiply-adds) at the
+// rate of an fp32 FMA (16), others at half that rate, where bf16 is slower than fp32 whenever the
+// weights are in cache (bench/kernels/bf16_product.c). So the rate is measured: twelve independent
+// chains of each instruction on registers, the two loops in turn, best of five.
+
+enum { RATE_CHAINS = 12, RATE_STEPS = 20000 };
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/// Seconds for RATE_STEPS x RATE_CHAINS vdpbf16ps; `sink` keeps the sums alive.
+PCK_AVX512_BF16 __attribute__((noinline)) static double time_dpbf16(float *sink) {
+    __m512 c[RATE_CHAINS];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3F803F80), b = (__m512bh)_mm512_set1_epi32(0x3A803A80);
+    for (int i = 0; i < RATE_CHAINS; i++) c[i] = _mm512_setzero_ps();
+    const double t0 = seconds_now();
+    for (int s = 0; s < RATE_STEPS; s++) {
+        __asm__ volatile("" : "+v"(a));  // a fresh operand each step, so the loop is not folded
+        PCK_UNROLL for (int i = 0; i < RATE_CHAINS; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    }
+    const double t = seconds_now() - t0;
+    for (int i = 1; i < RATE_CHAINS; i++) c[0] = _mm512_add_ps(c[0], c[i]);
+    *sink += _mm512_reduce_add_ps(c[0]);
+    return t;
+}
+
+/// Seconds for RATE_STEPS x RATE_CHAINS fp32 FMAs on 16 lanes.
+PCK_AVX512_BF16 __attribute__((noinline)) static double time_fma(float *sink) {
+    __m512 c[RATE_CHAINS];
+    __m512 a = _mm512_set1_ps(1e-3f), b = _mm512_set1_ps(0.5f);
+    for (int i = 0; i < RATE_CHAINS; i++) c[i] = _mm512_setzero_ps();
+    const double t0 = seconds_now();
+    for (int s = 0; s < RATE_STEPS; s++) {
+        __asm__ volatile("" : "+v"(a));
+        PCK_UNROLL for (int i = 0; i < RATE_CHAINS; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+    }
+    const double t = seconds_now() - t0;
+    for (int i = 1; i < RATE_CHAINS; i++) c[0] = _mm512_add_ps(c[0], c[i]);
+    *sink += _mm512_reduce_add_ps(c[0]);
+    return t;
+}
+
+PCK_AVX512_BF16 double pck_bf16_rate_avx512(void) {
+    float sink = 0;
+    double dot = 1e30, fma = 1e30;
+    for (int round = 0; round < 5; round++) {
+        const double f = time_fma(&sink), d = time_dpbf16(&sink);
+        if (f < fma) fma = f;
+        if (d < dot) dot = d;
+    }
+    // Multiply-adds per second: 32 per vdpbf16ps, 16 per FMA. `sink` is finite; the test only
+    // keeps the compiler from dropping the loops.
+    return sink == sink && dot > 0 ? (32.0 / dot) / (16.0 / fma) : 0;
 }

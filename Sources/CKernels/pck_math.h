@@ -140,6 +140,9 @@ PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, s
                                                  const uint16_t *packed, const float *bias, const float *residual,
                                                  size_t out, int act, float *y);
 
+/// pck_bf16_rate's measurement (pck_gemm_bf16_avx512.c).
+PCK_AVX512_BF16 double pck_bf16_rate_avx512(void);
+
 /// Columns of attention's K^T and score rows: `length` rounded up to 16, so that neither the AVX2
 /// body (8 lanes) nor the AVX-512 one (16) runs off a row.
 static inline size_t pck_attention_padded(size_t length) { return (length + 15) & ~(size_t)15; }

@@ -4,9 +4,10 @@ import XCTest
 
 /// The accuracy guard of bf16 products (issue 29) on real text: all-MiniLM-L6-v2's token states
 /// and the default bundle's labels with bf16 products against fp32, on the first 1,000 tweets of
-/// iSarcasmEval's training set (../shared/data/isarcasmeval, beside the repository). `auto` picks
-/// bf16 only because these hold. They need the AVX512-BF16 body: the portable one would take
-/// many minutes for 1,000 tweets (BF16KernelTests holds it to the reference on every CPU).
+/// iSarcasmEval's training set (../shared/data/isarcasmeval, beside the repository). `auto` may
+/// pick bf16 (where it also pays: `Precision.automatic`) only because these hold. They need the
+/// AVX512-BF16 body: the portable one would take many minutes for 1,000 tweets (BF16KernelTests
+/// holds it to the reference on every CPU).
 final class BF16AccuracyTests: XCTestCase {
     static let tweetsFile = TestPaths.root.deletingLastPathComponent().appendingPathComponent("shared/data/isarcasmeval/train.En.csv")
     static let tweetCount = 1000

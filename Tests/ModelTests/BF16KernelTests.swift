@@ -199,6 +199,22 @@ final class BF16KernelTests: XCTestCase {
         print("tiny-bert bf16: max abs difference from the bf16 reference \(worst), mean \(mean); mean from the fp32 reference \(meanFromFP32)")
     }
 
+    /// The measured rate of vdpbf16ps against fp32 FMAs is a plausible ratio where the CPU has
+    /// the instruction (the instruction's multiply-adds are 32 to the FMA's 16) and 0 elsewhere,
+    /// and `auto` takes bf16 only where the rate reaches `automaticBF16Rate`.
+    func testAutoTakesBF16OnlyWhereTheInstructionIsFast() {
+        let rate = Precision.bf16Rate
+        print("vdpbf16ps multiply-adds per fp32 FMA multiply-add: \(rate); auto: \(Precision.automatic) (\(Precision.automaticReason))")
+        if Precision.cpuHasBF16 {
+            XCTAssertGreaterThan(rate, 0.2)
+            XCTAssertLessThan(rate, 8)
+        } else {
+            XCTAssertEqual(rate, 0)
+            XCTAssertEqual(Precision.automatic, .fp32)
+        }
+        XCTAssertEqual(Precision.automatic == .bf16, Precision.cpuHasBF16 && rate >= Precision.automaticBF16Rate)
+    }
+
     private func product(_ x: [Float], rows: Int, inputs: Int, packed: [UInt16], bias: [Float], residual: [Float]?,
                          outputs: Int, relu6: Bool) throws -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)

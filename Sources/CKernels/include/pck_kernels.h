@@ -93,6 +93,11 @@ float pck_bf16_to_float(uint16_t value);
 /// 1 when pck_gemm_packed_bf16 runs its AVX512-BF16 body, 0 for the portable one.
 int pck_uses_avx512_bf16(void);
 
+/// Multiply-adds per second of vdpbf16ps over those of fp32 FMAs on this core (about 2 where it
+/// runs at the FMA's instruction rate, 1 where at half of it), measured in about a millisecond on
+/// registers; 0 without the AVX512-BF16 body. Decides whether bf16 products can pay here.
+double pck_bf16_rate(void);
+
 /// With a non-zero argument, pck_gemm_packed_bf16 takes its portable body from the next call on
 /// while the other kernels keep theirs (tests compare the two bf16 bodies on a whole encoder).
 /// Not for concurrent use; 0 restores dispatch.

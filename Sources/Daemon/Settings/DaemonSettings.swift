@@ -27,6 +27,8 @@ struct DaemonSettings: Sendable {
     var model = "models/default"
     /// The text encoder's products, resolved and checked against this CPU (``PrecisionSetting``).
     var precision: Precision = PrecisionSetting.auto.resolved
+    /// Whether `precision` came from `auto` (the start-up log then says why).
+    var precisionIsAutomatic = true
     var drainTimeout: Duration = .seconds(30)
     /// How long records may wait in an assigned partition with nothing taken in or finished
     /// before input counts as stalled (`/readyz` 503). Well above a batch's time, so a slow model
@@ -68,7 +70,8 @@ struct DaemonSettings: Sendable {
 
 /// The `precision` setting: the number format of the text encoder's matrix products.
 enum PrecisionSetting: String, Sendable, CaseIterable {
-    /// bf16 where the CPU has AVX512-BF16 (`Precision.automatic`), else fp32.
+    /// bf16 where the CPU has AVX512-BF16 and runs it fast enough to pay (`Precision.automatic`),
+    /// else fp32.
     case auto
     case fp32
     case bf16

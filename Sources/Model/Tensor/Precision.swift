@@ -19,8 +19,27 @@ public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     /// enabled, read from CPUID once at start-up.
     public static let cpuHasBF16 = pck_uses_avx512_bf16() == 1
 
-    /// What the `auto` setting picks on this CPU: bf16 where the CPU has AVX512-BF16, else fp32.
-    /// bf16 passed the accuracy guard on all-MiniLM-L6-v2 and the default bundle
-    /// (`BF16AccuracyTests`); a text encoder that fails it should be pinned to fp32.
-    public static var automatic: Precision { cpuHasBF16 ? .bf16 : .fp32 }
+    /// Multiply-adds per second of `vdpbf16ps` over those of fp32 FMAs on this core, measured once
+    /// (about a millisecond, `pck_bf16_rate`); 0 without AVX512-BF16. About 2 where the
+    /// instruction runs at the FMA's rate (32 multiply-adds to the FMA's 16), 1 where at half of
+    /// it: 0.50 on the Intel Xeon (Emerald Rapids) of 2026-12-06, where bf16 products ran the
+    /// encoder at 0.6x fp32's speed from batch 8 up (bench/model's `PRECISION_AB=bf16`).
+    public static let bf16Rate = pck_bf16_rate()
+
+    /// The least `bf16Rate` at which `auto` takes bf16: below it bf16 products lose to fp32 where
+    /// the weights are in cache (half the weight bytes only help when they stream from memory).
+    public static let automaticBF16Rate = 1.5
+
+    /// What the `auto` setting picks on this CPU: bf16 where the CPU has AVX512-BF16 and runs it at
+    /// `automaticBF16Rate` or more, else fp32. bf16 passed the accuracy guard on all-MiniLM-L6-v2
+    /// and the default bundle (`BF16AccuracyTests`); a text encoder that fails it should be
+    /// pinned to fp32.
+    public static var automatic: Precision { cpuHasBF16 && bf16Rate >= automaticBF16Rate ? .bf16 : .fp32 }
+
+    /// Why `auto` picks what it does here, for the start-up log.
+    public static var automaticReason: String {
+        guard cpuHasBF16 else { return "no AVX512-BF16 on this CPU" }
+        let rate = (bf16Rate * 100).rounded() / 100
+        return "AVX512-BF16 multiply-adds at \(rate)x the fp32 FMA rate here (bf16 from \(automaticBF16Rate)x)"
+    }
 }
