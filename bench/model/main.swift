@@ -89,6 +89,10 @@ if let limits = variantLimits, limits.count != 2 {
     FileHandle.standardError.write(Data("PACKED_AB must be two row limits, QKV,OTHERS (for example 96,512)\n".utf8))
     exit(2)
 }
+if variantLimits != nil, Linear.defaultPackedRowLimit == Int.max {
+    FileHandle.standardError.write(Data("PACKED_AB needs the AVX2 body (KERNELS=avx2): with the AVX-512 body every product takes the packed weight and the layers keep no plain one for sgemm\n".utf8))
+    exit(2)
+}
 let precisionAB = ProcessInfo.processInfo.environment["PRECISION_AB"]
 if let precisionAB, precisionAB != "bf16" || variantLimits != nil {
     FileHandle.standardError.write(Data("PRECISION_AB takes only bf16, and not together with PACKED_AB\n".utf8))

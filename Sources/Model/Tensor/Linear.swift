@@ -6,8 +6,9 @@ import COpenBLAS
 /// The weight is used as stored: `cblas_sgemm` reads it transposed (`CblasTrans`), so loading a
 /// checkpoint makes no transposed copy.
 public struct Linear: Sendable {
-    /// The weight, shape `[outFeatures, inFeatures]`. A layer made `packedForShortInputs(.bf16)`
-    /// keeps only its bf16 copy: its `weight` is then `[0, inFeatures]`, with no values.
+    /// The weight, shape `[outFeatures, inFeatures]`. A layer made `packedForShortInputs` that
+    /// keeps only its packed copy (always in bf16; in fp32 where the packed product takes every row
+    /// count) has a `weight` of `[0, inFeatures]`, with no values.
     public private(set) var weight: Tensor
     /// The bias, `outFeatures` values, or `nil` for a layer without bias.
     public let bias: [Float]?
@@ -20,8 +21,8 @@ public struct Linear: Sendable {
 
     /// A packed copy of the weight.
     enum Packed: Sendable {
-        /// For `pck_gemm_packed`, beside the plain weight: products of more rows per slice than
-        /// `packedRowLimit` take sgemm on the plain weight.
+        /// For `pck_gemm_packed`: products of more rows per slice than `packedRowLimit` take sgemm
+        /// on the plain weight, where the layer keeps it.
         case fp32([Float])
         /// For `pck_gemm_packed_bf16`, instead of the plain weight: every product takes it.
         case bf16([UInt16])
@@ -49,11 +50,12 @@ public struct Linear: Sendable {
 
     /// The same layer with a packed copy of its weight for short inputs, in `precision`.
     ///
-    /// fp32: the packed copy sits beside the plain weight (twice the memory), and products of at
-    /// most `packedRowLimit` rows per slice use it instead of sgemm. For a short input OpenBLAS
-    /// packs the whole weight on every call for a handful of rows, which costs more than the
-    /// product; from about a hundred rows up sgemm catches up (figures in bench/model/README.md;
-    /// `bench/kernels/run.sh` measures the packed product alone).
+    /// fp32: products of at most `packedRowLimit` rows per slice use the packed copy instead of
+    /// sgemm. For a short input OpenBLAS packs the whole weight on every call for a handful of
+    /// rows, which costs more than the product; from about a hundred rows up sgemm catches up
+    /// with the AVX2 body (figures in bench/model/README.md; `bench/kernels/run.sh` measures the
+    /// packed product alone). With that body the plain weight stays for sgemm (twice the
+    /// memory); where the limit is every row count (the AVX-512 body) it is dropped: one copy.
     ///
     /// bf16: the weight is packed to bf16 and the plain one dropped (half the fp32 weight's
     /// memory); every product takes the bf16 kernel, whatever its row count.
@@ -62,6 +64,7 @@ public struct Linear: Sendable {
         switch precision {
         case .fp32:
             copy.packed = .fp32(PackedWeight.pack(weight))
+            if copy.packedRowLimit == Int.max { copy.weight = Tensor(uncheckedShape: [0, inFeatures], data: []) }
         case .bf16:
             copy.packed = .bf16(PackedWeightBF16.pack(weight))
             copy.weight = Tensor(uncheckedShape: [0, inFeatures], data: [])
@@ -76,7 +79,8 @@ public struct Linear: Sendable {
     }
 
     /// The same layer with another row limit for its fp32 packed weight (for tuning runs such as
-    /// `bench/model`'s A/B); a layer without one is returned unchanged in effect.
+    /// `bench/model`'s A/B); a layer without one, or without a plain weight to fall back on, is
+    /// returned unchanged in effect.
     func withPackedRowLimit(_ rowLimit: Int) -> Linear {
         var copy = self
         copy.packedRowLimit = rowLimit
@@ -118,7 +122,7 @@ public struct Linear: Sendable {
             }
             return Tensor(uncheckedShape: outShape, data: values)
         // Rows per slice against the limit (a product form would overflow at the AVX-512 limit).
-        case let .fp32(w) where (m + threads - 1) / max(1, threads) <= packedRowLimit:
+        case let .fp32(w) where weight.rowCount == 0 || (m + threads - 1) / max(1, threads) <= packedRowLimit:
             let values = Self.packedProduct(x, w, bias, m: m, n: n, threads: threads) { a, rows, w, b, c in
                 PackedWeight.product(a, rows: rows, inputs: k, packed: w, bias: b, outputs: n, relu6: false, into: c)
             }
