@@ -98,11 +98,40 @@ int pck_has_avx512_bf16(void) {
 
 int pck_uses_avx512_bf16(void) { return pck_has_avx512_bf16(); }
 
+static int force_no_amx = 0;
+
+void pck_force_avx512_bf16(int on) { force_no_amx = on; }
+
+/// 1 when the AMX body may run: the AVX512-BF16 one may (its conversions are used), the CPU has
+/// AMX-BF16 and the OS gave this process the tile state (asked once; -1 until then).
+static int has_amx_bf16(void) {
+    static int ready = -1;
+    if (force_no_amx || !pck_has_avx512_bf16()) return 0;
+    int state = __atomic_load_n(&ready, __ATOMIC_RELAXED);
+    if (state < 0) {
+        // Threads that race here each ask the OS, which is harmless, and store the same answer.
+        state = pck_amx_bf16_os_ready();
+        __atomic_store_n(&ready, state, __ATOMIC_RELAXED);
+    }
+    return state;
+}
+
+int pck_uses_amx_bf16(void) { return has_amx_bf16(); }
+
 double pck_bf16_rate(void) { return pck_has_avx512_bf16() ? pck_bf16_rate_avx512() : 0; }
 
 void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
                           const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;
+    if (in_channels % 32 == 0 && has_amx_bf16()) {
+        // The tile body reads whole tiles of 16 rows: x's bf16 rows, zero rows after the last.
+        uint16_t *xb = malloc((rows + 15) / 16 * 16 * in_channels * sizeof(uint16_t));
+        if (xb) {
+            pck_gemm_packed_bf16_amx(x, xb, rows, in_channels, packed, bias, residual, out_channels, act, y);
+            free(xb);
+            return;
+        }
+    }
     if (pck_has_avx512_bf16()) {
         // The AVX512-BF16 body reads x as bf16 rows of an even width, converted once here. Without
         // memory for them the portable body, which converts as it goes, gives the same sums.

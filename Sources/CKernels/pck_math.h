@@ -140,6 +140,15 @@ PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, s
                                                  const uint16_t *packed, const float *bias, const float *residual,
                                                  size_t out, int act, float *y);
 
+/// The AMX body of pck_gemm_packed_bf16 (pck_gemm_bf16_amx.c), for `in` a multiple of 32; same
+/// contract, with `xb` room for rows rounded up to 16, times `in`, bf16 values.
+void pck_gemm_packed_bf16_amx(const float *x, uint16_t *xb, size_t rows, size_t in, const uint16_t *packed,
+                              const float *bias, const float *residual, size_t out, int act, float *y);
+
+/// 1 when the CPU has AMX-BF16 and AMX-TILE and the OS has given this process the tile state
+/// (asks Linux for it; pck_gemm_bf16_amx.c).
+int pck_amx_bf16_os_ready(void);
+
 /// pck_bf16_rate's measurement (pck_gemm_bf16_avx512.c).
 PCK_AVX512_BF16 double pck_bf16_rate_avx512(void);
 

@@ -6,14 +6,24 @@ import XCTest
 /// The bf16 packed product (`pck_gemm_packed_bf16`) against the numpy reference
 /// (tools/reference/bf16_reference.py, fixture from tools/golden/make_bf16_golden.py): the rounding,
 /// products, a linear layer and the tiny BERT with bf16 products. The portable body runs on every
-/// CPU; the AVX512-BF16 body where the CPU has it, and is then also held to the portable one.
+/// CPU; the AVX512-BF16 and AMX bodies where the CPU (and, for AMX, the OS) has them, and are then
+/// also held to the portable one.
 final class BF16KernelTests: XCTestCase {
     static let fixture = TestPaths.fixtures.appendingPathComponent("bf16")
 
-    /// Runs `check` once per bf16 body this CPU has ("avx512-bf16" where it has AVX512-BF16, then
-    /// "portable"), passing the body's name for failure messages.
+    /// Runs `check` once per bf16 body this CPU has ("amx-bf16" where it has AMX-BF16,
+    /// "avx512-bf16" where it has AVX512-BF16, then "portable"), passing the body's name for
+    /// failure messages.
     private func forEachBF16Body(_ check: (String) throws -> Void) rethrows {
+        if Precision.cpuHasAMX {
+            XCTAssertEqual(KernelBodies.bf16, "amx-bf16")
+            try check("amx-bf16")
+        } else {
+            print("BF16KernelTests: no AMX-BF16 here (CPU or OS); the AMX body is not tested here")
+        }
         if Precision.cpuHasBF16 {
+            pck_force_avx512_bf16(1)
+            defer { pck_force_avx512_bf16(0) }
             XCTAssertEqual(KernelBodies.bf16, "avx512-bf16")
             try check("avx512-bf16")
         } else {
@@ -96,10 +106,33 @@ final class BF16KernelTests: XCTestCase {
         guard Precision.cpuHasBF16 else {
             throw XCTSkip("this CPU has no AVX512-BF16 (or the OS does not enable AVX-512): only the portable bf16 body runs here, and testProductsMatchNumpyReference tests it")
         }
+        pck_force_avx512_bf16(1)
+        defer { pck_force_avx512_bf16(0) }
+        let worst = try compareWithPortableBody(shapes: [(1, 384, 1152), (7, 21, 45), (12, 96, 40), (13, 1536, 384), (25, 383, 200),
+                                                         (31, 4100, 48), (60, 24, 3), (2, 1, 16)], body: "avx512-bf16")
+        print("AVX512-BF16 body vs portable body: max abs difference \(worst)")
+    }
+
+    /// The AMX body against the portable one over shapes that reach its paths (one and two tiles of
+    /// rows, the last one part padding: 1, 16, 17, 33, 60 rows; pairs of panels, an odd last one,
+    /// partial panels; several groups past L2 at 4096 inputs): the same sums up to float32
+    /// rounding (the tile unit adds the products in its own order).
+    func testAMXBodyMatchesPortableBody() throws {
+        guard Precision.cpuHasAMX else {
+            throw XCTSkip("no AMX-BF16 here (the CPU lacks it or the OS does not give this process the tile state): the AMX body cannot run")
+        }
+        XCTAssertEqual(KernelBodies.bf16, "amx-bf16")
+        let worst = try compareWithPortableBody(shapes: [(1, 384, 1152), (16, 32, 45), (17, 96, 40), (13, 1536, 384), (33, 384, 200),
+                                                         (31, 4096, 48), (60, 64, 3)], body: "amx-bf16")
+        print("AMX body vs portable body: max abs difference \(worst)")
+    }
+
+    /// The largest difference between the bf16 body in use and the portable one over `shapes`
+    /// (rows, inputs, outputs), with and without residual and ReLU6, each held to float32 rounding.
+    private func compareWithPortableBody(shapes: [(Int, Int, Int)], body: String) throws -> Float {
         var seed: UInt64 = 41
         var worst: Float = 0
-        for (rows, inputs, outputs) in [(1, 384, 1152), (7, 21, 45), (12, 96, 40), (13, 1536, 384), (25, 383, 200),
-                                        (31, 4100, 48), (60, 24, 3), (2, 1, 16)] {
+        for (rows, inputs, outputs) in shapes {
             let w = try Tensor(shape: [outputs, inputs], data: random(outputs * inputs, seed: &seed, scale: 0.3))
             let x = random(rows * inputs, seed: &seed, scale: 3)
             let bias = random(outputs, seed: &seed)
@@ -114,11 +147,12 @@ final class BF16KernelTests: XCTestCase {
                 pck_force_portable_bf16(0)
                 let diff = maxAbsDifference(fast, portable)
                 worst = max(worst, diff)
-                // Equal here; a margin of float32 rounding for a CPU that orders the pair's sums otherwise.
-                XCTAssertLessThan(diff, 1e-6 * Float(inputs), "\(rows)x\(inputs)->\(outputs) residual \(useResidual) relu6 \(relu6)")
+                // AVX512-BF16: equal here; a margin of float32 rounding for a CPU that orders the
+                // pair's sums otherwise, and for the tile unit's order.
+                XCTAssertLessThan(diff, 1e-6 * Float(inputs), "\(body) \(rows)x\(inputs)->\(outputs) residual \(useResidual) relu6 \(relu6)")
             }
         }
-        print("AVX512-BF16 body vs portable body: max abs difference \(worst)")
+        return worst
     }
 
     /// A linear layer packed to bf16 keeps one copy of its weight (the bf16 one) and gives the
@@ -201,7 +235,8 @@ final class BF16KernelTests: XCTestCase {
 
     /// The measured rate of vdpbf16ps against fp32 FMAs is a plausible ratio where the CPU has
     /// the instruction (the instruction's multiply-adds are 32 to the FMA's 16) and 0 elsewhere,
-    /// and `auto` takes bf16 only where the rate reaches `automaticBF16Rate`.
+    /// and `auto` takes bf16 only where the products run on AMX tiles or the rate reaches
+    /// `automaticBF16Rate`.
     func testAutoTakesBF16OnlyWhereTheInstructionIsFast() {
         let rate = Precision.bf16Rate
         print("vdpbf16ps multiply-adds per fp32 FMA multiply-add: \(rate); auto: \(Precision.automatic) (\(Precision.automaticReason))")
@@ -212,7 +247,8 @@ final class BF16KernelTests: XCTestCase {
             XCTAssertEqual(rate, 0)
             XCTAssertEqual(Precision.automatic, .fp32)
         }
-        XCTAssertEqual(Precision.automatic == .bf16, Precision.cpuHasBF16 && rate >= Precision.automaticBF16Rate)
+        XCTAssertEqual(Precision.automatic == .bf16,
+                       Precision.cpuHasBF16 && (Precision.cpuHasAMX || rate >= Precision.automaticBF16Rate))
     }
 
     private func product(_ x: [Float], rows: Int, inputs: Int, packed: [UInt16], bias: [Float], residual: [Float]?,

@@ -6,13 +6,15 @@
 // Each cell runs ROUNDS rounds (default 5) that alternate which precision goes first; a round
 // takes each precision's best run over its slice of time. The table gives the medians of the
 // rounds' times and of their per-round ratios. It names the bodies that ran: the fp32 product's
-// widest body, and the bf16 product's (avx512-bf16, or portable on a CPU without AVX512-BF16,
-// which is a check that it runs, not a speed). Build and run with bench/kernels/run.sh, or alone:
+// widest body, and the bf16 product's (amx-bf16, avx512-bf16, or portable on a CPU without
+// AVX512-BF16, which is a check that it runs, not a speed). BF16_BODY=avx512 holds the bf16
+// product to its AVX512-BF16 body on a CPU with AMX. Build and run with bench/kernels/run.sh, or:
 //   ROUNDS=3 SECONDS_PER_CELL=0.6 .build-model/kernels/bf16-product
 #include "bench_common.h"
 #include "pck_kernels.h"
 
 #include <stdint.h>
+#include <string.h>
 
 enum { MAX_ROUNDS = 15, LAYERS = 6 };
 
@@ -79,8 +81,11 @@ int main(void) {
     if (rounds < 1 || rounds > MAX_ROUNDS) { fprintf(stderr, "ROUNDS must be from 1 to %d\n", MAX_ROUNDS); return 2; }
     env = getenv("SECONDS_PER_CELL");
     const double seconds = env ? atof(env) : 2.0;
+    env = getenv("BF16_BODY");
+    if (env && strcmp(env, "avx512") == 0) pck_force_avx512_bf16(1);
     const char *widest = pck_uses_avx512() ? "avx512" : (pck_uses_avx2() ? "avx2" : "portable");
-    const char *bf16_body = pck_uses_avx512_bf16() ? "avx512-bf16" : "portable (no AVX512-BF16 here: not a speed result)";
+    const char *bf16_body = pck_uses_amx_bf16() ? "amx-bf16"
+        : pck_uses_avx512_bf16() ? "avx512-bf16" : "portable (no AVX512-BF16 here: not a speed result)";
     printf("fp32 body %s, bf16 body %s; %d rounds, medians\n", widest, bf16_body, rounds);
 
     static const size_t shapes[][3] = {{14, 384, 1152}, {14, 1536, 384}, {64, 384, 1536}, {256, 384, 1152}, {256, 1536, 384}};

@@ -79,8 +79,9 @@ void pck_pack_weight_bf16(const float *weight, size_t out_channels, size_t in_ch
 
 /// pck_gemm_packed's product with a bf16 weight from pck_pack_weight_bf16: each value of x is
 /// rounded to bf16, the products are summed in fp32, and bias, residual and ReLU6 are added in
-/// fp32. Runs the AVX512-BF16 body where the CPU has it (pck_uses_avx512_bf16), else a portable one
-/// that gives the same sums for normal numbers.
+/// fp32. Runs the AMX body where the CPU and the OS allow it and `in_channels` is a multiple of 32
+/// (pck_uses_amx_bf16), else the AVX512-BF16 body where the CPU has it (pck_uses_avx512_bf16), else
+/// a portable one; the last two give the same sums for normal numbers.
 void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
                           const float *residual, size_t out_channels, int act, float *y);
 
@@ -97,6 +98,15 @@ int pck_uses_avx512_bf16(void);
 /// runs at the FMA's instruction rate, 1 where at half of it), measured in about a millisecond on
 /// registers; 0 without the AVX512-BF16 body. Decides whether bf16 products can pay here.
 double pck_bf16_rate(void);
+
+/// 1 when pck_gemm_packed_bf16 runs its AMX body (tile multiply-adds, Intel Sapphire Rapids on)
+/// for inputs that are a multiple of 32; the other inputs take the AVX512-BF16 body.
+int pck_uses_amx_bf16(void);
+
+/// With a non-zero argument, pck_gemm_packed_bf16 takes its AVX512-BF16 body rather than the AMX
+/// one from the next call on (tests hold both to the portable body; benchmarks compare them).
+/// Not for concurrent use; 0 restores dispatch.
+void pck_force_avx512_bf16(int on);
 
 /// With a non-zero argument, pck_gemm_packed_bf16 takes its portable body from the next call on
 /// while the other kernels keep theirs (tests compare the two bf16 bodies on a whole encoder).
