@@ -19,8 +19,10 @@
 #include "pck_gemm_common.h"
 
 #include <cpuid.h>
+#if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #define PCK_AMX __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx2,fma")))
 
@@ -40,7 +42,11 @@ int pck_amx_bf16_os_ready(void) {
     if (!amx_bf16 || !amx_tile) return 0;
     // Linux hands out the 8 KB tile state only to processes that ask (since 5.16); asking again
     // is harmless. Elsewhere (or refused) the AVX512-BF16 body runs instead.
+#if defined(__linux__)
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
+#else
+    return 0;
+#endif
     // XCR0 bits 17 (tile configuration) and 18 (tile data) set: the OS saves the tiles.
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
