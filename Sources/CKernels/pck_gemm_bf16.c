@@ -1,19 +1,22 @@
 // The packed-weight product in bfloat16: the same contract as pck_gemm_packed (pck_gemm.c), with
 // the weight packed once to bf16 and each row of x rounded to bf16 before the product; products
 // are summed in fp32. bf16 is the top half of an fp32 (8 exponent bits, 7 mantissa bits), so the
-// weight takes half the memory and bandwidth, and AVX512-BF16's vdpbf16ps does 32 multiply-adds
-// per instruction where an fp32 FMA does 16 (pck_gemm_bf16_avx512.c).
+// weight takes half the memory and bandwidth, AVX512-BF16's vdpbf16ps does 32 multiply-adds per
+// instruction where an fp32 FMA does 16 (pck_gemm_bf16_avx512.c; whether that is faster depends
+// on the core: pck_bf16_rate), and AMX's tdpbf16ps does 8,192 (pck_gemm_bf16_amx.c).
 //
 // Layout: panels of 16 output channels, like the fp32 packing, but the inputs go in pairs: step
 // kk of panel p holds, for each of the 16 channels j, the two weights w[16p + j, 2kk] and
 // w[16p + j, 2kk + 1] side by side (32 bf16, one 64-byte line). That is the operand vdpbf16ps
-// takes: each fp32 lane j adds the products of one pair. An odd input count is padded with a
-// zero input, channels past the last with zero weights.
+// takes: each fp32 lane j adds the products of one pair, and 16 steps are the weight tile of
+// tdpbf16ps. An odd input count is padded with a zero input, channels past the last with zero
+// weights.
 //
 // Rounding: to nearest, ties to even (what vcvtneps2bf16 does), NaN kept NaN. The portable body
 // below sums in the instruction's order (per pair: the odd input, then the even one), and a
 // product of two bf16 values is exact in fp32, so the two bodies give the same sums for normal
-// numbers; they may differ on subnormals, which the instruction treats as zero.
+// numbers; they may differ on subnormals, which the instruction treats as zero. The tile unit
+// adds the products in its own order: the AMX body agrees with the others to float32 rounding.
 #include "pck_kernels.h"
 #include "pck_math.h"
 #include "pck_gemm_common.h"
