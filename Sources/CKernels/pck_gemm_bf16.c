@@ -9,8 +9,8 @@
 // kk of panel p holds, for each of the 16 channels j, the two weights w[16p + j, 2kk] and
 // w[16p + j, 2kk + 1] side by side (32 bf16, one 64-byte line). That is the operand vdpbf16ps
 // takes: each fp32 lane j adds the products of one pair, and 16 steps are the weight tile of
-// tdpbf16ps. An odd input count is padded with a zero input, channels past the last with zero
-// weights.
+// tdpbf16ps. The inputs are padded with zero weights to a multiple of 32 (whole tiles), the
+// channels past the last with zero weights; the bodies other than AMX skip the padding steps.
 //
 // Rounding: to nearest, ties to even (what vcvtneps2bf16 does), NaN kept NaN. The portable body
 // below sums in the instruction's order (per pair: the odd input, then the even one), and a
@@ -64,11 +64,12 @@ static inline float finish_scalar(float v, int act) {
 /// compiler can vectorise), each pair of inputs added odd first, as vdpbf16ps does.
 static void gemm_bf16_portable(const float *x, size_t rows, size_t in, const uint16_t *packed, const float *bias,
                                const float *residual, size_t out, int act, float *y) {
-    const size_t steps = pck_bf16_padded_inputs(in) / 2, panels = (out + PCK_PANEL - 1) / PCK_PANEL;
+    const size_t stride = pck_bf16_padded_inputs(in) * PCK_PANEL, steps = (in + 1) / 2;
+    const size_t panels = (out + PCK_PANEL - 1) / PCK_PANEL;
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * in;
         for (size_t p = 0; p < panels; p++) {
-            const uint16_t *panel = packed + p * steps * 2 * PCK_PANEL;
+            const uint16_t *panel = packed + p * stride;
             float acc[PCK_PANEL] = {0};
             for (size_t kk = 0; kk < steps; kk++) {
                 const float x0 = pck_bf16_to_float(pck_float_to_bf16(xr[2 * kk]));
@@ -126,9 +127,9 @@ double pck_bf16_rate(void) { return pck_has_avx512_bf16() ? pck_bf16_rate_avx512
 void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
                           const float *residual, size_t out_channels, int act, float *y) {
     if (rows == 0 || out_channels == 0) return;
-    if (in_channels % 32 == 0 && has_amx_bf16()) {
+    if (has_amx_bf16()) {
         // The tile body reads whole tiles of 16 rows: x's bf16 rows, zero rows after the last.
-        uint16_t *xb = malloc((rows + 15) / 16 * 16 * in_channels * sizeof(uint16_t));
+        uint16_t *xb = malloc((rows + 15) / 16 * 16 * pck_bf16_padded_inputs(in_channels) * sizeof(uint16_t));
         if (xb) {
             pck_gemm_packed_bf16_amx(x, xb, rows, in_channels, packed, bias, residual, out_channels, act, y);
             free(xb);
@@ -136,7 +137,7 @@ void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const
         }
     }
     if (pck_has_avx512_bf16()) {
-        // The AVX512-BF16 body reads x as bf16 rows of an even width, converted once here. Without
+        // The AVX512-BF16 body reads x as bf16 rows of the padded width, converted once here. Without
         // memory for them the portable body, which converts as it goes, gives the same sums.
         uint16_t *xb = malloc(rows * pck_bf16_padded_inputs(in_channels) * sizeof(uint16_t));
         if (xb) {

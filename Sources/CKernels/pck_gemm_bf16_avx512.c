@@ -2,7 +2,7 @@
 // rounding, pck_gemm_avx512.c for the fp32 body this one follows).
 //
 // The rows of x are first rounded to bf16 (vcvtneps2bf16, 16 values an instruction) into `xb`,
-// rows of an even width. The micro-kernel then multiplies a block of at most 12 rows by two
+// rows of the padded width. The micro-kernel then multiplies a block of at most 12 rows by two
 // panels (32 output channels): per step of two inputs it loads each panel's 32 bf16 weights as one
 // vector, broadcasts each row's pair of bf16 inputs as one 32-bit value, and vdpbf16ps adds both
 // products of the pair into each of the 16 fp32 lanes: 24 accumulators take 24 instructions that
@@ -84,8 +84,8 @@ void micro_bf16_rows(size_t block, const size_t PANELS, const uint16_t *a, size_
     }
 }
 
-/// Rounds `rows` rows of `in` floats to bf16 rows of `lda` (= in rounded up to even) values,
-/// the padding value zero.
+/// Rounds `rows` rows of `in` floats to bf16 rows of `lda` (pck_bf16_padded_inputs) values,
+/// the padding zero.
 PCK_AVX512_BF16 static void convert_rows(const float *x, size_t rows, size_t in, size_t lda, uint16_t *xb) {
     for (size_t r = 0; r < rows; r++) {
         const float *src = x + r * in;
@@ -101,11 +101,12 @@ PCK_AVX512_BF16 static void convert_rows(const float *x, size_t rows, size_t in,
 PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, size_t rows, size_t in,
                                                  const uint16_t *packed, const float *bias, const float *residual,
                                                  size_t out, int act, float *y) {
-    const size_t lda = pck_bf16_padded_inputs(in), steps = lda / 2;
+    // The steps past the inputs would only add zeros: the loop stops at the last pair.
+    const size_t lda = pck_bf16_padded_inputs(in), steps = (in + 1) / 2;
     convert_rows(x, rows, in, lda, xb);
     // Blocks of at most 12 rows, as even as possible: block i starts at i * size + min(i, larger).
     const size_t count = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS, size = rows / count, larger = rows % count;
-    const size_t panels = (out + PCK_PANEL - 1) / PCK_PANEL, panel_values = steps * 2 * PCK_PANEL;
+    const size_t panels = (out + PCK_PANEL - 1) / PCK_PANEL, panel_values = lda * PCK_PANEL;
     // Groups of an even number of panels whose weights fit in L2, so that pairs never straddle groups.
     size_t group = pck_group_bytes / (panel_values * sizeof(uint16_t));
     group = group < 2 ? 2 : group & ~(size_t)1;

@@ -130,9 +130,9 @@ PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, c
 /// neither pck_force_portable, pck_force_avx2 nor pck_force_portable_bf16 is on.
 int pck_has_avx512_bf16(void);
 
-/// Inputs per row of a bf16 packed weight or bf16 row of x: `in` rounded up to even (the bf16
-/// product takes inputs in pairs).
-static inline size_t pck_bf16_padded_inputs(size_t in) { return (in + 1) & ~(size_t)1; }
+/// Inputs per row of a bf16 packed weight or bf16 row of x: `in` rounded up to a multiple of 32,
+/// the padding zero (the AVX512-BF16 body takes inputs in pairs, the AMX body in tiles of 32).
+static inline size_t pck_bf16_padded_inputs(size_t in) { return (in + 31) & ~(size_t)31; }
 
 /// The AVX512-BF16 body of pck_gemm_packed_bf16 (pck_gemm_bf16_avx512.c); same contract, with
 /// `xb` room for rows * pck_bf16_padded_inputs(in) bf16 values (x rounded to bf16, written here).
@@ -140,8 +140,8 @@ PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, s
                                                  const uint16_t *packed, const float *bias, const float *residual,
                                                  size_t out, int act, float *y);
 
-/// The AMX body of pck_gemm_packed_bf16 (pck_gemm_bf16_amx.c), for `in` a multiple of 32; same
-/// contract, with `xb` room for rows rounded up to 16, times `in`, bf16 values.
+/// The AMX body of pck_gemm_packed_bf16 (pck_gemm_bf16_amx.c); same contract, with `xb` room for
+/// (rows rounded up to 16) x pck_bf16_padded_inputs(in) bf16 values.
 void pck_gemm_packed_bf16_amx(const float *x, uint16_t *xb, size_t rows, size_t in, const uint16_t *packed,
                               const float *bias, const float *residual, size_t out, int act, float *y);
 

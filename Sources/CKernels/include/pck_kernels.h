@@ -69,7 +69,7 @@ void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const floa
                      const float *residual, size_t out_channels, int act, float *y);
 
 /// bfloat16 values (uint16_t) that pck_pack_weight_bf16 writes for a `[out_channels, in_channels]`
-/// weight: panels of 16 output channels, the inputs padded to an even count.
+/// weight: panels of 16 output channels, the inputs padded with zeros to a multiple of 32.
 size_t pck_packed_bf16_count(size_t out_channels, size_t in_channels);
 
 /// Packs a row-major `[out_channels, in_channels]` weight for pck_gemm_packed_bf16, each value
@@ -79,8 +79,8 @@ void pck_pack_weight_bf16(const float *weight, size_t out_channels, size_t in_ch
 
 /// pck_gemm_packed's product with a bf16 weight from pck_pack_weight_bf16: each value of x is
 /// rounded to bf16, the products are summed in fp32, and bias, residual and ReLU6 are added in
-/// fp32. Runs the AMX body where the CPU and the OS allow it and `in_channels` is a multiple of 32
-/// (pck_uses_amx_bf16), else the AVX512-BF16 body where the CPU has it (pck_uses_avx512_bf16), else
+/// fp32. Runs the AMX body where the CPU and the OS allow it (pck_uses_amx_bf16), else the
+/// AVX512-BF16 body where the CPU has it (pck_uses_avx512_bf16), else
 /// a portable one; the last two give the same sums for normal numbers.
 void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
                           const float *residual, size_t out_channels, int act, float *y);
@@ -99,8 +99,7 @@ int pck_uses_avx512_bf16(void);
 /// registers; 0 without the AVX512-BF16 body. Decides whether bf16 products can pay here.
 double pck_bf16_rate(void);
 
-/// 1 when pck_gemm_packed_bf16 runs its AMX body (tile multiply-adds, Intel Sapphire Rapids on)
-/// for inputs that are a multiple of 32; the other inputs take the AVX512-BF16 body.
+/// 1 when pck_gemm_packed_bf16 runs its AMX body (tile multiply-adds, Intel Sapphire Rapids on).
 int pck_uses_amx_bf16(void);
 
 /// With a non-zero argument, pck_gemm_packed_bf16 takes its AVX512-BF16 body rather than the AMX

@@ -10,9 +10,8 @@ public enum KernelBodies {
         return pck_uses_avx2() == 1 ? "avx2" : "portable"
     }
 
-    /// The body of the bf16 packed product: "amx-bf16" (tile multiply-adds, for inputs that are a
-    /// multiple of 32, as all of MiniLM's are; other inputs take the AVX512-BF16 body),
-    /// "avx512-bf16" (`vdpbf16ps`) or "portable".
+    /// The body of the bf16 packed product: "amx-bf16" (tile multiply-adds), "avx512-bf16"
+    /// (`vdpbf16ps`) or "portable".
     public static var bf16: String {
         if pck_uses_amx_bf16() == 1 { return "amx-bf16" }
         return pck_uses_avx512_bf16() == 1 ? "avx512-bf16" : "portable"
