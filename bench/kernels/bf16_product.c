@@ -88,7 +88,10 @@ int main(void) {
         : pck_uses_avx512_bf16() ? "avx512-bf16" : "portable (no AVX512-BF16 here: not a speed result)";
     printf("fp32 body %s, bf16 body %s; %d rounds, medians\n", widest, bf16_body, rounds);
 
-    static const size_t shapes[][3] = {{14, 384, 1152}, {14, 1536, 384}, {64, 384, 1536}, {256, 384, 1152}, {256, 1536, 384}};
+    // MiniLM's products, then 1x1 convolutions of EfficientNet-Lite0 (which still run fp32: a
+    // measure of what bf16 would give them).
+    static const size_t shapes[][3] = {{14, 384, 1152}, {14, 1536, 384}, {64, 384, 1536}, {256, 384, 1152}, {256, 1536, 384},
+                                       {12544, 16, 96}, {3136, 144, 24}, {784, 240, 40}, {196, 480, 112}, {49, 1152, 320}};
     printf("\nshapes (weights in cache), GFLOP/s\n| rows x in -> out | fp32 | bf16 | bf16 / fp32 speed |\n|---|---:|---:|---:|\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         work w = {.rows = shapes[i][0], .layers = 1, .shapes = {{shapes[i][1], shapes[i][2]}}};
