@@ -16,6 +16,8 @@
 
 #define PCK_AVX2 __attribute__((target("avx2,fma")))
 #define PCK_AVX512 __attribute__((target("avx512f,avx2,fma")))
+// The bf16 product's body: vdpbf16ps and vcvtneps2bf16 (AVX512-BF16), 16-bit masked stores (BW).
+#define PCK_AVX512_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl,avx2,fma")))
 
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -123,6 +125,32 @@ PCK_AVX512 void pck_depthwise_row_avx512(const float *const *rows, size_t k, con
 /// The AVX-512 body of pck_gemm_packed (pck_gemm_avx512.c); same contract.
 PCK_AVX512 void pck_gemm_packed_avx512(const float *x, size_t rows, size_t in, const float *packed, const float *bias,
                                         const float *residual, size_t out, int act, float *y);
+
+/// 1 when the CPU has AVX512-BF16 (and AVX512-BW) as well as pck_has_avx512's AVX-512F, and
+/// neither pck_force_portable, pck_force_avx2 nor pck_force_portable_bf16 is on.
+int pck_has_avx512_bf16(void);
+
+/// Inputs per row of a bf16 packed weight or bf16 row of x: `in` rounded up to a multiple of 32,
+/// the padding zero (the AVX512-BF16 body takes inputs in pairs, the AMX body in tiles of 32).
+static inline size_t pck_bf16_padded_inputs(size_t in) { return (in + 31) & ~(size_t)31; }
+
+/// The AVX512-BF16 body of pck_gemm_packed_bf16 (pck_gemm_bf16_avx512.c); same contract, with
+/// `xb` room for rows * pck_bf16_padded_inputs(in) bf16 values (x rounded to bf16, written here).
+PCK_AVX512_BF16 void pck_gemm_packed_bf16_avx512(const float *x, uint16_t *xb, size_t rows, size_t in,
+                                                 const uint16_t *packed, const float *bias, const float *residual,
+                                                 size_t out, int act, float *y);
+
+/// The AMX body of pck_gemm_packed_bf16 (pck_gemm_bf16_amx.c); same contract, with `xb` room for
+/// (rows rounded up to 16) x pck_bf16_padded_inputs(in) bf16 values.
+void pck_gemm_packed_bf16_amx(const float *x, uint16_t *xb, size_t rows, size_t in, const uint16_t *packed,
+                              const float *bias, const float *residual, size_t out, int act, float *y);
+
+/// 1 when the CPU has AMX-BF16 and AMX-TILE and the OS has given this process the tile state
+/// (asks Linux for it; pck_gemm_bf16_amx.c).
+int pck_amx_bf16_os_ready(void);
+
+/// pck_bf16_rate's measurement (pck_gemm_bf16_avx512.c).
+PCK_AVX512_BF16 double pck_bf16_rate_avx512(void);
 
 /// Columns of attention's K^T and score rows: `length` rounded up to 16, so that neither the AVX2
 /// body (8 lanes) nor the AVX-512 one (16) runs off a row.

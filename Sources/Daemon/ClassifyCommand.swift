@@ -28,18 +28,30 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Posts per batch, as in the daemon.")
     var batchSize: Int = DaemonSettings().batchSize
 
+    @Option(name: .long, help: "The text encoder's matrix products: auto, fp32 or bf16, as the daemon's precision setting.")
+    var precision: String = PrecisionSetting.auto.rawValue
+
     @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
     var threads: Int?
 
     func validate() throws {
         guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 4096") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try resolvedPrecision()
+    }
+
+    /// `--precision`, checked against this CPU as the daemon checks its setting.
+    private func resolvedPrecision() throws -> Precision {
+        do { return try PrecisionSetting.parse(precision) } catch {
+            throw ValidationError("--precision: \(error.text)")
+        }
     }
 
     func run() throws {
         FreedMemory.keepForReuse()
         if let threads { BLASThreads.set(threads) }
-        let classifier = try ClassifierFactory.make(model)
+        let precision = try resolvedPrecision()
+        let classifier = try ClassifierFactory.make(model, precision: precision)
         guard let input = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
             throw ValidationError("cannot open \(file): check the path and its permissions")
         }
@@ -89,7 +101,7 @@ struct ClassifyCommand: ParsableCommand {
             }
         }
         flush()
-        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version), inference kernels \(KernelBodies.widest))\n".utf8))
+        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version), inference kernels \(KernelBodies.widest), text encoder \(KernelBodies.describe(precision))\(self.precision.lowercased() == PrecisionSetting.auto.rawValue ? ", auto: \(Precision.automaticReason)" : ""))\n".utf8))
     }
 
     private static func isBlank(_ byte: UInt8) -> Bool {

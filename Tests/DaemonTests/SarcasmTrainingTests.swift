@@ -47,7 +47,8 @@ import Testing
         let torch = try runProgram(Self.python, [Self.trainer, "--predict", file.path, "--out", bundle.path],
                                    includeStandardError: false, timeout: .seconds(120))
         #expect(torch.status == 0, "torch prediction failed: \(torch.output)")
-        let served = try runProgram(try Binaries.postclassd.path, ["classify", file.path, "--model", bundle.path],
+        // fp32, as torch computes (auto may take bf16 on this CPU).
+        let served = try runProgram(try Binaries.postclassd.path, ["classify", file.path, "--model", bundle.path, "--precision", "fp32"],
                                     includeStandardError: false, timeout: .seconds(120))
         #expect(served.status == 0, "postclassd classify failed: \(served.output)")
 

@@ -54,6 +54,43 @@ import Testing
         #expect(flagOverEnv.contains("setting drain-timeout (from command line)"))
     }
 
+    @Test("precision is checked at start-up; classify says which precision and kernel body ran")
+    func precision() throws {
+        #expect(try refusal(["--precision", "fast"]).contains("setting precision (from command line): 'fast' is not auto, fp32 or bf16"))
+        // Read independently of the code under test: Linux lists avx512_bf16 only where the CPU
+        // has it and the kernel enables AVX-512.
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cpuHasBF16 = flags.contains(" avx512_bf16")
+        if !cpuHasBF16 {
+            #expect(try refusal([], environment: ["POSTCLASSD_PRECISION": "bf16"])
+                .contains("setting precision (from environment variable POSTCLASSD_PRECISION): bf16 needs a CPU with AVX512-BF16"))
+        }
+        let posts = FileManager.default.temporaryDirectory.appendingPathComponent("precision-\(UUID()).jsonl")
+        try Data(#"{"id": "p1", "text": "Oh great, another Monday."}"#.utf8).write(to: posts)
+        defer { try? FileManager.default.removeItem(at: posts) }
+        let bundle = repositoryRoot.appendingPathComponent("Tests/ModelTests/Fixtures/tiny-bundle").path
+        for precision in ["fp32", "bf16", "auto"] {
+            let run = try runProgram(Binaries.postclassd.path, ["classify", posts.path, "--model", bundle, "--precision", precision])
+            if precision == "bf16" && !cpuHasBF16 {
+                #expect(run.status != 0 && run.output.contains("--precision: bf16 needs a CPU with AVX512-BF16"), "\(run.output)")
+                continue
+            }
+            #expect(run.status == 0, "\(precision): \(run.output.suffix(1000))")
+            switch precision {
+            case "fp32": #expect(run.output.contains("text encoder fp32 ("), "\(run.output.suffix(1000))")
+            case "bf16": #expect(run.output.contains("text encoder bf16 (amx-bf16 products, ") || run.output.contains("text encoder bf16 (avx512-bf16 products, "),
+                                 "\(run.output.suffix(1000))")
+            default:
+                // auto: bf16 only where the CPU has it and runs it fast enough; always with why.
+                let fp32 = run.output.contains("text encoder fp32 ("), bf16 = run.output.contains("text encoder bf16 (")
+                #expect(fp32 != bf16 && (fp32 || cpuHasBF16), "\(run.output.suffix(1000))")
+                let why = cpuHasBF16 ? [", auto: AMX-BF16 tiles on this CPU", ", auto: AVX512-BF16 multiply-adds at "] : [", auto: no AVX512-BF16 on this CPU"]
+                #expect(why.contains { run.output.contains($0) }, "\(run.output.suffix(1000))")
+            }
+            #expect(run.output.contains("1 labelled"), "\(precision): \(run.output.suffix(1000))")
+        }
+    }
+
     @Test("settings that conflict with each other are refused")
     func crossChecks() throws {
         #expect(try refusal(["--input-topics", "posts,labels"]).contains("labels is both an input and an output topic"))

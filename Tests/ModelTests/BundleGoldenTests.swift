@@ -88,8 +88,9 @@ final class BundleGoldenTests: XCTestCase {
         }
         let process = Process()
         process.executableURL = binary
+        // fp32, as the reference computes (auto may take bf16 on this CPU).
         process.arguments = ["classify", BundleFixture.folder.appendingPathComponent("posts.jsonl").path,
-                             "--model", BundleFixture.folder.path, "--batch-size", "4"]
+                             "--model", BundleFixture.folder.path, "--batch-size", "4", "--precision", "fp32"]
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

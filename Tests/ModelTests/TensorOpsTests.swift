@@ -217,7 +217,10 @@ final class TensorOpsTests: XCTestCase {
         let plain = try Linear(weight: Tensor(shape: [40, 24], data: random(40 * 24, seed: &seed)),
                                bias: random(40, seed: &seed))
         let packed = plain.packedForShortInputs()
-        XCTAssertNotNil(packed.packedWeight)
+        XCTAssertNotNil(packed.packed)
+        // One copy where the packed product takes every row count (the AVX-512 body), both otherwise.
+        XCTAssertEqual(packed.weight.data.isEmpty, Linear.defaultPackedRowLimit == Int.max)
+        XCTAssertEqual([packed.outFeatures, packed.inFeatures], [40, 24])
         for rows in [1, 7, 96, 289] {
             let x = try Tensor(shape: [rows, 24], data: random(rows * 24, seed: &seed))
             for threads in [1, 3] {

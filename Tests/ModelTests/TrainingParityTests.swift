@@ -81,7 +81,8 @@ final class TrainingParityTests: XCTestCase {
                               "--predict", data.test.path, "--predictions-out", predictions.path,
                               "--posts-out", posts.path] + options)
         let trained = Date()
-        let classified = try Self.run(binary, ["classify", posts.path, "--model", bundle.path])
+        // fp32, as torch computes (auto may take bf16 on this CPU).
+        let classified = try Self.run(binary, ["classify", posts.path, "--model", bundle.path, "--precision", "fp32"])
         print("\(trainer) \(options.joined(separator: " ")): trained and predicted in \(Int(trained.timeIntervalSince(started))) s, classified in \(Int(Date().timeIntervalSince(trained))) s")
 
         let torch = try Self.lines(Data(contentsOf: predictions))

@@ -12,6 +12,10 @@
 // limits for its packed weights (`BertEncoder.withPackedRowLimits`), one forward pass of each in
 // turn, and reports the variant's rate and its ratio to the shipped limits taken from those
 // interleaved passes: a same-run A/B for tuning the packed-vs-sgemm switch.
+//
+// With PRECISION_AB=bf16 the variant is instead the same encoder with bf16 products
+// (`Precision.bf16`), passes in turn as above, and the report names the bf16 product's body
+// ("avx512-bf16", or "portable" on a CPU without AVX512-BF16, which is no speed result).
 import CKernels
 import COpenBLAS
 import Foundation
@@ -85,7 +89,17 @@ if let limits = variantLimits, limits.count != 2 {
     FileHandle.standardError.write(Data("PACKED_AB must be two row limits, QKV,OTHERS (for example 96,512)\n".utf8))
     exit(2)
 }
-let variant = variantLimits.map { encoder.withPackedRowLimits(qkv: $0[0], others: $0[1]) }
+if variantLimits != nil, Linear.defaultPackedRowLimit == Int.max {
+    FileHandle.standardError.write(Data("PACKED_AB needs the AVX2 body (KERNELS=avx2): with the AVX-512 body every product takes the packed weight and the layers keep no plain one for sgemm\n".utf8))
+    exit(2)
+}
+let precisionAB = ProcessInfo.processInfo.environment["PRECISION_AB"]
+if let precisionAB, precisionAB != "bf16" || variantLimits != nil {
+    FileHandle.standardError.write(Data("PRECISION_AB takes only bf16, and not together with PACKED_AB\n".utf8))
+    exit(2)
+}
+let variant = try variantLimits.map { encoder.withPackedRowLimits(qkv: $0[0], others: $0[1]) }
+    ?? precisionAB.map { _ in try BertEncoder(directory: URL(fileURLWithPath: modelDir), precision: .bf16) }
 
 let d = encoder.hiddenSize, layers = encoder.layerCount
 let inner = encoder.config.intermediateSize
@@ -115,6 +129,12 @@ for batch in batches {
     let gflops = flopsPerSequence * Double(batch) / m / 1e9
     var row: [String: Any] = ["batch": batch, "median_s": m, "sentences_per_s": Double(batch) / m,
                               "gflops": gflops, "fraction_of_sgemm_peak": gflops / peak, "runs": times.count]
+    if precisionAB != nil, !variantTimes.isEmpty {
+        // The ratio of medians of the interleaved passes (bf16 faster: above 1).
+        row["variant"] = ["precision": "bf16", "bf16_body": KernelBodies.bf16,
+                          "median_s": median(variantTimes), "sentences_per_s": Double(batch) / median(variantTimes),
+                          "speedup_over_fp32": m / median(variantTimes)] as [String: Any]
+    }
     if let limits = variantLimits, !variantTimes.isEmpty {
         // The ratio of medians of the interleaved passes (variant faster: above 1).
         row["variant"] = ["packed_row_limits": ["qkv": limits[0], "others": limits[1]],

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
+from bf16_reference import round_to_bf16  # this folder is on sys.path, as for every reference
+
 # math.erf element-wise: numpy has no erf, and scipy would be one more pinned dependency.
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -52,8 +54,12 @@ def load_checkpoint(folder: str | Path, weights_name: str = "model.safetensors")
     return weights, config
 
 
-def forward(weights: dict, config: dict, ids: list[int], dtype=np.float64) -> dict:
+def forward(weights: dict, config: dict, ids: list[int], dtype=np.float64, bf16_products: bool = False) -> dict:
     """Runs one post's ids ([CLS] ... [SEP]) through the encoder.
+
+    With `bf16_products`, the four products of each layer take their input (as float32) and
+    their weight rounded to bfloat16 (`bf16_reference.round_to_bf16`), as the engine's bf16
+    precision does; everything else stays as it is.
 
     Returns {"embeddings": [L, d], "layers": [[L, d] per layer], "sentence": [d] masked mean}.
     """
@@ -72,7 +78,11 @@ def forward(weights: dict, config: dict, ids: list[int], dtype=np.float64) -> di
     dh = d // heads
 
     def linear(h, name):
-        return h @ w[name + ".weight"].T + w[name + ".bias"]
+        weight = w[name + ".weight"]
+        if bf16_products:
+            h = round_to_bf16(h.astype(np.float32)).astype(dtype)
+            weight = round_to_bf16(weight.astype(np.float32)).astype(dtype)
+        return h @ weight.T + w[name + ".bias"]
 
     for i in range(int(config["num_hidden_layers"])):
         p = f"encoder.layer.{i}."

@@ -6,12 +6,14 @@
 // Each kernel has a portable scalar body and an AVX2 + FMA body, chosen once at run time from CPUID,
 // so one binary runs on any x86-64 and uses the wide path where the CPU has it; the packed product,
 // the depthwise rows, GELU, softmax and attention also have an AVX-512 body. All bodies compute
-// the same formulas; they differ only by FMA rounding. The benchmarks that tune them are in
+// the same formulas; they differ only by FMA rounding. The packed product also comes in bf16
+// (pck_gemm_packed_bf16: an AVX512-BF16 body and a portable one). The benchmarks that tune them are in
 // bench/kernels (the packed product, the depthwise rows) and bench/model, bench/image (whole passes).
 #ifndef PCK_KERNELS_H
 #define PCK_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Replaces each of the `count` values at `x` with GELU(x) = x/2 * (1 + erf(x / sqrt 2)).
 /// Absolute error below |x| * 2e-7 against the exact erf.
@@ -65,6 +67,50 @@ void pck_pack_weight(const float *weight, size_t out_channels, size_t in_channel
 /// once. Rows are contiguous: x is [rows, in_channels], residual and y [rows, out_channels].
 void pck_gemm_packed(const float *x, size_t rows, size_t in_channels, const float *packed, const float *bias,
                      const float *residual, size_t out_channels, int act, float *y);
+
+/// bfloat16 values (uint16_t) that pck_pack_weight_bf16 writes for a `[out_channels, in_channels]`
+/// weight: panels of 16 output channels, the inputs padded with zeros to a multiple of 32.
+size_t pck_packed_bf16_count(size_t out_channels, size_t in_channels);
+
+/// Packs a row-major `[out_channels, in_channels]` weight for pck_gemm_packed_bf16, each value
+/// rounded to bf16 (pck_float_to_bf16): panel p holds, for each pair of inputs (2kk, 2kk + 1),
+/// the pairs of w[16p .. 16p+15] side by side. Done once, at load.
+void pck_pack_weight_bf16(const float *weight, size_t out_channels, size_t in_channels, uint16_t *packed);
+
+/// pck_gemm_packed's product with a bf16 weight from pck_pack_weight_bf16: each value of x is
+/// rounded to bf16, the products are summed in fp32, and bias, residual and ReLU6 are added in
+/// fp32. Runs the AMX body where the CPU and the OS allow it (pck_uses_amx_bf16), else the
+/// AVX512-BF16 body where the CPU has it (pck_uses_avx512_bf16), else
+/// a portable one; the last two give the same sums for normal numbers.
+void pck_gemm_packed_bf16(const float *x, size_t rows, size_t in_channels, const uint16_t *packed, const float *bias,
+                          const float *residual, size_t out_channels, int act, float *y);
+
+/// `value` rounded to bfloat16 (its top 16 bits) to nearest, ties to even; NaN stays NaN.
+uint16_t pck_float_to_bf16(float value);
+
+/// The float a bfloat16 value stands for (exact).
+float pck_bf16_to_float(uint16_t value);
+
+/// 1 when pck_gemm_packed_bf16 runs its AVX512-BF16 body, 0 for the portable one.
+int pck_uses_avx512_bf16(void);
+
+/// Multiply-adds per second of vdpbf16ps over those of fp32 FMAs on this core (about 2 where it
+/// runs at the FMA's instruction rate, 1 where at half of it), measured in about a millisecond on
+/// registers; 0 without the AVX512-BF16 body. Decides whether bf16 products can pay here.
+double pck_bf16_rate(void);
+
+/// 1 when pck_gemm_packed_bf16 runs its AMX body (tile multiply-adds, Intel Sapphire Rapids on).
+int pck_uses_amx_bf16(void);
+
+/// With a non-zero argument, pck_gemm_packed_bf16 takes its AVX512-BF16 body rather than the AMX
+/// one from the next call on (tests hold both to the portable body; benchmarks compare them).
+/// Not for concurrent use; 0 restores dispatch.
+void pck_force_avx512_bf16(int on);
+
+/// With a non-zero argument, pck_gemm_packed_bf16 takes its portable body from the next call on
+/// while the other kernels keep theirs (tests compare the two bf16 bodies on a whole encoder).
+/// Not for concurrent use; 0 restores dispatch.
+void pck_force_portable_bf16(int on);
 
 /// glibc's malloc keeps freed blocks of up to `mmap_threshold` bytes for reuse (rather than
 /// unmapping them) and trims its heap only past `trim_threshold` free bytes. 1 when both settings

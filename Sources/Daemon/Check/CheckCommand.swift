@@ -61,7 +61,7 @@ struct CheckCommand: ParsableCommand {
                         todo: "Set --brokers or POSTCLASSD_BROKERS (in \(EnvironmentFile.packaged) for the service)")
         }
         BLASThreads.set(settings.effectiveBLASThreads)
-        checkModel(settings.model, &report)
+        checkModel(settings.model, precision: settings.precision, &report)
         if report.failures > 0 { throw ExitCode(1) }
     }
 
@@ -125,10 +125,10 @@ struct CheckCommand: ParsableCommand {
     }
 
     /// Loads the model and classifies one test post, as `run` does before it reports ready.
-    private func checkModel(_ model: String, _ report: inout CheckReport) {
+    private func checkModel(_ model: String, precision: Precision, _ report: inout CheckReport) {
         let start = ContinuousClock.now
         do {
-            let classifier = try ClassifierFactory.makeWarm(model)
+            let classifier = try ClassifierFactory.makeWarm(model, precision: precision)
             let seconds = (ContinuousClock.now - start) / .seconds(1)
             report.ok("model \(model)", "\(classifier.identity.name) \(classifier.identity.version), loaded and classified a test post in \(String(format: "%.1f", seconds)) s")
         } catch {

@@ -51,7 +51,8 @@ struct RulesClassifier: Classifier {
 
 /// Builds the classifier a `--model` setting names.
 enum ClassifierFactory {
-    static func make(_ name: String) throws(SettingsError) -> any Classifier {
+    /// A bundle's text encoder runs its products in `precision`; test models ignore it.
+    static func make(_ name: String, precision: Precision = .fp32) throws(SettingsError) -> any Classifier {
         switch name {
         case "passthrough": return PassthroughClassifier()
         case "rules": return RulesClassifier()
@@ -61,16 +62,16 @@ enum ClassifierFactory {
             }
             return SlowClassifier(millisecondsPerPost: ms)
         default:
-            return try loadBundle(name)
+            return try loadBundle(name, precision: precision)
         }
     }
 
     /// The classifier `--model` names, loaded and run once on a test post, as `run` and `check`
     /// need it: a bundle that loads but cannot classify fails here, not on the first batch.
-    static func makeWarm(_ name: String) throws(StartupError) -> any Classifier {
+    static func makeWarm(_ name: String, precision: Precision) throws(StartupError) -> any Classifier {
         let classifier: any Classifier
         do {
-            classifier = try make(name)
+            classifier = try make(name, precision: precision)
         } catch {
             throw StartupError.model(error)
         }
@@ -83,14 +84,14 @@ enum ClassifierFactory {
     }
 
     /// A model bundle folder (manifest.json and the files it names).
-    private static func loadBundle(_ path: String) throws(SettingsError) -> any Classifier {
+    private static func loadBundle(_ path: String, precision: Precision) throws(SettingsError) -> any Classifier {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SettingsError(setting: "model", source: nil, problem:
                 "'\(path)' is neither a test model (passthrough, rules, slow:MS) nor a bundle folder; run scripts/setup-models.sh to build the default bundle in models/default")
         }
         do {
-            return try ModelBundle.load(folder: URL(fileURLWithPath: path))
+            return try ModelBundle.load(folder: URL(fileURLWithPath: path), precision: precision)
         } catch {
             throw SettingsError(setting: "model", source: nil, problem: "the bundle in \(path) cannot be loaded: \(error)")
         }

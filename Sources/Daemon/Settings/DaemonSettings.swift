@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Model
 
 /// Every setting of `postclassd run`, parsed and checked. Built by ``SettingsResolver`` from
 /// flags, `POSTCLASSD_*` environment variables and a config file, in that order of precedence.
@@ -24,6 +25,10 @@ struct DaemonSettings: Sendable {
     var maxInflightBytes = 256 * 1024 * 1024
     var kafkaProperties: [String: String] = [:]
     var model = "models/default"
+    /// The text encoder's products, resolved and checked against this CPU (``PrecisionSetting``).
+    var precision: Precision = PrecisionSetting.auto.resolved
+    /// Whether `precision` came from `auto` (the start-up log then says why).
+    var precisionIsAutomatic = true
     var drainTimeout: Duration = .seconds(30)
     /// How long records may wait in an assigned partition with nothing taken in or finished
     /// before input counts as stalled (`/readyz` 503). Well above a batch's time, so a slow model
@@ -83,6 +88,36 @@ struct DaemonSettings: Sendable {
     /// The limits applied to every input record.
     var inputLimits: InputLimits {
         InputLimits(maxMessageBytes: maxMessageBytes, maxImageBytes: maxImageBytes, keepImage: keepImage)
+    }
+}
+
+/// The `precision` setting: the number format of the text encoder's matrix products.
+enum PrecisionSetting: String, Sendable, CaseIterable {
+    /// bf16 where the CPU has AVX512-BF16 and runs it fast enough to pay (`Precision.automatic`),
+    /// else fp32.
+    case auto
+    case fp32
+    case bf16
+
+    /// The precision this setting runs at on this CPU.
+    var resolved: Precision {
+        switch self {
+        case .auto: return Precision.automatic
+        case .fp32: return .fp32
+        case .bf16: return .bf16
+        }
+    }
+
+    /// Parses and checks a value: bf16 is refused on a CPU without AVX512-BF16, where only the
+    /// portable bf16 body (many times slower than fp32, for tests) could run it.
+    static func parse(_ text: String) throws(SettingsProblem) -> Precision {
+        guard let setting = PrecisionSetting(rawValue: text.lowercased()) else {
+            throw SettingsProblem("'\(text)' is not auto, fp32 or bf16")
+        }
+        if setting == .bf16, !Precision.cpuHasBF16 {
+            throw SettingsProblem("bf16 needs a CPU with AVX512-BF16 and this one has none; use auto (fp32 here) or fp32")
+        }
+        return setting.resolved
     }
 }
 

@@ -19,6 +19,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("max-inflight-bytes"), help: SettingsOptions.help("max-inflight-bytes")) var maxInflightBytes: String?
     @Option(help: SettingsOptions.help("kafka")) var kafka: [String] = []
     @Option(help: SettingsOptions.help("model")) var model: String?
+    @Option(help: SettingsOptions.help("precision")) var precision: String?
     @Option(name: .customLong("drain-timeout"), help: SettingsOptions.help("drain-timeout")) var drainTimeout: String?
     @Option(name: .customLong("stall-timeout"), help: SettingsOptions.help("stall-timeout")) var stallTimeout: String?
     @Option(name: .customLong("log-level"), help: SettingsOptions.help("log-level")) var logLevel: String?
@@ -46,7 +47,7 @@ struct SettingsOptions: ParsableArguments {
             ("brokers", brokers), ("input-topics", inputTopics), ("output-topic", outputTopic), ("dlq-topic", dlqTopic),
             ("group-id", groupID), ("batch-size", batchSize), ("batch-wait-ms", batchWaitMs), ("workers", workers),
             ("blas-threads", blasThreads), ("max-inflight-messages", maxInflightMessages), ("max-inflight-bytes", maxInflightBytes),
-            ("model", model), ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel),
+            ("model", model), ("precision", precision), ("drain-timeout", drainTimeout), ("stall-timeout", stallTimeout), ("log-level", logLevel),
             ("log-format", logFormat), ("max-message-bytes", maxMessageBytes), ("max-image-bytes", maxImageBytes),
             ("metrics-address", metricsAddress), ("delivery", delivery), ("transactional-id", transactionalID),
             ("transaction-interval", transactionInterval),

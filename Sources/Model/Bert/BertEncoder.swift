@@ -49,6 +49,8 @@ public struct BertEncoder: Sendable {
     let embeddingNorm: LayerNorm
     private(set) var layers: [Layer]
     let activation: Activation
+    /// The number format of the layers' four products (`Precision`); everything else is fp32.
+    public let precision: Precision
 
     /// Width of the token states.
     public var hiddenSize: Int { wordEmbeddings.lastDimension }
@@ -73,14 +75,17 @@ public struct BertEncoder: Sendable {
         return copy
     }
 
-    /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
-    public init(directory: URL) throws(ModelLoadError) {
+    /// Loads `config.json` and `model.safetensors` from a checkpoint folder, with the layers'
+    /// products in `precision`.
+    public init(directory: URL, precision: Precision = .fp32) throws(ModelLoadError) {
         let checkpoint = try Checkpoint<BertConfig>(directory: directory)
-        try self.init(weights: checkpoint.weights, config: checkpoint.config)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config, precision: precision)
     }
 
-    /// Builds the encoder from opened weights and a config, checking one against the other.
-    public init(weights file: SafeTensorsFile, config: BertConfig) throws(ModelLoadError) {
+    /// Builds the encoder from opened weights and a config, checking one against the other, with
+    /// the layers' products in `precision`.
+    public init(weights file: SafeTensorsFile, config: BertConfig, precision: Precision = .fp32) throws(ModelLoadError) {
+        self.precision = precision
         guard config.positionEmbeddingType == "absolute" else {
             throw .inconsistent(detail: "position_embedding_type '\(config.positionEmbeddingType)' is not supported (absolute only)")
         }
@@ -105,7 +110,7 @@ public struct BertEncoder: Sendable {
             let count = try layerScope.layerCount(marker: "attention.self.query.weight", configSays: config.numHiddenLayers,
                                                   field: "num_hidden_layers")
             layers = try (0..<count).map { i throws(ModelLoadError) in
-                try Self.layer(layerScope.pp("\(i)"), index: i, width: d, eps: eps, adapter: nil)
+                try Self.layer(layerScope.pp("\(i)"), index: i, width: d, eps: eps, adapter: nil, precision: precision)
             }
         } catch {
             throw .loading(error, file: file.path)
@@ -126,7 +131,7 @@ public struct BertEncoder: Sendable {
         for i in adapter.firstLayer..<layers.count {
             do {
                 copy.layers[i] = try Self.layer(layerScope.pp("\(i)"), index: i, width: hiddenSize,
-                                                eps: Float(config.layerNormEps), adapter: adapter)
+                                                eps: Float(config.layerNormEps), adapter: adapter, precision: precision)
             } catch {
                 throw .loading(error, file: file.path)
             }
@@ -136,9 +141,9 @@ public struct BertEncoder: Sendable {
 
     /// One layer from `vb` (`encoder.layer.i.`): `attention.self.{query,key,value}`,
     /// `attention.output.{dense,LayerNorm}`, `intermediate.dense`, `output.{dense,LayerNorm}`,
-    /// with `adapter`'s changes to layer `index` merged in.
+    /// with `adapter`'s changes to layer `index` merged in and the products packed in `precision`.
     private static func layer(_ vb: WeightReader, index: Int, width d: Int, eps: Float,
-                              adapter: BertAdapter?) throws(ModelLoadError) -> Layer {
+                              adapter: BertAdapter?, precision: Precision) throws(ModelLoadError) -> Layer {
         func linear(_ name: String, shape: [Int]) throws(ModelLoadError) -> Linear {
             let base = try vb.linear(name, shape: shape)
             return try adapter?.merged(base, weight: "encoder.layer.\(index).\(name).weight") ?? base
@@ -155,13 +160,14 @@ public struct BertEncoder: Sendable {
         }
         let intermediate = try linear("intermediate.dense", shape: [-1, d])
         let inner = intermediate.outFeatures
-        // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight.
+        // Posts are short (a tweet is 10 to 40 tokens): every product keeps a packed weight (in
+        // bf16, only that one).
         return Layer(
-            qkv: qkv.packedForShortInputs(),
-            attentionOutput: try linear("attention.output.dense", shape: [d, d]).packedForShortInputs(),
+            qkv: qkv.packedForShortInputs(precision),
+            attentionOutput: try linear("attention.output.dense", shape: [d, d]).packedForShortInputs(precision),
             attentionNorm: try vb.layerNorm("attention.output.LayerNorm", width: d, eps: eps),
-            intermediate: intermediate.packedForShortInputs(),
-            output: try linear("output.dense", shape: [d, inner]).packedForShortInputs(),
+            intermediate: intermediate.packedForShortInputs(precision),
+            output: try linear("output.dense", shape: [d, inner]).packedForShortInputs(precision),
             outputNorm: try vb.layerNorm("output.LayerNorm", width: d, eps: eps))
     }
 }

@@ -13,8 +13,9 @@ public struct BertTextEncoder: Sendable {
     public let tokenizer: WordPieceTokenizer
     public let encoder: BertEncoder
 
-    /// Loads `vocab.txt`, `config.json` and `model.safetensors` from `directory`.
-    public init(directory: URL) throws(ModelLoadError) {
+    /// Loads `vocab.txt`, `config.json` and `model.safetensors` from `directory`, with the
+    /// encoder's products in `precision`.
+    public init(directory: URL, precision: Precision = .fp32) throws(ModelLoadError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .missingFile(path: directory.path, hint: "pass a model folder with config.json, model.safetensors and vocab.txt (scripts/setup-models.sh makes models/all-MiniLM-L6-v2)")
@@ -26,7 +27,7 @@ public struct BertTextEncoder: Sendable {
         do { tokenizer = try WordPieceTokenizer(vocabularyURL: vocab) } catch {
             throw .inconsistent(detail: error.description)
         }
-        encoder = try BertEncoder(directory: directory)
+        encoder = try BertEncoder(directory: directory, precision: precision)
         guard tokenizer.vocabularySize <= encoder.wordEmbeddings.rowCount else {
             throw .inconsistent(detail: "vocab.txt has \(tokenizer.vocabularySize) tokens but the word embeddings only \(encoder.wordEmbeddings.rowCount) rows")
         }

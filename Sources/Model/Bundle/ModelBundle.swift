@@ -4,8 +4,10 @@ import Foundation
 /// it is ready: every file the manifest names, every tensor each head needs (by name and shape),
 /// and that each head's label count agrees with its classifier.
 public enum ModelBundle {
-    /// Loads the bundle in `folder`.
-    public static func load(folder: URL, imageLimits: JPEGDecodeLimits = JPEGDecodeLimits()) throws(ModelLoadError) -> BundleClassifier {
+    /// Loads the bundle in `folder`, with the text encoder's products in `precision` (the heads'
+    /// adapted copies of its layers too).
+    public static func load(folder: URL, imageLimits: JPEGDecodeLimits = JPEGDecodeLimits(),
+                            precision: Precision = .fp32) throws(ModelLoadError) -> BundleClassifier {
         let manifest = try BundleManifest.load(folder: folder)
         let manifestPath = folder.appendingPathComponent("manifest.json").path
 
@@ -13,7 +15,7 @@ public enum ModelBundle {
             throw .invalidConfig(path: manifestPath, detail: "text_encoder.kind '\(manifest.textEncoder.kind)' is not supported (supported: bert)")
         }
         let textDirectory = try component(manifest.textEncoder, in: folder, field: "text_encoder")
-        let text = try BertTextEncoder(directory: textDirectory)
+        let text = try BertTextEncoder(directory: textDirectory, precision: precision)
         let maxTokens = min(manifest.textEncoder.maxTokens ?? 77, text.encoder.maxPositions)
 
         var image: (any ImageEncoder)?

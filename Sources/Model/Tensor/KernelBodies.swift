@@ -9,4 +9,21 @@ public enum KernelBodies {
         if pck_uses_avx512() == 1 { return "avx512" }
         return pck_uses_avx2() == 1 ? "avx2" : "portable"
     }
+
+    /// The body of the bf16 packed product: "amx-bf16" (tile multiply-adds), "avx512-bf16"
+    /// (`vdpbf16ps`) or "portable".
+    public static var bf16: String {
+        if pck_uses_amx_bf16() == 1 { return "amx-bf16" }
+        return pck_uses_avx512_bf16() == 1 ? "avx512-bf16" : "portable"
+    }
+
+    /// The text encoder's products at `precision` and the kernels around them, for the start-up
+    /// log, `classify`'s summary and benchmark reports: "fp32 (avx512)" or
+    /// "bf16 (amx-bf16 products, avx512 otherwise)".
+    public static func describe(_ precision: Precision) -> String {
+        switch precision {
+        case .fp32: return "fp32 (\(widest))"
+        case .bf16: return "bf16 (\(bf16) products, \(widest) otherwise)"
+        }
+    }
 }

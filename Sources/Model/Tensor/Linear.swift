@@ -6,14 +6,27 @@ import COpenBLAS
 /// The weight is used as stored: `cblas_sgemm` reads it transposed (`CblasTrans`), so loading a
 /// checkpoint makes no transposed copy.
 public struct Linear: Sendable {
-    /// The weight, shape `[outFeatures, inFeatures]`.
-    public let weight: Tensor
+    /// The weight, shape `[outFeatures, inFeatures]`. A layer made `packedForShortInputs` that
+    /// keeps only its packed copy (always in bf16; in fp32 where the packed product takes every row
+    /// count) has a `weight` of `[0, inFeatures]`, with no values.
+    public private(set) var weight: Tensor
     /// The bias, `outFeatures` values, or `nil` for a layer without bias.
     public let bias: [Float]?
-    /// The weight packed for `pck_gemm_packed`, in layers made `packedForShortInputs()`.
-    private(set) var packedWeight: [Float]?
-    /// The most rows per slice that take `packedWeight`, where there is one.
+    /// Output width.
+    public let outFeatures: Int
+    /// The packed copy of the weight that products take, in layers made `packedForShortInputs`.
+    private(set) var packed: Packed?
+    /// The most rows per slice that take an fp32 packed weight, where there is one.
     private(set) var packedRowLimit = Linear.defaultPackedRowLimit
+
+    /// A packed copy of the weight.
+    enum Packed: Sendable {
+        /// For `pck_gemm_packed`: products of more rows per slice than `packedRowLimit` take sgemm
+        /// on the plain weight, where the layer keeps it.
+        case fp32([Float])
+        /// For `pck_gemm_packed_bf16`, instead of the plain weight: every product takes it.
+        case bf16([UInt16])
+    }
 
     /// Creates a layer; `weight` must be rank 2 and `bias`, when given, must have one value per output.
     public init(weight: Tensor, bias: [Float]?) throws(InferenceError) {
@@ -25,21 +38,49 @@ public struct Linear: Sendable {
         }
         self.weight = weight
         self.bias = bias
+        outFeatures = weight.shape[0]
     }
 
-    /// The same layer with a packed copy of its weight (twice the memory), which products of at
-    /// most `packedRowLimit` rows per slice use instead of sgemm. For a short input OpenBLAS
-    /// packs the whole weight on every call for a handful of rows, which costs more than the
-    /// product; from about a hundred rows up sgemm catches up (figures in bench/model/README.md;
-    /// `bench/kernels/run.sh` measures the packed product alone).
-    public func packedForShortInputs() -> Linear {
+    /// For weights whose shape the loader has already checked: rank 2, bias of `weight.shape[0]` values.
+    init(unchecked weight: Tensor, bias: [Float]? = nil) {
+        self.weight = weight
+        self.bias = bias
+        outFeatures = weight.shape[0]
+    }
+
+    /// The same layer with a packed copy of its weight for short inputs, in `precision`.
+    ///
+    /// fp32: products of at most `packedRowLimit` rows per slice use the packed copy instead of
+    /// sgemm. For a short input OpenBLAS packs the whole weight on every call for a handful of
+    /// rows, which costs more than the product; from about a hundred rows up sgemm catches up
+    /// with the AVX2 body (figures in bench/model/README.md; `bench/kernels/run.sh` measures the
+    /// packed product alone). With that body the plain weight stays for sgemm (twice the
+    /// memory); where the limit is every row count (the AVX-512 body) it is dropped: one copy.
+    ///
+    /// bf16: the weight is packed to bf16 and the plain one dropped (half the fp32 weight's
+    /// memory); every product takes the bf16 kernel, whatever its row count.
+    public func packedForShortInputs(_ precision: Precision = .fp32) -> Linear {
         var copy = self
-        copy.packedWeight = PackedWeight.pack(weight)
+        switch precision {
+        case .fp32:
+            copy.packed = .fp32(PackedWeight.pack(weight))
+            if copy.packedRowLimit == Int.max { copy.weight = Tensor(uncheckedShape: [0, inFeatures], data: []) }
+        case .bf16:
+            copy.packed = .bf16(PackedWeightBF16.pack(weight))
+            copy.weight = Tensor(uncheckedShape: [0, inFeatures], data: [])
+        }
         return copy
     }
 
-    /// The same layer with another row limit for its packed weight (for tuning runs such as
-    /// `bench/model`'s A/B); a layer without a packed weight is returned unchanged.
+    /// The precision of this layer's products: bf16 when it keeps a bf16 packed weight.
+    public var precision: Precision {
+        if case .bf16 = packed { return .bf16 }
+        return .fp32
+    }
+
+    /// The same layer with another row limit for its fp32 packed weight (for tuning runs such as
+    /// `bench/model`'s A/B); a layer without one, or without a plain weight to fall back on, is
+    /// returned unchanged in effect.
     func withPackedRowLimit(_ rowLimit: Int) -> Linear {
         var copy = self
         copy.packedRowLimit = rowLimit
@@ -54,8 +95,6 @@ public struct Linear: Sendable {
 
     /// Input width.
     public var inFeatures: Int { weight.shape[1] }
-    /// Output width.
-    public var outFeatures: Int { weight.shape[0] }
 
     /// Applies the layer to every row of `x` (`[..., inFeatures]` -> `[..., outFeatures]`).
     ///
@@ -76,9 +115,20 @@ public struct Linear: Sendable {
         outShape[outShape.count - 1] = n
         if m == 0 { return Tensor(uncheckedShape: outShape, data: []) }
         let bias = includingBias ? self.bias : nil
+        switch packed {
+        case let .bf16(w):
+            let values = Self.packedProduct(x, w, bias, m: m, n: n, threads: threads) { a, rows, w, b, c in
+                PackedWeightBF16.product(a, rows: rows, inputs: k, packed: w, bias: b, outputs: n, relu6: false, into: c)
+            }
+            return Tensor(uncheckedShape: outShape, data: values)
         // Rows per slice against the limit (a product form would overflow at the AVX-512 limit).
-        if let packedWeight, (m + threads - 1) / max(1, threads) <= packedRowLimit {
-            return Tensor(uncheckedShape: outShape, data: Self.packedProduct(x, packedWeight, bias, m: m, n: n, k: k, threads: threads))
+        case let .fp32(w) where weight.rowCount == 0 || (m + threads - 1) / max(1, threads) <= packedRowLimit:
+            let values = Self.packedProduct(x, w, bias, m: m, n: n, threads: threads) { a, rows, w, b, c in
+                PackedWeight.product(a, rows: rows, inputs: k, packed: w, bias: b, outputs: n, relu6: false, into: c)
+            }
+            return Tensor(uncheckedShape: outShape, data: values)
+        default:
+            break
         }
         let values = [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
             initialized = m * n
@@ -108,10 +158,15 @@ public struct Linear: Sendable {
     /// (figures in bench/model/README.md).
     static let rowsPerSliceForRowSplit = 128
 
-    /// `x · Wᵀ + bias` on the packed weight, split into slices of rows (bias added in registers).
-    private static func packedProduct(_ x: Tensor, _ packed: [Float], _ bias: [Float]?, m: Int, n: Int, k: Int,
-                                      threads: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
+    /// `x · Wᵀ + bias` on a packed weight (fp32 or bf16, through `kernel`), split into slices of
+    /// rows (bias added in registers).
+    private static func packedProduct<Element>(
+        _ x: Tensor, _ packed: [Element], _ bias: [Float]?, m: Int, n: Int, threads: Int,
+        kernel: (_ rows: UnsafePointer<Float>, _ count: Int, _ packed: UnsafePointer<Element>, _ bias: UnsafePointer<Float>?,
+                 _ into: UnsafeMutablePointer<Float>) -> Void
+    ) -> [Float] {
+        let k = x.lastDimension
+        return [Float](unsafeUninitializedCapacity: m * n) { buffer, initialized in
             initialized = m * n
             x.data.withUnsafeBufferPointer { a in
                 packed.withUnsafeBufferPointer { w in
@@ -119,10 +174,9 @@ public struct Linear: Sendable {
                         guard let c = buffer.baseAddress, let a0 = a.baseAddress, let w0 = w.baseAddress else { return }
                         // An empty array may still have a base address: only a given bias counts.
                         let b0 = bias == nil ? nil : b.baseAddress
-                        // 12 rows: a whole block of the AVX-512 body, two of the AVX2 one.
+                        // 12 rows: a whole block of the AVX-512 bodies, two of the AVX2 one.
                         Parallel.forEachSlice(count: m, threads: threads, granularity: 12) { rows in
-                            PackedWeight.product(a0 + rows.lowerBound * k, rows: rows.count, inputs: k, packed: w0,
-                                                 bias: b0, outputs: n, relu6: false, into: c + rows.lowerBound * n)
+                            kernel(a0 + rows.lowerBound * k, rows.count, w0, b0, c + rows.lowerBound * n)
                         }
                     }
                 }

@@ -44,3 +44,29 @@ enum PackedWeight {
         pck_gemm_packed(x, rows, inputs, packed, bias, residual, outputs, Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y)
     }
 }
+
+/// A `[out, in]` weight packed once to bfloat16 for `pck_gemm_packed_bf16`: panels of 16 output
+/// channels holding pairs of inputs side by side (the operand of `vdpbf16ps`), each value rounded
+/// to nearest even.
+enum PackedWeightBF16 {
+    /// The bf16 packed copy of a rank-2 `[out, in]` weight.
+    static func pack(_ weight: Tensor) -> [UInt16] {
+        let (out, inputs) = (weight.shape[0], weight.shape[1])
+        let count = pck_packed_bf16_count(out, inputs)
+        return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            weight.data.withUnsafeBufferPointer { w in
+                if let dst = buffer.baseAddress, let src = w.baseAddress { pck_pack_weight_bf16(src, out, inputs, dst) }
+            }
+            initialized = count
+        }
+    }
+
+    /// `act(x · Wᵀ + bias + residual)` with x rounded to bf16, into `y` (room for
+    /// `rows * outputs` values); the contract of `PackedWeight.product(_:rows:inputs:packed:...)`.
+    static func product(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, packed: UnsafePointer<UInt16>,
+                        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, outputs: Int, relu6: Bool,
+                        into y: UnsafeMutablePointer<Float>) {
+        pck_gemm_packed_bf16(x, rows, inputs, packed, bias, residual, outputs,
+                             Int32(relu6 ? PCK_ACT_RELU6 : PCK_ACT_NONE), y)
+    }
+}

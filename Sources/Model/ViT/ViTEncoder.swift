@@ -134,10 +134,3 @@ public struct ViTEncoder: ImageEncoder {
     }
 }
 
-extension Linear {
-    /// For weights whose shape the loader has already checked: rank 2, bias of `weight.shape[0]` values.
-    fileprivate init(unchecked weight: Tensor, bias: [Float]? = nil) {
-        self.weight = weight
-        self.bias = bias
-    }
-}
