@@ -22,13 +22,6 @@ enum { BLOCK_ROWS = 12 };
 #define PCK_UNROLL _Pragma("GCC unroll 12")
 #define PCK_UNROLL24 _Pragma("GCC unroll 24")
 
-PCK_AVX512 static inline __m512 finish16(__m512 v, __m512 bias, const float *residual, __mmask16 lanes, int act) {
-    v = _mm512_add_ps(v, bias);
-    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, residual));
-    if (act == PCK_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
-    return v;
-}
-
 /// `ROWS` (1 to 12) rows of x (`a`, rows `in` floats apart) against `PANELS` (1 or 2) panels, both
 /// literals after inlining. `cols` (1 to 16 * PANELS) of the panels' channels are real; `bias32`
 /// holds their biases, zero-padded.
@@ -57,8 +50,8 @@ void micro512(const size_t ROWS, const size_t PANELS, const float *a, size_t in,
     const __m512 bias0 = _mm512_loadu_ps(bias32), bias1 = _mm512_loadu_ps(bias32 + PCK_PANEL);
     PCK_UNROLL for (size_t r = 0; r < ROWS; r++) {
         const float *res = residual ? residual + r * ld : NULL;
-        _mm512_mask_storeu_ps(y + r * ld, m0, finish16(c0[r], bias0, res, m0, act));
-        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PCK_PANEL, m1, finish16(c1[r], bias1, res ? res + PCK_PANEL : NULL, m1, act));
+        _mm512_mask_storeu_ps(y + r * ld, m0, pck_finish16(c0[r], bias0, res, m0, act));
+        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PCK_PANEL, m1, pck_finish16(c1[r], bias1, res ? res + PCK_PANEL : NULL, m1, act));
     }
 }
 
@@ -78,7 +71,7 @@ void micro512_single24(const float *a, size_t in, const float *panel, const floa
     const __mmask16 m = pck_lanes16(cols);
     const __m512 bias0 = _mm512_loadu_ps(bias16);
     PCK_UNROLL24 for (size_t r = 0; r < 2 * BLOCK_ROWS; r++) {
-        _mm512_mask_storeu_ps(y + r * ld, m, finish16(c[r], bias0, residual ? residual + r * ld : NULL, m, act));
+        _mm512_mask_storeu_ps(y + r * ld, m, pck_finish16(c[r], bias0, residual ? residual + r * ld : NULL, m, act));
     }
 }
 

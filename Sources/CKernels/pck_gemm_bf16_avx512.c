@@ -20,13 +20,6 @@
 enum { BLOCK_ROWS = 12 };
 #define PCK_UNROLL _Pragma("GCC unroll 12")
 
-PCK_AVX512_BF16 static inline __m512 finish16(__m512 v, __m512 bias, const float *residual, __mmask16 lanes, int act) {
-    v = _mm512_add_ps(v, bias);
-    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, residual));
-    if (act == PCK_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
-    return v;
-}
-
 /// `ROWS` (1 to 12) bf16 rows (`a`, rows `lda` values apart) against `PANELS` (1 or 2) panels of
 /// `steps` pairs of inputs, both literals after inlining. `cols` (1 to 16 * PANELS) of the panels'
 /// channels are real; `bias32` holds their biases, zero-padded.
@@ -57,8 +50,8 @@ void micro_bf16(const size_t ROWS, const size_t PANELS, const uint16_t *a, size_
     const __m512 bias0 = _mm512_loadu_ps(bias32), bias1 = _mm512_loadu_ps(bias32 + PCK_PANEL);
     PCK_UNROLL for (size_t r = 0; r < ROWS; r++) {
         const float *res = residual ? residual + r * ld : NULL;
-        _mm512_mask_storeu_ps(y + r * ld, m0, finish16(c0[r], bias0, res, m0, act));
-        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PCK_PANEL, m1, finish16(c1[r], bias1, res ? res + PCK_PANEL : NULL, m1, act));
+        _mm512_mask_storeu_ps(y + r * ld, m0, pck_finish16(c0[r], bias0, res, m0, act));
+        if (PANELS == 2) _mm512_mask_storeu_ps(y + r * ld + PCK_PANEL, m1, pck_finish16(c1[r], bias1, res ? res + PCK_PANEL : NULL, m1, act));
     }
 }
 

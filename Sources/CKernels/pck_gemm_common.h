@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+#include "pck_kernels.h"
+#include "pck_math.h"
+
 // PCK_PANEL: output channels per panel of a packed weight. pck_pack_weight writes panels of this
 // many channels (zeros past the last one) and both bodies read them as one or two vectors per
 // step of k: two AVX2 vectors, one AVX-512 vector.
@@ -23,5 +26,14 @@ enum { PCK_PANEL = 16, PCK_PREFETCH_STEPS = 64 };
 // The panels are taken in groups whose weights fit in L2 (about 256 KB), so that every block of
 // rows of a group finds the group's weights there.
 static const size_t pck_group_bytes = 256 * 1024;
+
+// The epilogue of 16 output channels in the AVX-512 bodies (fp32 and bf16 products): bias, the
+// residual's masked lanes when there is one, then the activation.
+PCK_AVX512 static inline __m512 pck_finish16(__m512 v, __m512 bias, const float *residual, __mmask16 lanes, int act) {
+    v = _mm512_add_ps(v, bias);
+    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, residual));
+    if (act == PCK_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
+    return v;
+}
 
 #endif

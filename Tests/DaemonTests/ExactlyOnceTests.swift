@@ -165,17 +165,8 @@ import Testing
                       (KafkaAPIKey.addOffsetsToTxn, KafkaErrorCode.groupAuthorizationFailed),
                       (KafkaAPIKey.txnOffsetCommit, KafkaErrorCode.groupAuthorizationFailed)])
     func refusedStepIsAbortedAndRetried(apiKey: Int16, error: Int32) throws {
-        let cluster = try DaemonTestCluster.standard()
+        let (cluster, daemon, sample) = try startMidStream(committed: 1)
         defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
-        // About 5 s of work, so the error lands mid-stream and transactions follow it.
-        let total = 3000
-        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
-        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
-            "--delivery", "exactly-once", "--transaction-interval", "50", "--model", "slow:3", "--batch-size", "8", "--workers", "2"])
-        let port = try daemon.metricsPort()
-        func sample(_ name: String) -> Double { (try? daemon.scrape(port: port))?[name] ?? 0 }
-        let started = pollValue(timeout: .seconds(60)) { sample("postclassd_transactions_committed_total") >= 1 ? true : nil }
-        try #require(started != nil, "no transaction committed; log:\n\(daemon.log.suffix(3000))")
         cluster.broker.failNextRequests(apiKey: apiKey, count: 2, with: error)
         let aborted = pollValue(timeout: .seconds(30)) { () -> Double? in
             let n = sample(#"postclassd_transactions_aborted_total{reason="error"}"#)
@@ -198,16 +189,8 @@ import Testing
 
     @Test("the broker down for 12 s mid-stream: the commit under way waits and resumes, no exit, every post labelled")
     func brokerOutageDuringCommit() throws {
-        let cluster = try DaemonTestCluster.standard()
+        let (cluster, daemon, sample) = try startMidStream(committed: 2)
         defer { withExtendedLifetime(cluster) {} }  // the broker must outlive the daemons it serves
-        let total = 3000
-        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
-        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
-            "--delivery", "exactly-once", "--transaction-interval", "50", "--model", "slow:3", "--batch-size", "8", "--workers", "2"])
-        let port = try daemon.metricsPort()
-        func sample(_ name: String) -> Double { (try? daemon.scrape(port: port))?[name] ?? 0 }
-        let started = pollValue(timeout: .seconds(60)) { sample("postclassd_transactions_committed_total") >= 2 ? true : nil }
-        try #require(started != nil, "no transaction committed; log:\n\(daemon.log.suffix(3000))")
         try cluster.broker.setBrokerDown(1)
         Thread.sleep(forTimeInterval: 12)
         try cluster.broker.setBrokerUp(1)
@@ -220,6 +203,23 @@ import Testing
         #expect(later != nil, "no transaction committed after the outage; log:\n\(daemon.log.suffix(3000))")
         #expect(daemon.log.contains("the transaction's commit did not finish for a passing reason"), "the outage never met a commit")
         #expect(daemon.stop() == 0, "log:\n\(daemon.log.suffix(3000))")
+    }
+
+    /// Posts in each fault test: about 5 s of work, so the fault lands mid-stream and transactions follow it.
+    private let total = 3000
+
+    /// A mock cluster holding `total` valid posts, and an exactly-once daemon (50 ms transactions,
+    /// a 3 ms model) that has committed `committed` transactions; `sample` reads one of its metrics.
+    private func startMidStream(committed: Double) throws -> (DaemonTestCluster, DaemonProcess, (String) -> Double) {
+        let cluster = try DaemonTestCluster.standard()
+        try cluster.produce((0..<total).map { ("k\($0)", Posts.valid("p\($0)")) }, topic: "posts")
+        let daemon = try DaemonProcess(brokers: cluster.bootstrap, arguments: [
+            "--delivery", "exactly-once", "--transaction-interval", "50", "--model", "slow:3", "--batch-size", "8", "--workers", "2"])
+        let port = try daemon.metricsPort()
+        let sample = { (name: String) -> Double in (try? daemon.scrape(port: port))?[name] ?? 0 }
+        let started = pollValue(timeout: .seconds(60)) { sample("postclassd_transactions_committed_total") >= committed ? true : nil }
+        try #require(started != nil, "no transaction committed; log:\n\(daemon.log.suffix(3000))")
+        return (cluster, daemon, sample)
     }
 
     /// Polls `probe` every 50 ms until it gives a value or `timeout` passes.
