@@ -196,7 +196,10 @@ import Testing
         try cluster.broker.setBrokerUp(1)
         #expect(daemon.process.isRunning, "the daemon exited during the outage; log:\n\(daemon.log.suffix(3000))")
         let before = sample("postclassd_transactions_committed_total")
-        let output = try cluster.readAll("labels", expected: total, timeout: .seconds(90))
+        // librdkafka reconnects with a backoff that grew to reconnect.backoff.max.ms (10 s) during
+        // the outage, and a transaction step begun meanwhile may time out once more: output can
+        // pause for 20 s after the broker is back, so the reader waits that long for more.
+        let output = try cluster.readAll("labels", expected: total, idle: .seconds(30), timeout: .seconds(120))
         #expect(Set(output.compactMap { Posts.id(of: $0.value) }) == Set((0..<total).map { "p\($0)" }),
                 "posts missing after the outage; log:\n\(daemon.log.suffix(3000))")
         let later = pollValue(timeout: .seconds(30)) { sample("postclassd_transactions_committed_total") > before ? true : nil }
