@@ -182,6 +182,15 @@ import Testing
                 "posts missing after the abort (a stall?); log:\n\(daemon.log.suffix(3000))")
         let later = pollValue(timeout: .seconds(30)) { sample("postclassd_transactions_committed_total") > committedAfterAbort ? true : nil }
         #expect(later != nil, "no transaction committed after the abort; log:\n\(daemon.log.suffix(3000))")
+        // The metrics count committed output only: the aborted transaction's deliveries are not
+        // counted, the records read again once they commit, so each post exactly once.
+        let produced = #"postclassd_messages_produced_total{topic="labels"}"#
+        _ = pollValue(timeout: .seconds(30)) { sample(produced) >= Double(total) ? true : nil }
+        #expect(sample(produced) == Double(total), "produced_total counts aborted output; log:\n\(daemon.log.suffix(3000))")
+        if apiKey == KafkaAPIKey.endTxn {
+            // EndTxn comes after the commit's flush: the aborted transaction's output was delivered.
+            #expect(daemon.log.contains("aborted transaction's output discarded"), "the abort discarded no delivered output")
+        }
         #expect(daemon.process.isRunning, "the daemon exited; log:\n\(daemon.log.suffix(3000))")
         #expect(daemon.log.contains("aborting the transaction"))
         #expect(daemon.stop() == 0, "log:\n\(daemon.log.suffix(3000))")

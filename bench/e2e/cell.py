@@ -358,6 +358,11 @@ def main() -> None:
                "latency_rate": rate, "latency_achieved_rate": len(latencies) / (l1 - l0),
                "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
                "max_ms": max(latencies) if latencies else None, "phases_s": phases}
+        if a.system == "postclassd":
+            # Which kernel bodies and text-encoder precision ran, as the daemon logged them at start.
+            said = re.search(r"inference kernels: ([^;]+); text encoder products: ([^;]+);", (a.work / f"{name}.log").read_text())
+            if said:
+                row["kernels"], row["text_encoder_products"] = said.group(1), said.group(2)
         if e0 and e1:
             row["daemon_histogram_p50_ms"] = 1000 * (histogram_quantile(0.5, e0["e2e_buckets"], e1["e2e_buckets"]) or 0)
             row["daemon_histogram_p99_ms"] = 1000 * (histogram_quantile(0.99, e0["e2e_buckets"], e1["e2e_buckets"]) or 0)

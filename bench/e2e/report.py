@@ -63,6 +63,11 @@ def median_row(by_round):
 print("# bench/e2e: postclassd vs Python baseline, default bundle\n")
 print(f"Commit {meta.get('commit', '?')}, {meta.get('cores', '?')} cores; load average at start "
       f"{' '.join(meta.get('loadavg_start', []))}, at end {' '.join(meta.get('loadavg_end', []))}.\n")
+ran = sorted({(r.get("variant") or "default", r["kernels"], r["text_encoder_products"]) for r in runs if r.get("kernels")})
+for variant, kernels, products in ran:
+    print(f"postclassd ({variant}): inference kernels {kernels}; text encoder products {products}.")
+if ran:
+    print()
 print("Throughput: saturated window. Latency: Kafka timestamp of the input to the bench's reader getting the output, "
       "at the same paced rate for both (half the best Python variant's saturated rate in round 1). Python: the best "
       "variant of each round (rounds' winners in the last column); Swift/Python: median of the per-round ratios.\n")
@@ -135,16 +140,26 @@ for system, stages, pick, note in [
         print(f"| {kind} | {batch} | " + " | ".join(
             f"{ms[st]:.2f} ({100 * share[st]:.0f}%)" if st in ms else "-" for st in stages) + " |")
 
-diag = [(k, b) for k, b in keys if of(k, b, "postclassd", "blas1")]
-if diag:
-    print("\n## Diagnostic: postclassd with OPENBLAS_NUM_THREADS=1\n")
-    print("`postclassd run` leaves OpenBLAS at its default (one thread per core) while it runs `--workers` "
-          "(= cores) batches at once, so each worker's products fan out again. Same cell, same paced rate, "
-          "medians over rounds:\n")
-    print("| posts | batch | posts/s default / BLAS 1 | CPU ms/post default / BLAS 1 | p50 ms default / BLAS 1 | p99 ms default / BLAS 1 |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for kind, batch in diag:
-        s, d = of(kind, batch, "postclassd"), of(kind, batch, "postclassd", "blas1")
+VARIANTS = {
+    "blas1": ("postclassd with OPENBLAS_NUM_THREADS=1",
+              "`postclassd run` leaves OpenBLAS at its default (one thread per core) while it runs `--workers` "
+              "(= cores) batches at once, so each worker's products fan out again."),
+    "fp32": ("postclassd with --precision fp32",
+             "The default `--precision auto` takes bf16 products for the text encoder where the CPU has "
+             "AVX512-BF16 (and AMX tiles where it has them); this variant holds every product to fp32."),
+}
+for variant, (title, why) in VARIANTS.items():
+    cells = [(k, b) for k, b in keys if of(k, b, "postclassd", variant)]
+    if not cells:
+        continue
+    print(f"\n## Variant: {title}\n")
+    print(why + " Same cell, same paced rate, medians over rounds (ratio: median of per-round default / variant):\n")
+    print("| posts | batch | posts/s default / variant | ratio (rounds) | CPU ms/post default / variant | p50 ms default / variant | p99 ms default / variant |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for kind, batch in cells:
+        s, d = of(kind, batch, "postclassd"), of(kind, batch, "postclassd", variant)
         m = lambda runs_, k: median(r.get(k) for r in runs_.values())  # noqa: E731
-        print(f"| {kind} | {batch} | {f(m(s, 'posts_per_s'))} / {f(m(d, 'posts_per_s'))} | {f(m(s, 'cpu_ms_per_post'), 2)} / "
+        ratios = [s[n]["posts_per_s"] / d[n]["posts_per_s"] for n in sorted(s) if n in d and d[n].get("posts_per_s")]
+        ratio_text = f"{median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)})" if ratios else "-"
+        print(f"| {kind} | {batch} | {f(m(s, 'posts_per_s'))} / {f(m(d, 'posts_per_s'))} | {ratio_text} | {f(m(s, 'cpu_ms_per_post'), 2)} / "
               f"{f(m(d, 'cpu_ms_per_post'), 2)} | {f(m(s, 'p50_ms'))} / {f(m(d, 'p50_ms'))} | {f(m(s, 'p99_ms'))} / {f(m(d, 'p99_ms'))} |")

@@ -27,9 +27,11 @@
 # default 500 ms adds ~250 ms per hop to every latency (measured: Python p50 490 -> 138 ms).
 # --diagnose adds postclassd with OPENBLAS_NUM_THREADS=1 at batch 32 (each of postclassd's worker
 # threads otherwise calls a 2-thread OpenBLAS: see the report's CPU per post).
+# --precision-ab adds postclassd with --precision fp32 to every cell, beside the default (auto:
+# bf16 text-encoder products where the CPU has AVX512-BF16), in the same rounds.
 #
 # Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--rounds N] [--kinds text,image]
-#                         [--batches 1,8,32] [--py-variants loop,loop-spin,pool] [--diagnose]
+#                         [--batches 1,8,32] [--py-variants loop,loop-spin,pool] [--diagnose] [--precision-ab]
 # Results: bench/results/e2e-<timestamp>.jsonl, .md and -logs/ (each system's log per cell; git-ignored).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,6 +43,7 @@ LATENCY_DURATION=10
 ROUNDS=3
 PY_VARIANTS="loop,loop-spin,pool"
 DIAGNOSE=0
+PRECISION_AB=0
 KINDS="text,image"
 BATCHES="1,8,32"
 PARTITIONS=16
@@ -53,6 +56,7 @@ while (($#)); do
         --rounds) ROUNDS="$2"; shift 2 ;;
         --py-variants) PY_VARIANTS="$2"; shift 2 ;;
         --diagnose) DIAGNOSE=1; shift ;;
+        --precision-ab) PRECISION_AB=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -112,6 +116,7 @@ for kind in ${KINDS//,/ }; do
         systems="postclassd"
         for v in ${PY_VARIANTS//,/ }; do systems+=" python-$v"; done
         ((DIAGNOSE)) && [[ "$batch" == 32 ]] && systems+=" postclassd-blas1"
+        ((PRECISION_AB)) && systems+=" postclassd-fp32"
         for system in $systems; do
             TOPICS+="in-$system-$kind-$batch:$PARTITIONS,out-$system-$kind-$batch:$PARTITIONS,"
         done
@@ -158,6 +163,7 @@ run_cell() {
     case "$system" in
         postclassd) args+=(--system postclassd) ;;
         postclassd-blas1) args+=(--system postclassd --variant blas1 --env OPENBLAS_NUM_THREADS=1) ;;
+        postclassd-fp32) args+=(--system postclassd --variant fp32 --env POSTCLASSD_PRECISION=fp32) ;;
         python-*) args+=(--system python --variant "${system#python-}" --py-args "$(variant_args "${system#python-}")") ;;
     esac
     echo "[bench] round $round, $kind batch $batch: $system (load $(cut -d' ' -f1 /proc/loadavg))" >&2
@@ -180,6 +186,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 order=("${pythons[@]}" postclassd)
             fi
             ((DIAGNOSE)) && [[ "$batch" == 32 ]] && order+=(postclassd-blas1)
+            ((PRECISION_AB)) && order+=(postclassd-fp32)
             for system in "${order[@]}"; do run_cell "$round" "$system" "$kind" "$batch" "${RATE[$kind-$batch]}"; done
         done
     done

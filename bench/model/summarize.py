@@ -51,7 +51,22 @@ if fma is not None:
     print(f"compute peak {fma:.1f} GFLOP/s on {first['threads']} threads ({per_core:.1f} per core, FMA loop, {'/'.join(bodies)} body)")
 print(f"OpenBLAS sgemm {med(sgemm):.1f} GFLOP/s (best of sizes 1024-2048; reference only, not a peak: see summarize.py)")
 print(f"numpy reference vs transformers max abs diff: {base_runs[0]['numpy_reference_vs_transformers_max_abs']:.2e}")
-print(f"{'batch':>5} {'swift sent/s':>12} {'ORT sent/s':>10} {'torch sent/s':>12} {'vs ORT':>7} {'vs torch':>8} {'GFLOP/s':>8} {'of peak':>7} {'of sgemm':>8}  vs ORT per round")
+# Rounds from before issue 29 part 2 have no int8 baseline, and only PRECISION_AB=bf16 runs a bf16 variant.
+int8 = [by_batch(b["engines"]["onnxruntime-int8"]) if "onnxruntime-int8" in b["engines"] else None for b in base_runs]
+has_int8 = all(r is not None for r in int8)
+has_bf16 = all("variant" in r and "precision" in r["variant"] for s in swift for r in s.values())
+if has_int8:
+    print(f"ONNX Runtime int8 (dynamic quantization) worst token-state cosine against fp32 ORT: "
+          f"{min(b['onnxruntime_int8_token_cosine_min'] for b in base_runs):.4f}")
+if has_bf16:
+    bf16_bodies = sorted({r["variant"]["bf16_body"] for s in swift for r in s.values()})
+    print(f"Swift bf16: the same encoder with bf16 products ({'/'.join(bf16_bodies)} body), passes alternated with fp32")
+header = f"{'batch':>5} {'swift sent/s':>12} {'ORT sent/s':>10} {'torch sent/s':>12} {'vs ORT':>7} {'vs torch':>8} {'GFLOP/s':>8} {'of peak':>7} {'of sgemm':>8}"
+if has_int8:
+    header += f" {'ORT int8':>9} {'vs int8':>7}"
+if has_bf16:
+    header += f" {'bf16 sent/s':>11} {'bf16/fp32':>9} {'bf16 vs ORT':>11}" + (f" {'bf16 vs int8':>12}" if has_int8 else "")
+print(header + "  vs ORT per round")
 for b in sorted(swift[0]):
     s = [r[b]["sentences_per_s"] for r in swift]
     o = [r[b]["sentences_per_s"] for r in ort]
@@ -63,6 +78,16 @@ for b in sorted(swift[0]):
     of_sgemm = med(g / k for g, k in zip(gflops, sgemm))
     rounds_text = " ".join(f"{x:.2f}x" for x in vs_ort)
     peak_text = "-" if of_peak is None else f"{of_peak:.0%}"
-    print(f"{b:>5} {med(s):>12.1f} {med(o):>10.1f} {med(p):>12.1f} {med(vs_ort):>6.2f}x {med(vs_pt):>7.2f}x "
-          f"{med(gflops):>8.1f} {peak_text:>7} {of_sgemm:>8.0%}  {rounds_text}")
+    line = (f"{b:>5} {med(s):>12.1f} {med(o):>10.1f} {med(p):>12.1f} {med(vs_ort):>6.2f}x {med(vs_pt):>7.2f}x "
+            f"{med(gflops):>8.1f} {peak_text:>7} {of_sgemm:>8.0%}")
+    if has_int8:
+        q = [r[b]["sentences_per_s"] for r in int8]
+        line += f" {med(q):>9.1f} {med(x / y for x, y in zip(s, q)):>6.2f}x"
+    if has_bf16:
+        h = [r[b]["variant"]["sentences_per_s"] for r in swift]
+        line += (f" {med(h):>11.1f} {med(r[b]['variant']['speedup_over_fp32'] for r in swift):>8.2f}x"
+                 f" {med(x / y for x, y in zip(h, o)):>10.2f}x")
+        if has_int8:
+            line += f" {med(x / y for x, y in zip(h, q)):>11.2f}x"
+    print(line + "  " + rounds_text)
 print(f"(every round in {out})")

@@ -38,10 +38,19 @@ struct BatchOutcome: Sendable {
 
 /// The counts of several batches (one worker job's), added up so that each counter is
 /// incremented once per job rather than once per batch: at batch size 1 that is per record.
-struct BatchCounts {
+struct BatchCounts: Sendable {
     var labels: [String: [String: Int]] = [:]
     var dropped: [LabelMatch: Int] = [:]
     var routed: [Route: Int] = [:]
+
+    /// Adds another set of counts (a transaction's batches).
+    mutating func add(_ other: BatchCounts) {
+        for (task, counts) in other.labels {
+            for (label, count) in counts { labels[task, default: [:]][label, default: 0] += count }
+        }
+        for (rule, count) in other.dropped { dropped[rule, default: 0] += count }
+        for (route, count) in other.routed { routed[route, default: 0] += count }
+    }
 
     mutating func add(_ outcome: BatchOutcome) {
         for (task, counts) in outcome.labels {

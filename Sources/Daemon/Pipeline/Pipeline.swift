@@ -70,8 +70,8 @@ final class Pipeline: Sendable {
     /// timeout), the producer is flushed, offsets are committed and the group is left.
     func run() throws(PipelineError) {
         let clients = try PipelineClients.make(settings: settings, bootstrap: bootstrap, telemetry: telemetry, logger: logger, handlers: .init(
-            delivered: { [self] pending, report in
-                telemetry.delivered(pending, report)
+            delivered: { [self] pending, report, transaction in
+                telemetry.delivered(pending, report, transaction: transaction)
                 counters.withLock { c in
                     switch pending.kind {
                     case .labelled: c.labelled += 1

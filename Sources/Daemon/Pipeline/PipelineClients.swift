@@ -14,8 +14,9 @@ struct PipelineClients {
 
     /// What the clients report back to the pipeline.
     struct Handlers {
-        /// An output was delivered (its record is finished).
-        let delivered: @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void
+        /// An output was delivered (its record is finished); in exactly-once delivery, with the
+        /// open transaction's state, whose commit makes it count.
+        let delivered: @Sendable (InFlightLedger.Pending, DeliveryReport, TransactionState?) -> Void
         /// An output failed and will be sent again.
         let retried: @Sendable (_ topic: String, KafkaError) -> Void
         /// Output can no longer be delivered.

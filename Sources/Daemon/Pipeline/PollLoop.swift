@@ -224,7 +224,7 @@ struct PollLoop {
         let jobs = min(batches.count, pool.workers)
         for job in 0..<jobs {
             let share = stride(from: job, to: batches.count, by: jobs).map { batches[$0] }
-            pool.submit { [pipeline, processor] in
+            pool.submit { [pipeline, processor, transaction = clients.transaction] in
                 var counts = BatchCounts()
                 for batch in share {
                     let waited = (now - (batch.first?.admittedAt ?? now)) / .seconds(1)
@@ -232,7 +232,7 @@ struct PollLoop {
                     pipeline.telemetry.observe(outcome, size: batch.count, waited: waited)
                     counts.add(outcome)
                 }
-                pipeline.telemetry.record(counts)
+                pipeline.telemetry.record(counts, transaction: transaction)
                 let dropped = counts.dropped.values.reduce(0, +)
                 if dropped > 0 { pipeline.counters.withLock { $0.dropped += dropped } }
             }

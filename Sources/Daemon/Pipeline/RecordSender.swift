@@ -63,16 +63,17 @@ final class RecordSender: Sendable {
     private let logger: Logger
     private let retryQueue = DispatchQueue(label: "postclassd.retry")
     private let stopped = Atomic<Bool>(false)
-    private let onDelivered: @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void
+    private let onDelivered: @Sendable (InFlightLedger.Pending, DeliveryReport, TransactionState?) -> Void
     private let onRetry: @Sendable (String, KafkaError) -> Void
     private let onFatal: @Sendable (String) -> Void
 
     /// - Parameters:
-    ///   - onDelivered: a record's output was delivered (on the delivery thread).
+    ///   - onDelivered: a record's output was delivered (on the delivery thread), with the
+    ///     open transaction's state in exactly-once delivery.
     ///   - onRetry: an output to this topic is sent again after this error.
     ///   - onFatal: delivery cannot go on; the text says why and what to do.
     init(producer: KafkaProducer, ledger: InFlightLedger, dlqTopic: String, transaction: TransactionState? = nil, logger: Logger,
-         onDelivered: @escaping @Sendable (InFlightLedger.Pending, DeliveryReport) -> Void,
+         onDelivered: @escaping @Sendable (InFlightLedger.Pending, DeliveryReport, TransactionState?) -> Void,
          onRetry: @escaping @Sendable (String, KafkaError) -> Void,
          onFatal: @escaping @Sendable (String) -> Void) {
         self.producer = producer
@@ -113,7 +114,7 @@ final class RecordSender: Sendable {
             handleFailure(pending, error: error, synchronous: false)
             return
         }
-        onDelivered(pending, report)
+        onDelivered(pending, report, transaction)
     }
 
     /// - Parameter synchronous: the send itself failed (on the worker sending it), rather than

@@ -16,7 +16,17 @@ extension Telemetry {
         metrics.observeStage(DaemonMetrics.wholeClassifierStage, seconds: total)
     }
 
-    /// Records the label, drop and route counts of a job's batches.
+    /// Records the label, drop and route counts of a job's batches; in exactly-once delivery
+    /// they wait in the open transaction's tally until it commits.
+    func record(_ counts: BatchCounts, transaction: TransactionState?) {
+        if let transaction {
+            transaction.count { $0.batches.add(counts) }
+            return
+        }
+        record(counts)
+    }
+
+    /// Publishes the label, drop and route counts.
     func record(_ counts: BatchCounts) {
         for (task, labels) in counts.labels {
             for (label, count) in labels { metrics.labelEmitted(task: task, label: label, count: count) }
@@ -26,14 +36,31 @@ extension Telemetry {
     }
 
     /// Records a delivered output: where it went, a dead letter's reason, the end-to-end latency.
-    func delivered(_ pending: InFlightLedger.Pending, _ report: DeliveryReport) {
-        metrics.produced(topic: report.topicPartition.topic)
-        if pending.kind == .deadLetter {
-            let code = pending.record.headers.last { $0.key == "error.code" }?.value.map { String(decoding: $0, as: UTF8.self) } ?? "unknown"
-            metrics.deadLettered(reason: code)
+    /// In exactly-once delivery the counts wait in the open transaction's tally until it commits
+    /// (``committed(_:)``); the latency is the delivery's either way.
+    func delivered(_ pending: InFlightLedger.Pending, _ report: DeliveryReport, transaction: TransactionState?) {
+        let topic = report.topicPartition.topic
+        let code = pending.kind == .deadLetter
+            ? pending.record.headers.last { $0.key == "error.code" }?.value.map { String(decoding: $0, as: UTF8.self) } ?? "unknown"
+            : nil
+        if let transaction {
+            transaction.count { tally in
+                tally.produced[topic, default: 0] += 1
+                if let code { tally.deadLettered[code, default: 0] += 1 }
+            }
+        } else {
+            metrics.produced(topic: topic)
+            if let code { metrics.deadLettered(reason: code) }
         }
         if let ts = pending.message.timestampMs { metrics.observeEndToEnd(kafkaTimestampMilliseconds: ts) }
         metrics.setLastProcessedTimestamp(Date())
+    }
+
+    /// Publishes a committed transaction's counts.
+    func committed(_ tally: TransactionState.Tally) {
+        for (topic, count) in tally.produced { metrics.produced(topic: topic, count: count) }
+        for (code, count) in tally.deadLettered { metrics.deadLettered(reason: code, count: count) }
+        record(tally.batches)
     }
 
     /// Counts consumed records by topic (one call for the common single-topic poll).

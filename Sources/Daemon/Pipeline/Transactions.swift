@@ -171,6 +171,7 @@ struct Transactions {
         pendingCommit = nil
         isOpen = false
         telemetry.metrics.transactionCommitted(seconds: (ContinuousClock.now - pending.started) / .seconds(1))
+        telemetry.committed(state.takeTally())
         // Partitions revoked while the commit was under way are forgotten: no restart point.
         for (partition, next) in pending.offsets where handedOutThrough[partition] != nil { restartAt[partition] = next }
         handedOutThrough = [:]
@@ -193,6 +194,10 @@ struct Transactions {
         }
         isOpen = false
         _ = state.takeDoom()
+        // Its output is discarded and does not count (the records read again will). Taken once
+        // the abort returned: librdkafka has then reported every delivery of the transaction.
+        let discarded = state.takeTally().outputs
+        if discarded > 0 { logger.info("aborted transaction's output discarded", metadata: ["outputs": "\(discarded)"]) }
         telemetry.metrics.transactionAborted(reason: label)
         handedOutThrough = [:]
         restartAt = [:]
