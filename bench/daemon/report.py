@@ -10,7 +10,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+# One results file, or several (an interrupted run completed with --first-round).
+rows = [json.loads(l) for path in sys.argv[1:] for l in open(path) if l.strip()]
 base = {r.get("round", 1): r["posts_per_s"] for r in rows if r["run"] == "kafka-layer"}
 by_run = defaultdict(list)
 for r in rows:

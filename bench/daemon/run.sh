@@ -17,7 +17,9 @@
 # output's delivery, as for the others; a read_committed reader sees it once its transaction
 # commits, up to one interval plus the commit later.
 #
-# Usage: bench/daemon/run.sh [--duration SECONDS] [--rounds N] [--broker embedded|noida] [--runs "daemon-8 eos-100 ..."]
+# Usage: bench/daemon/run.sh [--duration SECONDS] [--rounds N] [--first-round K] [--broker embedded|noida] [--runs "daemon-8 eos-100 ..."]
+# --first-round K numbers the rounds from K (their order of runs rotates by round number): to
+# complete an interrupted run, then report both files together (bench/daemon/report.py A B).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -32,12 +34,14 @@ SIZE=1024
 # bench/e2e; on a real broker that only makes idle fetches more frequent.
 FETCH_WAIT_MS=10
 RUNS_GIVEN=""
+FIRST_ROUND=1
 while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --broker) BROKER="$2"; shift 2 ;;
         --runs) RUNS_GIVEN="$2"; shift 2 ;;
+        --first-round) FIRST_ROUND="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -53,7 +57,8 @@ WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Only these: a bare `wait` would also wait for noida-db, which runs until noida_stop.
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     noida_stop
     rm -rf "$WORK"
 }
@@ -68,29 +73,37 @@ if [[ -n "$RUNS_GIVEN" ]]; then
         exit 2
     fi
 fi
-TOPICS=""
-for round in $(seq 1 "$ROUNDS"); do
-    for run in $RUNS; do TOPICS+="in-$run-r$round:$PARTITIONS,out-$run-r$round:$PARTITIONS,"; done
-done
-TOPICS+="dlq:1"
+# round_topics ROUND: the topics of one round's runs.
+round_topics() {
+    local run topics=""
+    for run in $RUNS; do topics+="in-$run-r$1:$PARTITIONS,out-$run-r$1:$PARTITIONS,"; done
+    echo "${topics}dlq:1"
+}
 if [[ "$BROKER" == embedded ]]; then
-    "$BIN/postclassd" broker --topics "$TOPICS" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
+    TOPICS=""
+    for round in $(seq "$FIRST_ROUND" "$((FIRST_ROUND + ROUNDS - 1))"); do TOPICS+="$(round_topics "$round"),"; done
+    "$BIN/postclassd" broker --topics "${TOPICS%,}" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
     PIDS+=($!)
     # Creating the topics of many rounds (48 partitions a run) takes the mock cluster a while.
     for _ in $(seq 1 1200); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
     [[ -s "$WORK/bootstrap" ]] || { echo "[bench] the embedded broker did not start within 120 s" >&2; exit 1; }
     BOOTSTRAP="$(cat "$WORK/bootstrap")"
-else
+    echo "[bench] embedded broker at $BOOTSTRAP" >&2
+fi
+
+# noida_round ROUND: a fresh noida-db holding that round's topics. noida-db keeps every record
+# in memory and gives little back: one broker for 3 rounds grew past 19 GB and was killed for
+# memory at 24 GB, even with retention. So each round gets its own, and each partition keeps
+# 8 MiB in 2 MiB segments: more than the daemon lags behind the feed (the feeder holds that to
+# 4 MB), and never read back (the rates come from the daemon's metrics).
+noida_round() {
+    noida_stop
     noida_start
     BOOTSTRAP="$NOIDA_BOOTSTRAP"
-    # noida-db keeps every record in memory: unbounded, the runs of 3 rounds hold tens of GB and
-    # it is killed for memory (it was, at 24 GB). Each partition keeps 8 MiB in 2 MiB segments,
-    # more than the daemon lags behind the feed (the feeder holds that to 4 MB) and
-    # never read back (the rates come from the daemon's metrics): at most a few GB in all.
-    "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$TOPICS" \
+    "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$(round_topics "$1")" \
         --config retention.bytes=8388608 --config segment.bytes=2097152
-fi
-echo "[bench] $BROKER broker at $BOOTSTRAP" >&2
+    echo "[bench] round $1: noida-db at $BOOTSTRAP" >&2
+}
 
 # rotated N WORD...: the words starting at the N-th (mod their count), wrapping around.
 rotated() {
@@ -100,10 +113,11 @@ rotated() {
 }
 
 # The order of the runs rotates from round to round, so the Kafka layer is not always first.
-for round in $(seq 1 "$ROUNDS"); do
+for round in $(seq "$FIRST_ROUND" "$((FIRST_ROUND + ROUNDS - 1))"); do
+[[ "$BROKER" == noida ]] && noida_round "$round"
 # shellcheck disable=SC2086
 for run in $(rotated "$((round - 1))" $RUNS); do
-    echo "[bench] round $round/$ROUNDS: $run" >&2
+    echo "[bench] round $round of $FIRST_ROUND-$((FIRST_ROUND + ROUNDS - 1)): $run" >&2
     in="in-$run-r$round" out="out-$run-r$round" group="g-$run-r$round"
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "$group" \
         --size "$SIZE" --posts --duration "$((DURATION + 8))" >/dev/null &

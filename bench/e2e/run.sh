@@ -17,7 +17,9 @@
 #   pool-spin  pool with spinning on: not in the default list, since one intra-op thread has no
 #              thread pool to spin (kept for checking that)
 # Rounds (--rounds, default 3) alternate the systems: odd rounds run the Python variants first
-# (their order rotating), even rounds postclassd first. The paced rate of every cell is half the
+# (their order rotating), even rounds postclassd first. Round 1 runs every Python variant; later
+# rounds only the cell's best variant of round 1 (a round of every variant takes ~26 minutes
+# here), unless --all-variants. The paced rate of every cell is half the
 # best Python variant's saturated rate in round 1, the same for every system in every later round
 # (in round 1 each Python variant is paced at half its own rate, so the best one is at the common
 # rate; the report takes latencies at the common rate only).
@@ -31,7 +33,7 @@
 # bf16 text-encoder products where the CPU has AVX512-BF16), in the same rounds.
 #
 # Usage: bench/e2e/run.sh [--duration S] [--latency-duration S] [--rounds N] [--kinds text,image]
-#                         [--batches 1,8,32] [--py-variants loop,loop-spin,pool] [--diagnose] [--precision-ab]
+#                         [--batches 1,8,32] [--py-variants loop,loop-spin,pool] [--all-variants] [--diagnose] [--precision-ab]
 # Results: bench/results/e2e-<timestamp>.jsonl, .md and -logs/ (each system's log per cell; git-ignored).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,6 +46,7 @@ ROUNDS=3
 PY_VARIANTS="loop,loop-spin,pool"
 DIAGNOSE=0
 PRECISION_AB=0
+ALL_VARIANTS=0
 KINDS="text,image"
 BATCHES="1,8,32"
 PARTITIONS=16
@@ -57,6 +60,7 @@ while (($#)); do
         --py-variants) PY_VARIANTS="$2"; shift 2 ;;
         --diagnose) DIAGNOSE=1; shift ;;
         --precision-ab) PRECISION_AB=1; shift ;;
+        --all-variants) ALL_VARIANTS=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -143,13 +147,14 @@ rotated() {
     for ((i = 0; i < ${#words[@]}; i++)); do echo "${words[(n + i) % ${#words[@]}]}"; done
 }
 
-# cell_rate KIND BATCH: half the best Python variant's saturated posts/s in round 1.
-cell_rate() {
+# cell_best KIND BATCH: the best Python variant of round 1, and half its saturated posts/s.
+cell_best() {
     "$PY" - "$RESULTS" "$1" "$2" <<'PY'
 import json, sys
 rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("system") == "python" and r.get("round") == 1
         and r["kind"] == sys.argv[2] and r["batch"] == int(sys.argv[3])]
-print(max(r["posts_per_s"] for r in rows) / 2)
+best = max(rows, key=lambda r: r["posts_per_s"])
+print(best["variant"], best["posts_per_s"] / 2)
 PY
 }
 
@@ -170,15 +175,18 @@ run_cell() {
     "$PY" bench/e2e/cell.py "${args[@]}" || { cat "$WORK/$system-$kind-$batch.log" >&2; exit 1; }
 }
 
-declare -A RATE
+declare -A RATE BEST
 for round in $(seq 1 "$ROUNDS"); do
     for kind in ${KINDS//,/ }; do
         for batch in ${BATCHES//,/ }; do
             mapfile -t pythons < <(rotated "$((round - 1))" $(for v in ${PY_VARIANTS//,/ }; do echo "python-$v"; done))
+            ((round > 1 && !ALL_VARIANTS)) && pythons=("python-${BEST[$kind-$batch]}")
             if ((round == 1)); then
                 # Round 1 sets the cell's paced rate: each variant at half its own, then the best's half.
                 for system in "${pythons[@]}"; do run_cell 1 "$system" "$kind" "$batch" 0; done
-                RATE[$kind-$batch]="$(cell_rate "$kind" "$batch")"
+                read -r best rate < <(cell_best "$kind" "$batch")
+                BEST[$kind-$batch]="$best" RATE[$kind-$batch]="$rate"
+                echo "[bench] $kind batch $batch: best Python variant of round 1 is $best" >&2
                 order=(postclassd)
             elif ((round % 2 == 0)); then
                 order=(postclassd "${pythons[@]}")

@@ -19,8 +19,6 @@ clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/packed_produc
     -lm -o "$OUT/packed-product"
 clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/depthwise.c" "$TREE"/Sources/CKernels/*.c \
     -lm -o "$OUT/depthwise"
-echo
-"$OUT/bf16-product"
 clang -O2 -I "$TREE/Sources/CKernels/include" "$ROOT/bench/kernels/bf16_product.c" "$TREE"/Sources/CKernels/*.c \
     -lm -o "$OUT/bf16-product"
 clang -O2 -I "$ROOT/bench/kernels" "$ROOT/bench/kernels/fma_peak.c" -lpthread -o "$OUT/fma-peak"

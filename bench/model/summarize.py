@@ -56,8 +56,11 @@ int8 = [by_batch(b["engines"]["onnxruntime-int8"]) if "onnxruntime-int8" in b["e
 has_int8 = all(r is not None for r in int8)
 has_bf16 = all("variant" in r and "precision" in r["variant"] for s in swift for r in s.values())
 if has_int8:
-    print(f"ONNX Runtime int8 (dynamic quantization) worst token-state cosine against fp32 ORT: "
-          f"{min(b['onnxruntime_int8_token_cosine_min'] for b in base_runs):.4f}")
+    b0 = base_runs[0]
+    print(f"ONNX Runtime int8 (dynamic quantization) against fp32 ORT, token states of {b0.get('onnxruntime_int8_accuracy_sentences', '?')} tweets: "
+          f"cosine min {b0['onnxruntime_int8_token_cosine_min']:.4f}, mean {b0.get('onnxruntime_int8_token_cosine_mean', float('nan')):.4f}, "
+          f"{100 * b0.get('onnxruntime_int8_token_cosine_below_0999', float('nan')):.1f}% of tokens below 0.999; "
+          f"sentence vectors (mean of tokens) cosine min {b0.get('onnxruntime_int8_sentence_cosine_min', float('nan')):.4f}")
 if has_bf16:
     bf16_bodies = sorted({r["variant"]["bf16_body"] for s in swift for r in s.values()})
     print(f"Swift bf16: the same encoder with bf16 products ({'/'.join(bf16_bodies)} body), passes alternated with fp32")
