@@ -73,16 +73,16 @@ if [[ -n "$RUNS_GIVEN" ]]; then
         exit 2
     fi
 fi
-# round_topics ROUND: the topics of one round's runs.
+# round_topics ROUND: the topics of one round's runs (the dead-letter topic not included).
 round_topics() {
     local run topics=""
     for run in $RUNS; do topics+="in-$run-r$1:$PARTITIONS,out-$run-r$1:$PARTITIONS,"; done
-    echo "${topics}dlq:1"
+    echo "${topics%,}"
 }
 if [[ "$BROKER" == embedded ]]; then
     TOPICS=""
     for round in $(seq "$FIRST_ROUND" "$((FIRST_ROUND + ROUNDS - 1))"); do TOPICS+="$(round_topics "$round"),"; done
-    "$BIN/postclassd" broker --topics "${TOPICS%,}" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
+    "$BIN/postclassd" broker --topics "${TOPICS}dlq:1" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
     PIDS+=($!)
     # Creating the topics of many rounds (48 partitions a run) takes the mock cluster a while.
     for _ in $(seq 1 1200); do [[ -s "$WORK/bootstrap" ]] && break; sleep 0.1; done
@@ -100,7 +100,7 @@ noida_round() {
     noida_stop
     noida_start
     BOOTSTRAP="$NOIDA_BOOTSTRAP"
-    "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$(round_topics "$1")" \
+    "$BIN/kafka-bench" create-topics --brokers "$BOOTSTRAP" --topics "$(round_topics "$1"),dlq:1" \
         --config retention.bytes=8388608 --config segment.bytes=2097152
     echo "[bench] round $1: noida-db at $BOOTSTRAP" >&2
 }
