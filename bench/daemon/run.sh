@@ -45,6 +45,7 @@ while (($#)); do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+LAST_ROUND=$((FIRST_ROUND + ROUNDS - 1))
 bash scripts/install-deps.sh
 swift build -c release --product postclassd >&2
 swift build -c release --product kafka-bench >&2
@@ -81,7 +82,7 @@ round_topics() {
 }
 if [[ "$BROKER" == embedded ]]; then
     TOPICS=""
-    for round in $(seq "$FIRST_ROUND" "$((FIRST_ROUND + ROUNDS - 1))"); do TOPICS+="$(round_topics "$round"),"; done
+    for round in $(seq "$FIRST_ROUND" "$LAST_ROUND"); do TOPICS+="$(round_topics "$round"),"; done
     "$BIN/postclassd" broker --topics "${TOPICS}dlq:1" --bootstrap-file "$WORK/bootstrap" --log-level warning >/dev/null &
     PIDS+=($!)
     # Creating the topics of many rounds (48 partitions a run) takes the mock cluster a while.
@@ -113,11 +114,11 @@ rotated() {
 }
 
 # The order of the runs rotates from round to round, so the Kafka layer is not always first.
-for round in $(seq "$FIRST_ROUND" "$((FIRST_ROUND + ROUNDS - 1))"); do
+for round in $(seq "$FIRST_ROUND" "$LAST_ROUND"); do
 [[ "$BROKER" == noida ]] && noida_round "$round"
 # shellcheck disable=SC2086
 for run in $(rotated "$((round - 1))" $RUNS); do
-    echo "[bench] round $round of $FIRST_ROUND-$((FIRST_ROUND + ROUNDS - 1)): $run" >&2
+    echo "[bench] round $round of $FIRST_ROUND-$LAST_ROUND: $run" >&2
     in="in-$run-r$round" out="out-$run-r$round" group="g-$run-r$round"
     "$BIN/kafka-bench" feed --brokers "$BOOTSTRAP" --topic "$in" --partitions "$PARTITIONS" --group "$group" \
         --size "$SIZE" --posts --duration "$((DURATION + 8))" >/dev/null &

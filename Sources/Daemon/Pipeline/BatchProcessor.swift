@@ -45,19 +45,20 @@ struct BatchCounts: Sendable {
 
     /// Adds another set of counts (a transaction's batches).
     mutating func add(_ other: BatchCounts) {
-        for (task, counts) in other.labels {
-            for (label, count) in counts { labels[task, default: [:]][label, default: 0] += count }
-        }
-        for (rule, count) in other.dropped { dropped[rule, default: 0] += count }
-        for (route, count) in other.routed { routed[route, default: 0] += count }
+        add(labels: other.labels)
+        dropped.merge(other.dropped, uniquingKeysWith: +)
+        routed.merge(other.routed, uniquingKeysWith: +)
     }
 
     mutating func add(_ outcome: BatchOutcome) {
-        for (task, counts) in outcome.labels {
-            for (label, count) in counts { labels[task, default: [:]][label, default: 0] += count }
-        }
+        add(labels: outcome.labels)
         for rule in outcome.dropped { dropped[rule, default: 0] += 1 }
         for route in outcome.routed { routed[route, default: 0] += 1 }
+    }
+
+    /// Adds label counts, per task and label.
+    private mutating func add(labels more: [String: [String: Int]]) {
+        labels.merge(more) { $0.merging($1, uniquingKeysWith: +) }
     }
 }
 
