@@ -103,9 +103,8 @@ def main() -> None:
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     report["onnxruntime"] = ort.__version__
 
-    # Per-channel weight scales: with one scale per tensor (quantize_dynamic's default) the token
-    # states of real tweets fell to a mean cosine of 0.80 against fp32 (sentence vectors 0.82);
-    # per channel they keep 0.98 (sentence vectors 0.99), at about the same speed.
+    # Per-channel weight scales: quantize_dynamic's default, one scale per tensor, loses far more
+    # accuracy on this model (figures in bench/model/README.md), and a baseline takes its best setting.
     int8_path = onnx_path.with_name("model-int8-per-channel.onnx")
     if not int8_path.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
