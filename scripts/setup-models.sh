@@ -176,6 +176,21 @@ convert_efficientnet() {
     "$VENV/bin/python" "$ROOT/tools/convert_efficientnet_lite0.py" --out "$dest" --reference "$dest/reference"
     echo "$stamp" > "$dest/.stamp"
 }
+
+# The same photos through the numpy reference with the engine's bf16 1x1 convs (issue 29): golden
+# data for EfficientNetBF16Tests. Redone when the model, its reference inputs or the scripts change.
+make_efficientnet_bf16_golden() {
+    local model="$MODELS/efficientnet-lite0" dest="$MODELS/golden/efficientnet-lite0-bf16" stamp
+    stamp="$( { cat "$ROOT"/tools/golden/make_efficientnet_bf16_golden.py "$ROOT"/tools/reference/efficientnet_reference.py \
+                    "$ROOT"/tools/reference/bf16_reference.py "$model/.stamp" "$model/reference/index.json"; } | sha256sum | cut -d' ' -f1)"
+    if [[ -f "$dest/index.json" && -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+        log "EfficientNet-Lite0 bf16 golden outputs in $dest are up to date"
+        return
+    fi
+    log "running the numpy reference with bf16 1x1 convs -> $dest"
+    "$VENV/bin/python" "$ROOT/tools/golden/make_efficientnet_bf16_golden.py" --model "$model" --out "$dest"
+    echo "$stamp" > "$dest/.stamp"
+}
 # ------------------------------------------------------------------ end of the image-path block
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +329,7 @@ main() {
     assemble_default_bundle
     setup_demo_images
     setup_correlation_images
-    if [[ $goldens == 1 ]]; then make_goldens; fi
+    if [[ $goldens == 1 ]]; then make_goldens; make_efficientnet_bf16_golden; fi
     log "done"
 }
 

@@ -28,7 +28,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Posts per batch, as in the daemon.")
     var batchSize: Int = DaemonSettings().batchSize
 
-    @Option(name: .long, help: "The text encoder's matrix products: auto, fp32 or bf16, as the daemon's precision setting.")
+    @Option(name: .long, help: "The encoders' matrix products (the text encoder's, EfficientNet's expand and head convs): auto, fp32 or bf16, as the daemon's precision setting.")
     var precision: String = PrecisionSetting.auto.rawValue
 
     @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
@@ -101,7 +101,7 @@ struct ClassifyCommand: ParsableCommand {
             }
         }
         flush()
-        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version), inference kernels \(KernelBodies.widest), text encoder \(KernelBodies.describe(precision))\(self.precision.lowercased() == PrecisionSetting.auto.rawValue ? ", auto: \(Precision.automaticReason)" : ""))\n".utf8))
+        FileHandle.standardError.write(Data("classify: \(summary.posts) posts, \(summary.labelled) labelled, \(summary.failed) not (model \(classifier.identity.name) \(classifier.identity.version), inference kernels \(KernelBodies.widest), encoders \(KernelBodies.describe(precision))\(self.precision.lowercased() == PrecisionSetting.auto.rawValue ? ", auto: \(Precision.automaticReason)" : ""))\n".utf8))
     }
 
     private static func isBlank(_ byte: UInt8) -> Bool {

@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
 
         BLASThreads.set(settings.effectiveBLASThreads)
         FreedMemory.keepForReuse()
-        logger.info("inference kernels: \(KernelBodies.widest); text encoder products: \(KernelBodies.describe(settings.precision))\(settings.precisionIsAutomatic ? ", auto: \(Precision.automaticReason)" : ""); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
+        logger.info("inference kernels: \(KernelBodies.widest); encoder products: \(KernelBodies.describe(settings.precision))\(settings.precisionIsAutomatic ? ", auto: \(Precision.automaticReason)" : ""); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
         telemetry.modelLoading(expected: .seconds(300))
         let classifier = try ClassifierFactory.makeWarm(settings.model, precision: settings.precision)
         telemetry.modelLoaded(classifier.identity)

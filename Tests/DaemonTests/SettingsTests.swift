@@ -77,12 +77,12 @@ import Testing
             }
             #expect(run.status == 0, "\(precision): \(run.output.suffix(1000))")
             switch precision {
-            case "fp32": #expect(run.output.contains("text encoder fp32 ("), "\(run.output.suffix(1000))")
-            case "bf16": #expect(run.output.contains("text encoder bf16 (amx-bf16 products, ") || run.output.contains("text encoder bf16 (avx512-bf16 products, "),
+            case "fp32": #expect(run.output.contains("encoders fp32 ("), "\(run.output.suffix(1000))")
+            case "bf16": #expect(run.output.contains("encoders bf16 (amx-bf16 products, ") || run.output.contains("encoders bf16 (avx512-bf16 products, "),
                                  "\(run.output.suffix(1000))")
             default:
                 // auto: bf16 only where the CPU has it and runs it fast enough; always with why.
-                let fp32 = run.output.contains("text encoder fp32 ("), bf16 = run.output.contains("text encoder bf16 (")
+                let fp32 = run.output.contains("encoders fp32 ("), bf16 = run.output.contains("encoders bf16 (")
                 #expect(fp32 != bf16 && (fp32 || cpuHasBF16), "\(run.output.suffix(1000))")
                 let why = cpuHasBF16 ? [", auto: AMX-BF16 tiles on this CPU", ", auto: AVX512-BF16 multiply-adds at "] : [", auto: no AVX512-BF16 on this CPU"]
                 #expect(why.contains { run.output.contains($0) }, "\(run.output.suffix(1000))")

@@ -11,30 +11,6 @@ import XCTest
 final class BF16KernelTests: XCTestCase {
     static let fixture = TestPaths.fixtures.appendingPathComponent("bf16")
 
-    /// Runs `check` once per bf16 body this CPU has ("amx-bf16" where it has AMX-BF16,
-    /// "avx512-bf16" where it has AVX512-BF16, then "portable"), passing the body's name for
-    /// failure messages.
-    private func forEachBF16Body(_ check: (String) throws -> Void) rethrows {
-        if Precision.cpuHasAMX {
-            XCTAssertEqual(KernelBodies.bf16, "amx-bf16")
-            try check("amx-bf16")
-        } else {
-            print("BF16KernelTests: no AMX-BF16 here (CPU or OS); the AMX body is not tested here")
-        }
-        if Precision.cpuHasBF16 {
-            pck_force_avx512_bf16(1)
-            defer { pck_force_avx512_bf16(0) }
-            XCTAssertEqual(KernelBodies.bf16, "avx512-bf16")
-            try check("avx512-bf16")
-        } else {
-            print("BF16KernelTests: this CPU has no AVX512-BF16; only the portable bf16 body is tested here")
-        }
-        pck_force_portable_bf16(1)
-        defer { pck_force_portable_bf16(0) }
-        XCTAssertEqual(KernelBodies.bf16, "portable")
-        try check("portable")
-    }
-
     private func random(_ count: Int, seed: inout UInt64, scale: Float = 1) -> [Float] {
         (0..<count).map { _ in
             seed = seed &* 6364136223846793005 &+ 1442695040888963407

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import XCTest
 @testable import Model
@@ -88,4 +89,28 @@ func writeTinyBertVariant(to dir: URL, rename: (String) -> String? = { $0 },
         writer.add(newName, transform(name, try source.tensor(name)), as: .f16)
     }
     try writer.write(to: dir.appendingPathComponent("model.safetensors"))
+}
+
+/// Runs `check` once per bf16 body of `pck_gemm_packed_bf16` this CPU has ("amx-bf16" where it
+/// has AMX-BF16, "avx512-bf16" where it has AVX512-BF16, then "portable"), passing the body's name
+/// for failure messages.
+func forEachBF16Body(_ check: (String) throws -> Void) rethrows {
+    if Precision.cpuHasAMX {
+        XCTAssertEqual(KernelBodies.bf16, "amx-bf16")
+        try check("amx-bf16")
+    } else {
+        print("no AMX-BF16 here (CPU or OS): the AMX bf16 body is not tested here")
+    }
+    if Precision.cpuHasBF16 {
+        pck_force_avx512_bf16(1)
+        defer { pck_force_avx512_bf16(0) }
+        XCTAssertEqual(KernelBodies.bf16, "avx512-bf16")
+        try check("avx512-bf16")
+    } else {
+        print("this CPU has no AVX512-BF16: only the portable bf16 body is tested here")
+    }
+    pck_force_portable_bf16(1)
+    defer { pck_force_portable_bf16(0) }
+    XCTAssertEqual(KernelBodies.bf16, "portable")
+    try check("portable")
 }

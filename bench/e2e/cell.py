@@ -360,7 +360,7 @@ def main() -> None:
                "max_ms": max(latencies) if latencies else None, "phases_s": phases}
         if a.system == "postclassd":
             # Which kernel bodies and text-encoder precision ran, as the daemon logged them at start.
-            said = re.search(r"inference kernels: ([^;]+); text encoder products: ([^;]+);", (a.work / f"{name}.log").read_text())
+            said = re.search(r"inference kernels: ([^;]+); (?:text )?encoder products: ([^;]+);", (a.work / f"{name}.log").read_text())
             if said:
                 row["kernels"], row["text_encoder_products"] = said.group(1), said.group(2)
         if e0 and e1:

@@ -65,7 +65,7 @@ print(f"Commit {meta.get('commit', '?')}, {meta.get('cores', '?')} cores; load a
       f"{' '.join(meta.get('loadavg_start', []))}, at end {' '.join(meta.get('loadavg_end', []))}.\n")
 ran = sorted({(r.get("variant") or "default", r["kernels"], r["text_encoder_products"]) for r in runs if r.get("kernels")})
 for variant, kernels, products in ran:
-    print(f"postclassd ({variant}): inference kernels {kernels}; text encoder products {products}.")
+    print(f"postclassd ({variant}): inference kernels {kernels}; encoder products {products}.")
 if ran:
     print()
 print("Throughput: saturated window. Latency: Kafka timestamp of the input to the bench's reader getting the output, "

@@ -8,6 +8,11 @@ loading a model folder and keeping every stage, so the Swift engine can be compa
     stages(t, cfg, x) with x [3, H, W] float32 ->
         {"stem": [C, H/2, W/2], "blocks": [one [C, h, w] per block], "head": [C, h, w],
          "pooled": [C], "logits": [classes] or None}
+    stages(t, cfg, x, bf16_min_inputs=32): the same with the engine's bf16 products in the 1x1
+        convs followed by ReLU6 (expand and head; bf16_roles) of at least that many inputs:
+        BatchNorm folded into the weight as the engine folds it, then weight and input rounded to
+        bf16 and the products summed exactly (bf16_reference.packed_product_bf16); the other convs
+        as above.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from safetensors.numpy import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from convert_efficientnet_lite0 import _bn, _conv_depthwise, _conv_full  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bf16_reference import packed_product_bf16  # noqa: E402
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict]:
@@ -35,9 +42,41 @@ def _pointwise(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (w.reshape(w.shape[0], -1) @ x.reshape(x.shape[0], -1)).reshape(w.shape[0], *x.shape[1:])
 
 
-def stages(t: dict, cfg: dict, x: np.ndarray) -> dict:
+def _folded(t: dict, w: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(weight [O, I], bias [O]) of a 1x1 conv with its BatchNorm folded in, as the engine folds it
+    (Sources/Model/Tensor/BatchNorm.swift): the scale in float64 rounded to float32, the weight
+    multiplied by it in float32, the shift in float64 from the unrounded scale."""
+    scale64 = t[norm + ".weight"].astype(np.float64) / np.sqrt(t[norm + ".running_var"].astype(np.float64) + eps)
+    weight = w.reshape(w.shape[0], -1).astype(np.float32) * scale64.astype(np.float32)[:, None]
+    shift = (t[norm + ".bias"].astype(np.float64) - t[norm + ".running_mean"].astype(np.float64) * scale64)
+    return weight, shift.astype(np.float32)
+
+
+def _pointwise_bn(t: dict, x: np.ndarray, weight: str, norm: str, eps: float, relu6: bool, bf16: bool,
+                  residual: np.ndarray | None = None) -> np.ndarray:
+    """A 1x1 conv + BatchNorm (+ residual) (+ ReLU6), [C, H, W] -> [O, H, W], with fp32 or bf16
+    products."""
+    w = t[weight]
+    if not bf16:
+        y = _bn(_pointwise(x, w), t, norm, eps)
+        if residual is not None:
+            y = y + residual
+        return np.clip(y, 0.0, 6.0) if relu6 else y
+    folded, shift = _folded(t, w, norm, eps)
+    rows = x.reshape(x.shape[0], -1).T
+    res = None if residual is None else residual.reshape(residual.shape[0], -1).T
+    y = packed_product_bf16(rows, folded, shift, residual=res, relu6=relu6).astype(np.float32)
+    return y.T.reshape(w.shape[0], *x.shape[1:])
+
+
+def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: int | None = None,
+           bf16_roles: tuple = ("expand", "head")) -> dict:
     """Every stage of one image's forward pass (see the module docstring)."""
     eps = cfg["batch_norm_epsilon"]
+
+    def bf16(role: str, weight: str) -> bool:
+        return bf16_min_inputs is not None and role in bf16_roles and t[weight].shape[1] >= bf16_min_inputs
+
     relu6 = lambda v: np.clip(v, 0.0, 6.0)  # noqa: E731
     s = cfg["stem"]
     x = relu6(_bn(_conv_full(x, t[s["weight"]], s["stride"], s["padding_top_bottom"], s["padding_left_right"]),
@@ -47,15 +86,15 @@ def stages(t: dict, cfg: dict, x: np.ndarray) -> dict:
         p = f"_blocks.{b['index']}."
         inp = x
         if b["has_expand_conv"]:
-            x = relu6(_bn(_pointwise(x, t[p + "_expand_conv.weight"]), t, p + "_bn0", eps))
+            x = _pointwise_bn(t, x, p + "_expand_conv.weight", p + "_bn0", eps, True,
+                              bf16("expand", p + "_expand_conv.weight"))
         x = relu6(_bn(_conv_depthwise(x, t[p + "_depthwise_conv.weight"], b["stride"], b["padding_top_bottom"],
                                       b["padding_left_right"]), t, p + "_bn1", eps))
-        x = _bn(_pointwise(x, t[p + "_project_conv.weight"]), t, p + "_bn2", eps)
-        if b["residual"]:
-            x = x + inp
+        x = _pointwise_bn(t, x, p + "_project_conv.weight", p + "_bn2", eps, False,
+                          bf16("project", p + "_project_conv.weight"), residual=inp if b["residual"] else None)
         out["blocks"].append(x)
     h = cfg["head"]
-    x = relu6(_bn(_pointwise(x, t[h["weight"]]), t, h["batch_norm"], eps))
+    x = _pointwise_bn(t, x, h["weight"], h["batch_norm"], eps, True, bf16("head", h["weight"]))
     out["head"] = x
     out["pooled"] = x.mean(axis=(1, 2))
     c = cfg.get("classifier")

@@ -25,7 +25,7 @@ struct DaemonSettings: Sendable {
     var maxInflightBytes = 256 * 1024 * 1024
     var kafkaProperties: [String: String] = [:]
     var model = "models/default"
-    /// The text encoder's products, resolved and checked against this CPU (``PrecisionSetting``).
+    /// The encoders' products, resolved and checked against this CPU (``PrecisionSetting``).
     var precision: Precision = PrecisionSetting.auto.resolved
     /// Whether `precision` came from `auto` (the start-up log then says why).
     var precisionIsAutomatic = true
@@ -91,7 +91,7 @@ struct DaemonSettings: Sendable {
     }
 }
 
-/// The `precision` setting: the number format of the text encoder's matrix products.
+/// The `precision` setting: the number format of the encoders' matrix products (`Precision`).
 enum PrecisionSetting: String, Sendable, CaseIterable {
     /// bf16 where the CPU has AVX512-BF16 and runs it fast enough to pay (`Precision.automatic`),
     /// else fp32.

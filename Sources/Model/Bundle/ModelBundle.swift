@@ -5,7 +5,8 @@ import Foundation
 /// and that each head's label count agrees with its classifier.
 public enum ModelBundle {
     /// Loads the bundle in `folder`, with the text encoder's products in `precision` (the heads'
-    /// adapted copies of its layers too).
+    /// adapted copies of its layers too) and the image encoder's where it has bf16 products
+    /// (EfficientNet-Lite's wider 1x1 convs).
     public static func load(folder: URL, imageLimits: JPEGDecodeLimits = JPEGDecodeLimits(),
                             precision: Precision = .fp32) throws(ModelLoadError) -> BundleClassifier {
         let manifest = try BundleManifest.load(folder: folder)
@@ -20,7 +21,7 @@ public enum ModelBundle {
 
         var image: (any ImageEncoder)?
         if let entry = manifest.imageEncoder {
-            image = try loadImageEncoder(directory: try component(entry, in: folder, field: "image_encoder"))
+            image = try loadImageEncoder(directory: try component(entry, in: folder, field: "image_encoder"), precision: precision)
         }
 
         var vectors: WordVectors?

@@ -20,8 +20,12 @@ public struct EfficientNetOutput: Sendable {
 /// after all but the project convs.
 ///
 /// BatchNorm is folded into the convs at load. Feature maps are channels-last (`[B, H, W, C]`):
-/// 1x1 convs are then one sgemm over all pixels of the batch, the depthwise kernel is SIMD across
-/// channels, and the head's output already is the `[B, 49, C]` region layout the heads read.
+/// 1x1 convs are then one matrix product over all pixels of the batch, the depthwise kernel is SIMD
+/// across channels, and the head's output already is the `[B, 49, C]` region layout the heads read.
+///
+/// In bf16 (`Precision`), the expand and head 1x1 convs with at least `bf16MinimumInputs` inputs
+/// run bf16 products (`bf16Roles`); the stem, the depthwise convs, the project convs, the narrower
+/// 1x1 convs and the classifier stay fp32.
 public struct EfficientNetLite: ImageEncoder {
     /// The checkpoint's configuration.
     public let config: EfficientNetConfig
@@ -36,8 +40,9 @@ public struct EfficientNetLite: ImageEncoder {
     /// The number of MBConv blocks.
     public var blockCount: Int { blocks.count }
 
-    /// Loads `config.json`, `model.safetensors` and the class names file from a converted model folder.
-    public init(directory: URL) throws(ModelLoadError) {
+    /// Loads `config.json`, `model.safetensors` and the class names file from a converted model
+    /// folder, with the 1x1 convs' products in `precision` (see `bf16MinimumInputs`).
+    public init(directory: URL, precision: Precision = .fp32) throws(ModelLoadError) {
         let checkpoint = try Checkpoint<EfficientNetConfig>(directory: directory)
         var names: [String]?
         if let file = checkpoint.config.classNamesFile {
@@ -48,11 +53,12 @@ public struct EfficientNetLite: ImageEncoder {
             names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             if names?.last == "" { names?.removeLast() }
         }
-        try self.init(weights: checkpoint.weights, config: checkpoint.config, classNames: names)
+        try self.init(weights: checkpoint.weights, config: checkpoint.config, classNames: names, precision: precision)
     }
 
     /// Builds the encoder from opened weights, checking the config against the weight shapes.
-    public init(weights file: SafeTensorsFile, config: EfficientNetConfig, classNames: [String]?) throws(ModelLoadError) {
+    public init(weights file: SafeTensorsFile, config: EfficientNetConfig, classNames: [String]?,
+                precision: Precision = .fp32) throws(ModelLoadError) {
         guard config.activation == "relu6" else {
             throw .inconsistent(detail: "activation '\(config.activation)' is not supported (EfficientNet-Lite uses relu6)")
         }
@@ -78,12 +84,14 @@ public struct EfficientNetLite: ImageEncoder {
                 var expand: PointwiseConv?
                 if b.hasExpandConv {
                     let e = try block.foldedConv("_expand_conv.weight", norm: "_bn0", shape: [-1, channels, 1, 1], eps: eps)
-                    expand = try PointwiseConv(weight: e.weight, bias: e.bias, relu6: true)
+                    expand = try PointwiseConv(weight: e.weight, bias: e.bias, relu6: true,
+                                               precision: Self.precision(precision, inputs: channels, role: .expand))
                 }
                 let hidden = expand?.outChannels ?? channels
                 let d = try block.foldedConv("_depthwise_conv.weight", norm: "_bn1", shape: [hidden, 1, -1, -1], eps: eps)
                 let pr = try block.foldedConv("_project_conv.weight", norm: "_bn2", shape: [-1, hidden, 1, 1], eps: eps)
-                let project = try PointwiseConv(weight: pr.weight, bias: pr.bias, relu6: false)
+                let project = try PointwiseConv(weight: pr.weight, bias: pr.bias, relu6: false,
+                                                precision: Self.precision(precision, inputs: hidden, role: .project))
                 guard !b.residual || (b.stride == 1 && project.outChannels == channels) else {
                     throw ModelLoadError.inconsistent(detail: "block \(b.index) is marked residual but maps \(channels) channels to \(project.outChannels) with stride \(b.stride)")
                 }
@@ -98,10 +106,13 @@ public struct EfficientNetLite: ImageEncoder {
             }
             self.blocks = blocks
             let h = try vb.foldedConv(config.head.weight, norm: config.head.batchNorm, shape: [-1, channels, 1, 1], eps: eps)
-            head = try PointwiseConv(weight: h.weight, bias: h.bias, relu6: true)
+            head = try PointwiseConv(weight: h.weight, bias: h.bias, relu6: true,
+                                     precision: Self.precision(precision, inputs: channels, role: .head))
             if let c = config.classifier {
                 let weight = try vb.tensor(c.weight, shape: [-1, head.outChannels])
-                classifier = try Linear(weight: weight, bias: try vb.vector(c.bias, count: weight.shape[0]))
+                // Packed once: sgemm would pack the 1000 x 1280 weight again on every call, which
+                // for a batch of a few images costs more than the product.
+                classifier = try Linear(weight: weight, bias: try vb.vector(c.bias, count: weight.shape[0])).packedForShortInputs()
             } else {
                 classifier = nil
             }
@@ -113,6 +124,31 @@ public struct EfficientNetLite: ImageEncoder {
         }
         self.classNames = classifier == nil ? nil : classNames
         self.config = config
+    }
+
+    /// The fewest inputs at which a 1x1 conv takes bf16 products when the encoder runs in bf16: one
+    /// bf16 tile row of AMX holds 32 inputs, and a narrower conv is padded to it (half the work
+    /// wasted at 16 inputs, where bf16 ran at 0.7x fp32's speed; bench/kernels/README.md).
+    static let bf16MinimumInputs = 32
+
+    /// Where a 1x1 conv sits in a network.
+    enum PointwiseRole: Sendable { case expand, project, head }
+
+    /// The 1x1 convs that take bf16 products: those followed by ReLU6. The project convs are
+    /// linear and write the residual stream, where rounding builds up: with them in bf16 too, the
+    /// encoder was faster still but failed `BF16ImageAccuracyTests`' guard on ImageNet classes,
+    /// which bf16 expand and head convs pass (trial and figures in bench/image/README.md).
+    static let bf16Roles: Set<PointwiseRole> = [.expand, .head]
+
+    /// The precision of a 1x1 conv with `inputs` inputs in `role`, in an encoder run at `precision`.
+    static func precision(_ precision: Precision, inputs: Int, role: PointwiseRole) -> Precision {
+        inputs >= bf16MinimumInputs && bf16Roles.contains(role) ? precision : .fp32
+    }
+
+    /// The precision of every 1x1 conv, in network order (each block's expand, if any, and
+    /// project; then the head).
+    public var pointwisePrecisions: [Precision] {
+        blocks.flatMap { [$0.expand?.precision, $0.project.precision].compactMap { $0 } } + [head.precision]
     }
 
     /// Blocks whose input map has at least this many cells per image run image by image; the

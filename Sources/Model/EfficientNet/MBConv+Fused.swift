@@ -85,18 +85,3 @@ extension MBConv {
         }
     }
 }
-
-extension PointwiseConv {
-    /// The conv over `rows` contiguous pixels at `x` (plus `residual`, `rows * outChannels` values,
-    /// when given), into `y` (room for `rows * outChannels`).
-    func product(_ x: UnsafePointer<Float>, rows: Int, adding residual: UnsafePointer<Float>? = nil,
-                 into y: UnsafeMutablePointer<Float>) {
-        packedWeight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                guard let wp = w.baseAddress else { return }
-                PackedWeight.product(x, rows: rows, inputs: inChannels, packed: wp, bias: b.baseAddress,
-                                     residual: residual, outputs: outChannels, relu6: relu6, into: y)
-            }
-        }
-    }
-}

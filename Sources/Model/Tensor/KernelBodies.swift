@@ -17,7 +17,7 @@ public enum KernelBodies {
         return pck_uses_avx512_bf16() == 1 ? "avx512-bf16" : "portable"
     }
 
-    /// The text encoder's products at `precision` and the kernels around them, for the start-up
+    /// The encoders' products at `precision` and the kernels around them, for the start-up
     /// log, `classify`'s summary and benchmark reports: "fp32 (avx512)" or
     /// "bf16 (amx-bf16 products, avx512 otherwise)".
     public static func describe(_ precision: Precision) -> String {

@@ -1,7 +1,8 @@
 import CKernels
 
-/// The number format of the text encoder's matrix products (the BERT layers' four linear
-/// products; attention, GELU, LayerNorm and every other kernel stay fp32).
+/// The number format of the encoders' matrix products: the BERT layers' four linear products, and
+/// EfficientNet-Lite's expand and head 1x1 convs of 32 inputs or more (`EfficientNetLite.bf16Roles`);
+/// attention, GELU, LayerNorm, the other convs, the heads and every other kernel stay fp32.
 ///
 /// - `fp32`: the weights and products in fp32, the reference the golden tests hold the encoder to.
 /// - `bf16`: the weights packed once to bfloat16 (half the memory, one copy each), each row of
@@ -36,9 +37,10 @@ public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     public static let automaticBF16Rate = 1.5
 
     /// What the `auto` setting picks on this CPU: bf16 where the products run on AMX tiles, or
-    /// where the CPU has AVX512-BF16 and runs it at `automaticBF16Rate` or more; else fp32. bf16 passed the accuracy guard on all-MiniLM-L6-v2
-    /// and the default bundle (`BF16AccuracyTests`); a text encoder that fails it should be
-    /// pinned to fp32.
+    /// where the CPU has AVX512-BF16 and runs it at `automaticBF16Rate` or more; else fp32. bf16
+    /// passed the accuracy guards on all-MiniLM-L6-v2, EfficientNet-Lite0 and the default bundle
+    /// (`BF16AccuracyTests`, `BF16ImageAccuracyTests`); a model that fails them should be pinned
+    /// to fp32.
     public static var automatic: Precision {
         cpuHasBF16 && (cpuHasAMX || bf16Rate >= automaticBF16Rate) ? .bf16 : .fp32
     }

@@ -82,7 +82,11 @@ let kernels = KernelBodies.widest
 BLASThreads.set(threads)
 FreedMemory.keepForReuse()
 
-let encoder = try EfficientNetLite(directory: URL(fileURLWithPath: modelDir))
+// PRECISION=bf16 (or auto, as the daemon's setting picks it here) runs the wider 1x1 convs' products
+// in bf16 (EfficientNetLite.bf16MinimumInputs); fp32 by default.
+let precisionSetting = ProcessInfo.processInfo.environment["PRECISION"] ?? "fp32"
+let precision: Precision = precisionSetting == "auto" ? Precision.automatic : Precision(rawValue: precisionSetting) ?? .fp32
+let encoder = try EfficientNetLite(directory: URL(fileURLWithPath: modelDir), precision: precision)
 func randomPixels(_ batch: Int) -> [Float] {
     var rng = SystemRandomNumberGenerator()
     return (0..<(batch * encoder.preprocess.valuesPerImage)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -100,6 +104,7 @@ for batch in batches {
 // Where the time goes for one image: the mean of 5 passes.
 let parts = try breakdown(encoder, pixels: randomPixels(1), batch: 1, runs: 5, perBlock: perBlock)
 let report: [String: Any] = ["engine": "swift-openblas", "kernels": kernels, "threads": threads, "results": results,
+                             "precision": precision.rawValue, "bf16_body": precision == .bf16 ? KernelBodies.bf16 : "none",
                              "batch1_cpu_ms_by_layer_kind": parts.mapValues { ($0 * 1e5).rounded() / 100 }]
 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
 print(String(decoding: data, as: UTF8.self))
