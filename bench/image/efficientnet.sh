@@ -4,7 +4,9 @@
 # count on both sides (default 1).
 # Bar (issue 6): Swift >= 1.0x ONNX Runtime at batch 16.
 #
-# Usage: [ROUNDS=3] bench/image/efficientnet.sh [threads]
+# Usage: [ROUNDS=3] [PRECISION_AB=bf16] bench/image/efficientnet.sh [threads]
+#   PRECISION_AB=bf16 also runs the Swift encoder with bf16 expand and head convs (the daemon's
+#   precision bf16/auto) in every round, between its fp32 run and ONNX Runtime's.
 # Needs: models/efficientnet-lite0 (scripts/setup-models.sh); installs the pinned onnx and onnxruntime
 # into models/.venv (bench only: neither the tests nor CI use them).
 # Results: bench/results/efficientnet-<timestamp>.json + a table on stdout.
@@ -44,15 +46,24 @@ swiftc -O -wmo -module-name EffnetBench -I Sources/COpenBLAS -Xcc -fmodule-map-f
 # from other processes, and going first, hit both alike. The table shows each engine's best round
 # (each round reports medians); the ratios and the bar are the median of per-round ratios.
 RUNS=()
-swift_run() { OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5; }
+swift_run() { PRECISION=fp32 OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5; }
+swift_ab_run() {
+    if [[ -n "${PRECISION_AB:-}" ]]; then
+        PRECISION="$PRECISION_AB" OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5
+    fi
+}
 ort_run() { "$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5; }
 for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then
-        echo "[bench] round $round/$ROUNDS: swift, then onnxruntime" >&2
-        RUNS+=("$(swift_run)" "$(ort_run)")
+        echo "[bench] round $round/$ROUNDS: swift${PRECISION_AB:+, swift $PRECISION_AB}, then onnxruntime" >&2
+        RUNS+=("$(swift_run)")
+        [[ -n "${PRECISION_AB:-}" ]] && RUNS+=("$(swift_ab_run)")
+        RUNS+=("$(ort_run)")
     else
-        echo "[bench] round $round/$ROUNDS: onnxruntime, then swift" >&2
-        RUNS+=("$(ort_run)" "$(swift_run)")
+        echo "[bench] round $round/$ROUNDS: onnxruntime, then ${PRECISION_AB:+swift $PRECISION_AB, }swift" >&2
+        RUNS+=("$(ort_run)")
+        [[ -n "${PRECISION_AB:-}" ]] && RUNS+=("$(swift_ab_run)")
+        RUNS+=("$(swift_run)")
     fi
 done
 OUT="bench/results/efficientnet-$(date -u +%Y%m%dT%H%M%SZ).json"
@@ -60,6 +71,11 @@ OUT="bench/results/efficientnet-$(date -u +%Y%m%dT%H%M%SZ).json"
 import json, statistics, sys
 out, runs = sys.argv[1], [json.loads(r) for r in sys.argv[2:]]
 json.dump(runs, open(out, "w"), indent=1)
+# The Swift engine's precision is part of its name: swift-openblas (fp32), swift-openblas-bf16.
+for run in runs:
+    if run["engine"] == "swift-openblas" and run.get("precision", "fp32") != "fp32":
+        run["engine"] += "-" + run["precision"]
+swift_engines = sorted({r["engine"] for r in runs if r["engine"].startswith("swift")})
 # Best round per engine and batch, by wall time and by CPU time (CPU time moves less when other
 # processes share the cores).
 best, best_cpu = {}, {}
@@ -69,30 +85,40 @@ for run in runs:
         best[key] = max(best.get(key, 0), r["images_per_s"])
         best_cpu[key] = max(best_cpu.get(key, 0), r["images_per_cpu_s"])
 threads = runs[0]["threads"]
-print(f"EfficientNet-Lite0 forward, {threads} thread(s), best round of {len(runs) // 2} (medians within a round); {out}")
-print("| batch | Swift images/s | ONNX Runtime images/s | Swift / ORT | Swift images/CPU-s | ORT images/CPU-s | Swift / ORT (CPU) |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-for batch in sorted({b for _, b in best}):
-    s, o = best[("swift-openblas", batch)], best[("onnxruntime", batch)]
-    sc, oc = best_cpu[("swift-openblas", batch)], best_cpu[("onnxruntime", batch)]
-    print(f"| {batch} | {s:.1f} | {o:.1f} | {s / o:.2f}x | {sc:.1f} | {oc:.1f} | {sc / oc:.2f}x |")
-for run in runs:
-    if run["engine"] == "swift-openblas":
-        parts = run["batch1_cpu_ms_by_layer_kind"]
-        print("swift CPU ms per layer kind, one image: " +
-              ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if "." not in k))
-        break
-# Per-round ratios: both engines of a round ran back to back, so a round's ratio is the fairest
+rounds = len([r for r in runs if r["engine"] == "onnxruntime"])
+print(f"EfficientNet-Lite0 forward, {threads} thread(s), best round of {rounds} (medians within a round); "
+      f"kernels {next((r['kernels'] for r in runs if 'kernels' in r), '?')}; {out}")
+print("| engine | batch | Swift images/s | ONNX Runtime images/s | Swift / ORT | Swift images/CPU-s | ORT images/CPU-s | Swift / ORT (CPU) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for engine in swift_engines:
+    for batch in sorted({b for _, b in best}):
+        s, o = best[(engine, batch)], best[("onnxruntime", batch)]
+        sc, oc = best_cpu[(engine, batch)], best_cpu[("onnxruntime", batch)]
+        print(f"| {engine} | {batch} | {s:.1f} | {o:.1f} | {s / o:.2f}x | {sc:.1f} | {oc:.1f} | {sc / oc:.2f}x |")
+for engine in swift_engines:
+    run = next(r for r in runs if r["engine"] == engine)
+    parts = run["batch1_cpu_ms_by_layer_kind"]
+    print(f"{engine} CPU ms per layer kind, one image ({run.get('bf16_body', 'none')} bf16 body): " +
+          ", ".join(f"{k} {v:.2f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if "." not in k))
+# Per-round ratios: the engines of a round ran back to back, so a round's ratio is the fairest
 # single comparison on a shared machine; the bar is judged on their median.
-swift_runs = [r for r in runs if r["engine"] == "swift-openblas"]
 ort_runs = [r for r in runs if r["engine"] == "onnxruntime"]
 def rate(run, batch):
     return next(r["images_per_s"] for r in run["results"] if r["batch"] == batch)
 medians = {}
-for batch in sorted({b for _, b in best}):
-    ratios = [rate(s, batch) / rate(o, batch) for s, o in zip(swift_runs, ort_runs)]
-    medians[batch] = statistics.median(ratios)
-    print(f"batch {batch}: Swift / ORT per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
-          f"; median {medians[batch]:.2f}x")
-print("bar (median per-round Swift / ONNX Runtime >= 1.0x at batch 16):", "met" if medians[16] >= 1.0 else "NOT met")
+for engine in swift_engines:
+    swift_runs = [r for r in runs if r["engine"] == engine]
+    for batch in sorted({b for _, b in best}):
+        ratios = [rate(s, batch) / rate(o, batch) for s, o in zip(swift_runs, ort_runs)]
+        medians[(engine, batch)] = statistics.median(ratios)
+        print(f"{engine}, batch {batch}: Swift / ORT per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
+              f"; median {medians[(engine, batch)]:.2f}x")
+    if engine != "swift-openblas":
+        fp32_runs = [r for r in runs if r["engine"] == "swift-openblas"]
+        for batch in sorted({b for _, b in best}):
+            ratios = [rate(s, batch) / rate(f, batch) for s, f in zip(swift_runs, fp32_runs)]
+            print(f"{engine} / swift fp32, batch {batch}, per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
+                  f"; median {statistics.median(ratios):.2f}x")
+print("bar (median per-round Swift fp32 / ONNX Runtime >= 1.0x at batch 16):",
+      "met" if medians[("swift-openblas", 16)] >= 1.0 else "NOT met")
 PY
