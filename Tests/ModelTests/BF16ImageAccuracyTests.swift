@@ -66,10 +66,10 @@ final class BF16ImageAccuracyTests: XCTestCase {
     }
 
     /// The default bundle's correlation labels with bf16 products (text and image) equal its fp32
-    /// labels on >= 99% of the 162 photo-text pairs of tools/bundles/correlation/pairs.tsv (18 real
+    /// labels on >= 99.5% (issue 29's bar; here: all) of the 162 photo-text pairs of tools/bundles/correlation/pairs.tsv (18 real
     /// photos, nine texts each); sarcasm likewise. (Posts of models/synthetic too would add minutes
     /// in a debug build; their drawn shapes say less about photos.)
-    func testDefaultBundleLabelsOnImagePostsAgreeOnNinetyNinePercent() throws {
+    func testDefaultBundleLabelsOnImagePostsAgreeOnNinetyNineAndAHalfPercent() throws {
         try requireBF16()
         let bundle = TestPaths.models.appendingPathComponent("default")
         try requireGeneratedFiles(bundle.appendingPathComponent("manifest.json"), Self.photos.appendingPathComponent("SOURCES.tsv"))
@@ -104,7 +104,7 @@ final class BF16ImageAccuracyTests: XCTestCase {
         for (task, n) in total.sorted(by: { $0.key < $1.key }) {
             let share = Double(agree[task] ?? 0) / Double(n)
             print("default bundle, bf16 vs fp32 (\(KernelBodies.bf16)), image posts, \(task): the same label on \(agree[task] ?? 0) of \(n) (\(share * 100)%)")
-            XCTAssertGreaterThanOrEqual(share, 0.99, task)
+            XCTAssertGreaterThanOrEqual(share, 0.995, task)
         }
         print("largest probability change on image posts: \(worstProbability)")
     }

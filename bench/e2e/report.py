@@ -145,8 +145,9 @@ VARIANTS = {
               "`postclassd run` leaves OpenBLAS at its default (one thread per core) while it runs `--workers` "
               "(= cores) batches at once, so each worker's products fan out again."),
     "fp32": ("postclassd with --precision fp32",
-             "The default `--precision auto` takes bf16 products for the text encoder where the CPU has "
-             "AVX512-BF16 (and AMX tiles where it has them); this variant holds every product to fp32."),
+             "The default `--precision auto` takes bf16 products for the text encoder and EfficientNet's "
+             "expand and head convolutions where the CPU runs them fast (AMX tiles, or a fast AVX512-BF16); "
+             "this variant holds every product to fp32."),
 }
 for variant, (title, why) in VARIANTS.items():
     cells = [(k, b) for k, b in keys if of(k, b, "postclassd", variant)]

@@ -4,9 +4,12 @@
 # count on both sides (default 1).
 # Bar (issue 6): Swift >= 1.0x ONNX Runtime at batch 16.
 #
-# Usage: [ROUNDS=3] [PRECISION_AB=bf16] bench/image/efficientnet.sh [threads]
+# Usage: [ROUNDS=3] [PRECISION_AB=bf16] [ORT_INT8=1] bench/image/efficientnet.sh [threads]
 #   PRECISION_AB=bf16 also runs the Swift encoder with bf16 expand and head convs (the daemon's
 #   precision bf16/auto) in every round, between its fp32 run and ONNX Runtime's.
+#   ORT_INT8=1 also runs ONNX Runtime on the graph after its static int8 quantization (QDQ,
+#   per-channel, calibrated on models/correlation-images) after its fp32 run, reporting its top-1 agreement
+#   with fp32 on photo views (efficientnet_ort.py --int8).
 # Needs: models/efficientnet-lite0 (scripts/setup-models.sh); installs the pinned onnx and onnxruntime
 # into models/.venv (bench only: neither the tests nor CI use them).
 # Results: bench/results/efficientnet-<timestamp>.json + a table on stdout.
@@ -52,16 +55,23 @@ swift_ab_run() {
         PRECISION="$PRECISION_AB" OPENBLAS_NUM_THREADS="$THREADS" "$BUILD/efficientnet-bench" "$MODEL" "$THREADS" 1,16 5
     fi
 }
-ort_run() { "$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5; }
+ort_run() {
+    "$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5
+    if [[ -n "${ORT_INT8:-}" ]]; then
+        "$PY" bench/image/efficientnet_ort.py --model "$MODEL" --threads "$THREADS" --min-seconds 5 --int8
+    fi
+}
 for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then
         echo "[bench] round $round/$ROUNDS: swift${PRECISION_AB:+, swift $PRECISION_AB}, then onnxruntime" >&2
         RUNS+=("$(swift_run)")
         [[ -n "${PRECISION_AB:-}" ]] && RUNS+=("$(swift_ab_run)")
-        RUNS+=("$(ort_run)")
+        mapfile -t ORT < <(ort_run)
+        RUNS+=("${ORT[@]}")
     else
         echo "[bench] round $round/$ROUNDS: onnxruntime, then ${PRECISION_AB:+swift $PRECISION_AB, }swift" >&2
-        RUNS+=("$(ort_run)")
+        mapfile -t ORT < <(ort_run)
+        RUNS+=("${ORT[@]}")
         [[ -n "${PRECISION_AB:-}" ]] && RUNS+=("$(swift_ab_run)")
         RUNS+=("$(swift_run)")
     fi
@@ -118,6 +128,18 @@ for engine in swift_engines:
         for batch in sorted({b for _, b in best}):
             ratios = [rate(s, batch) / rate(f, batch) for s, f in zip(swift_runs, fp32_runs)]
             print(f"{engine} / swift fp32, batch {batch}, per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
+                  f"; median {statistics.median(ratios):.2f}x")
+int8_runs = [r for r in runs if r["engine"] == "onnxruntime-int8"]
+if int8_runs:
+    first = int8_runs[0]
+    print(f"onnxruntime-int8 (static QDQ, per-channel): top-1 as fp32 on {first['int8_same_top1']} of "
+          f"{first['int8_views']} photo views, logit cosine min {first['int8_logit_cosine_min']:.5f}; best round " +
+          ", ".join(f"batch {b} {best[('onnxruntime-int8', b)]:.1f} images/s" for b in sorted({b for _, b in best})))
+    for engine in swift_engines:
+        swift_runs = [r for r in runs if r["engine"] == engine]
+        for batch in sorted({b for _, b in best}):
+            ratios = [rate(s, batch) / rate(o, batch) for s, o in zip(swift_runs, int8_runs)]
+            print(f"{engine} / onnxruntime-int8, batch {batch}, per round " + ", ".join(f"{x:.2f}x" for x in ratios) +
                   f"; median {statistics.median(ratios):.2f}x")
 print("bar (median per-round Swift fp32 / ONNX Runtime >= 1.0x at batch 16):",
       "met" if medians[("swift-openblas", 16)] >= 1.0 else "NOT met")

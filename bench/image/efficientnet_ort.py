@@ -12,7 +12,16 @@ times batch 1 and 16 (medians of timed runs after a warm-up, wall and process CP
 one JSON object: {"engine": "onnxruntime", "version": ..., "threads": T, "results": [{"batch",
 "median_s", "images_per_s", "median_cpu_s", "images_per_cpu_s", "min_cpu_s", "runs"}]}
 
-Usage: models/.venv/bin/python bench/image/efficientnet_ort.py [--threads T] [--model DIR]
+With --int8 the graph is first quantized by ONNX Runtime's static quantization (QDQ, int8
+weights per output channel, uint8 activations: the u8 x s8 products that VNNI runs), calibrated on
+the 18 whole photos of models/correlation-images (the default MinMax calibration; drawn images
+from models/synthetic did no better); before timing it reports how often its top-1 ImageNet class
+is the fp32 graph's on the 216 photo views of BF16ImageAccuracyTests (models/correlation-images,
+whole, four corner crops and a centre crop of 70%, each mirrored) and the least pooled-logit
+cosine (the views are crops of the calibration photos, which flatters int8), and the engine is
+named onnxruntime-int8.
+
+Usage: models/.venv/bin/python bench/image/efficientnet_ort.py [--threads T] [--model DIR] [--int8]
 Needs: numpy, safetensors, onnx, onnxruntime (bench/image/run.sh installs the pinned versions).
 """
 from __future__ import annotations
@@ -92,6 +101,60 @@ def build_graph(folder: Path) -> onnx.ModelProto:
     return model
 
 
+def preprocessed(rgb: np.ndarray, folder: Path) -> np.ndarray:
+    """[1, 3, 224, 224] input of an RGB array, by the numpy reference of the engine's preprocessing."""
+    sys.path.insert(0, str(ROOT / "tools" / "images"))
+    from preprocess_reference import preprocess
+    cfg = json.loads((folder / "config.json").read_text())
+    return preprocess(np.ascontiguousarray(rgb), cfg["preprocess"])[None].astype(np.float32)
+
+
+def quantized(graph: onnx.ModelProto, folder: Path) -> bytes:
+    """The graph after ONNX Runtime's static int8 quantization, calibrated on the correlation photos."""
+    import tempfile
+    from PIL import Image
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    images = sorted((ROOT / "models" / "correlation-images").glob("*.jpg"))
+    if not images:
+        sys.exit("no calibration images in models/correlation-images: run scripts/setup-models.sh")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.inputs = iter([{"pixels": preprocessed(np.asarray(Image.open(p).convert("RGB")), folder)} for p in images])
+
+        def get_next(self):
+            return next(self.inputs, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(graph, str(src))
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+def agreement(fp32: ort.InferenceSession, int8: ort.InferenceSession, folder: Path) -> dict:
+    """How often int8's top-1 class is fp32's on the 216 photo views, and the least logit cosine."""
+    from PIL import Image
+
+    same, views, worst = 0, 0, 1.0
+    for path in sorted((ROOT / "models" / "correlation-images").glob("*.jpg")):
+        im = np.asarray(Image.open(path).convert("RGB"))
+        h, w = im.shape[0] * 7 // 10, im.shape[1] * 7 // 10
+        H, W = im.shape[:2]
+        crops = [im] + [im[y:y + h, x:x + w] for x, y in [(0, 0), (W - w, 0), (0, H - h), (W - w, H - h),
+                                                             ((W - w) // 2, (H - h) // 2)]]
+        for view in crops + [c[:, ::-1] for c in crops]:
+            x = preprocessed(view, folder)
+            a = fp32.run(["logits"], {"pixels": x})[0][0]
+            b = int8.run(["logits"], {"pixels": x})[0][0]
+            same += int(a.argmax() == b.argmax())
+            views += 1
+            worst = min(worst, float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+    return {"int8_same_top1": same, "int8_views": views, "int8_logit_cosine_min": worst}
+
+
 def check(session: ort.InferenceSession, folder: Path) -> float:
     """Largest logit difference from the numpy reference over its photos."""
     ref = folder / "reference"
@@ -110,17 +173,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--min-seconds", type=float, default=5.0)
+    ap.add_argument("--int8", action="store_true", help="time the statically quantized int8 graph")
     args = ap.parse_args()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(build_graph(args.model).SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    graph = build_graph(args.model)
+    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
     worst = check(session, args.model)
     if worst > 1e-3:
         sys.exit(f"the ONNX graph disagrees with the numpy reference: max logit difference {worst}")
+    engine, extra = "onnxruntime", {}
+    if args.int8:
+        fp32_session = session
+        session = ort.InferenceSession(quantized(graph, args.model), options, providers=["CPUExecutionProvider"])
+        extra = agreement(fp32_session, session, args.model)
+        engine = "onnxruntime-int8"
+        print(f"bench onnxruntime int8: top-1 as fp32 on {extra['int8_same_top1']} of {extra['int8_views']} photo views, "
+              f"logit cosine min {extra['int8_logit_cosine_min']:.5f}", file=sys.stderr)
     rng = np.random.default_rng(0)
     results = []
     for batch in [int(b) for b in args.batches.split(",")]:
@@ -137,10 +209,10 @@ def main() -> None:
         m, cpu = statistics.median(times), statistics.median(cpu_times)
         results.append({"batch": batch, "median_s": m, "images_per_s": batch / m, "runs": len(times),
                         "median_cpu_s": cpu, "images_per_cpu_s": batch / cpu, "min_cpu_s": min(cpu_times)})
-        print(f"bench onnxruntime batch {batch}: {batch / m:.1f} images/s, {batch / cpu:.1f} images per CPU second "
+        print(f"bench {engine} batch {batch}: {batch / m:.1f} images/s, {batch / cpu:.1f} images per CPU second "
               f"(best run {batch / min(cpu_times):.1f})", file=sys.stderr)
-    print(json.dumps({"engine": "onnxruntime", "version": ort.__version__, "threads": args.threads,
-                      "max_logit_difference_vs_reference": worst, "results": results}, sort_keys=True))
+    print(json.dumps({"engine": engine, "version": ort.__version__, "threads": args.threads,
+                      "max_logit_difference_vs_reference": worst, "results": results, **extra}, sort_keys=True))
 
 
 if __name__ == "__main__":
