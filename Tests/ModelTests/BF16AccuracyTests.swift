@@ -70,39 +70,24 @@ final class BF16AccuracyTests: XCTestCase {
             + tweets.enumerated().map { Post(id: "tweet-\($0.offset)", text: $0.element.text, imageJPEG: nil) }
         let fp32 = try ModelBundle.load(folder: bundle)
         let bf16 = try ModelBundle.load(folder: bundle, precision: .bf16)
-        var agree: [String: Int] = [:], total: [String: Int] = [:]
-        var worstProbability: Float = 0
         var counts = (fp32: (tp: 0, fp: 0, fn: 0), bf16: (tp: 0, fp: 0, fn: 0))
-        for start in stride(from: 0, to: posts.count, by: 32) {
-            let batch = Array(posts[start..<min(start + 32, posts.count)])
-            var timings = StageTimings()
-            let a = fp32.classify(batch, timings: &timings), b = bf16.classify(batch, timings: &timings)
-            for (k, (ra, rb)) in zip(a, b).enumerated() {
-                let la = try ra.get().labels, lb = try rb.get().labels
-                XCTAssertEqual(la.map(\.task), lb.map(\.task))
-                for (x, y) in zip(la, lb) {
-                    total[x.task, default: 0] += 1
-                    if x.label == y.label { agree[x.task, default: 0] += 1 }
-                    for (p, q) in zip(x.probabilities, y.probabilities) { worstProbability = max(worstProbability, abs(p.probability - q.probability)) }
-                }
-                let index = start + k - examples.count
-                guard index >= 0, let gold = tweets[tweets.startIndex + index].sarcastic,
-                      let sa = la.first(where: { $0.task == "sarcasm" }), let sb = lb.first(where: { $0.task == "sarcasm" }) else { continue }
-                for (said, slot) in [(sa.label == "sarcastic", 0), (sb.label == "sarcastic", 1)] {
-                    var c = slot == 0 ? counts.fp32 : counts.bf16
-                    if said && gold { c.tp += 1 } else if said { c.fp += 1 } else if gold { c.fn += 1 }
-                    if slot == 0 { counts.fp32 = c } else { counts.bf16 = c }
-                }
+        let agreement = try LabelAgreement.compare(fp32, bf16, posts: posts) { post, la, lb in
+            let index = post - examples.count
+            guard index >= 0, let gold = tweets[tweets.startIndex + index].sarcastic,
+                  let sa = la.first(where: { $0.task == "sarcasm" }), let sb = lb.first(where: { $0.task == "sarcasm" }) else { return }
+            for (said, slot) in [(sa.label == "sarcastic", 0), (sb.label == "sarcastic", 1)] {
+                var c = slot == 0 ? counts.fp32 : counts.bf16
+                if said && gold { c.tp += 1 } else if said { c.fp += 1 } else if gold { c.fn += 1 }
+                if slot == 0 { counts.fp32 = c } else { counts.bf16 = c }
             }
         }
         func f1(_ c: (tp: Int, fp: Int, fn: Int)) -> Double { Double(2 * c.tp) / Double(max(1, 2 * c.tp + c.fp + c.fn)) }
-        XCTAssertEqual(Set(total.keys), ["sarcasm", "correlation"])
-        for (task, n) in total.sorted(by: { $0.key < $1.key }) {
-            let share = Double(agree[task] ?? 0) / Double(n)
-            print("default bundle, bf16 vs fp32, \(task): the same label on \(agree[task] ?? 0) of \(n) posts (\(share * 100)%)")
-            XCTAssertGreaterThanOrEqual(share, 0.995, task)
+        XCTAssertEqual(Set(agreement.total.keys), ["sarcasm", "correlation"])
+        for (task, n) in agreement.total.sorted(by: { $0.key < $1.key }) {
+            print("default bundle, bf16 vs fp32, \(task): the same label on \(agreement.same[task] ?? 0) of \(n) posts (\(agreement.share(task) * 100)%)")
+            XCTAssertGreaterThanOrEqual(agreement.share(task), 0.995, task)
         }
-        print("largest probability change \(worstProbability); sarcasm F1 (sarcastic) on the \(tweets.count) tweets: fp32 \(f1(counts.fp32)), bf16 \(f1(counts.bf16))")
+        print("largest probability change \(agreement.worstProbability); sarcasm F1 (sarcastic) on the \(tweets.count) tweets: fp32 \(f1(counts.fp32)), bf16 \(f1(counts.bf16))")
     }
 
     /// iSarcasmEval's tweets with their `sarcastic` column (nil where it is not 0 or 1), in file order.

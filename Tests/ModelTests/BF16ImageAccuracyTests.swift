@@ -84,29 +84,13 @@ final class BF16ImageAccuracyTests: XCTestCase {
         XCTAssertEqual(posts.count, 162)
         let fp32 = try ModelBundle.load(folder: bundle)
         let bf16 = try ModelBundle.load(folder: bundle, precision: .bf16)
-        var agree: [String: Int] = [:], total: [String: Int] = [:]
-        var worstProbability: Float = 0
-        for start in stride(from: 0, to: posts.count, by: 32) {
-            let batch = Array(posts[start..<min(start + 32, posts.count)])
-            var timings = StageTimings()
-            let a = fp32.classify(batch, timings: &timings), b = bf16.classify(batch, timings: &timings)
-            for (ra, rb) in zip(a, b) {
-                let la = try ra.get().labels, lb = try rb.get().labels
-                XCTAssertEqual(la.map(\.task), lb.map(\.task))
-                for (x, y) in zip(la, lb) {
-                    total[x.task, default: 0] += 1
-                    if x.label == y.label { agree[x.task, default: 0] += 1 }
-                    for (p, q) in zip(x.probabilities, y.probabilities) { worstProbability = max(worstProbability, abs(p.probability - q.probability)) }
-                }
-            }
+        let agreement = try LabelAgreement.compare(fp32, bf16, posts: posts)
+        XCTAssertEqual(Set(agreement.total.keys), ["sarcasm", "correlation"])
+        for (task, n) in agreement.total.sorted(by: { $0.key < $1.key }) {
+            print("default bundle, bf16 vs fp32 (\(KernelBodies.bf16)), image posts, \(task): the same label on \(agreement.same[task] ?? 0) of \(n) (\(agreement.share(task) * 100)%)")
+            XCTAssertGreaterThanOrEqual(agreement.share(task), 0.995, task)
         }
-        XCTAssertEqual(Set(total.keys), ["sarcasm", "correlation"])
-        for (task, n) in total.sorted(by: { $0.key < $1.key }) {
-            let share = Double(agree[task] ?? 0) / Double(n)
-            print("default bundle, bf16 vs fp32 (\(KernelBodies.bf16)), image posts, \(task): the same label on \(agree[task] ?? 0) of \(n) (\(share * 100)%)")
-            XCTAssertGreaterThanOrEqual(share, 0.995, task)
-        }
-        print("largest probability change on image posts: \(worstProbability)")
+        print("largest probability change on image posts: \(agreement.worstProbability)")
     }
 
     /// Twelve views of an image: whole, four corner crops and a centre crop of 70% of each side,

@@ -114,3 +114,39 @@ func forEachBF16Body(_ check: (String) throws -> Void) rethrows {
     XCTAssertEqual(KernelBodies.bf16, "portable")
     try check("portable")
 }
+
+/// How far two loads of one bundle (fp32 and bf16 products) agree on the same posts: per task, how
+/// many labels are the same, and the largest change of any label's probability.
+struct LabelAgreement {
+    var same: [String: Int] = [:]
+    var total: [String: Int] = [:]
+    var worstProbability: Float = 0
+
+    /// Classifies `posts` with both, in batches of 32 (as the daemon runs them); `each` sees every
+    /// post's index and both label lists.
+    static func compare(_ a: BundleClassifier, _ b: BundleClassifier, posts: [Post],
+                        each: (Int, [TaskLabel], [TaskLabel]) -> Void = { _, _, _ in }) throws -> LabelAgreement {
+        var result = LabelAgreement()
+        for start in stride(from: 0, to: posts.count, by: 32) {
+            let batch = Array(posts[start..<min(start + 32, posts.count)])
+            var timings = StageTimings()
+            let ra = a.classify(batch, timings: &timings), rb = b.classify(batch, timings: &timings)
+            for (k, (pa, pb)) in zip(ra, rb).enumerated() {
+                let la = try pa.get().labels, lb = try pb.get().labels
+                XCTAssertEqual(la.map(\.task), lb.map(\.task))
+                for (x, y) in zip(la, lb) {
+                    result.total[x.task, default: 0] += 1
+                    if x.label == y.label { result.same[x.task, default: 0] += 1 }
+                    for (p, q) in zip(x.probabilities, y.probabilities) {
+                        result.worstProbability = max(result.worstProbability, abs(p.probability - q.probability))
+                    }
+                }
+                each(start + k, la, lb)
+            }
+        }
+        return result
+    }
+
+    /// The share of `task`'s labels that are the same.
+    func share(_ task: String) -> Double { Double(same[task] ?? 0) / Double(max(1, total[task] ?? 0)) }
+}
