@@ -100,7 +100,7 @@ final class BF16ImageAccuracyTests: XCTestCase {
         let origins = [(0, 0), (image.width - w, 0), (0, image.height - h), (image.width - w, image.height - h),
                        ((image.width - w) / 2, (image.height - h) / 2)]
         let crops = [image] + origins.map { crop(image, x: $0.0, y: $0.1, width: w, height: h) }
-        return crops + crops.map(mirrored)
+        return crops + crops.map { $0.applying(.upMirrored) }
     }
 
     static func crop(_ image: RGBImage, x: Int, y: Int, width: Int, height: Int) -> RGBImage {
@@ -111,16 +111,5 @@ final class BF16ImageAccuracyTests: XCTestCase {
             pixels.append(contentsOf: image.pixels[start..<(start + width * 3)])
         }
         return RGBImage(unchecked: width, height, pixels)
-    }
-
-    static func mirrored(_ image: RGBImage) -> RGBImage {
-        var pixels = image.pixels
-        for row in 0..<image.height {
-            for x in 0..<image.width {
-                let from = (row * image.width + (image.width - 1 - x)) * 3, to = (row * image.width + x) * 3
-                pixels[to] = image.pixels[from]; pixels[to + 1] = image.pixels[from + 1]; pixels[to + 2] = image.pixels[from + 2]
-            }
-        }
-        return RGBImage(unchecked: image.width, image.height, pixels)
     }
 }
