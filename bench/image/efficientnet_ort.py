@@ -21,7 +21,10 @@ whole, four corner crops and a centre crop of 70%, each mirrored) and the least 
 cosine (the views are crops of the calibration photos, which flatters int8), and the engine is
 named onnxruntime-int8.
 
-Usage: models/.venv/bin/python bench/image/efficientnet_ort.py [--threads T] [--model DIR] [--int8]
+With --int8 PATH the quantized graph is read from PATH when it exists, else made and saved there
+(bench/image/efficientnet.sh quantizes once per run and reuses it in later rounds).
+
+Usage: models/.venv/bin/python bench/image/efficientnet_ort.py [--threads T] [--model DIR] [--int8 PATH]
 Needs: numpy, safetensors, onnx, onnxruntime (bench/image/run.sh installs the pinned versions).
 """
 from __future__ import annotations
@@ -101,16 +104,19 @@ def build_graph(folder: Path) -> onnx.ModelProto:
     return model
 
 
-def preprocessed(rgb: np.ndarray, folder: Path) -> np.ndarray:
-    """[1, 3, 224, 224] input of an RGB array, by the numpy reference of the engine's preprocessing."""
+def preprocessor(folder: Path):
+    """RGB array -> [1, 3, 224, 224] input, by the numpy reference of the engine's preprocessing."""
     sys.path.insert(0, str(ROOT / "tools" / "images"))
     from preprocess_reference import preprocess
-    cfg = json.loads((folder / "config.json").read_text())
-    return preprocess(np.ascontiguousarray(rgb), cfg["preprocess"])[None].astype(np.float32)
+    config = json.loads((folder / "config.json").read_text())["preprocess"]
+    return lambda rgb: preprocess(np.ascontiguousarray(rgb), config)[None].astype(np.float32)
 
 
-def quantized(graph: onnx.ModelProto, folder: Path) -> bytes:
-    """The graph after ONNX Runtime's static int8 quantization, calibrated on the correlation photos."""
+def quantized(graph: onnx.ModelProto, folder: Path, path: Path) -> Path:
+    """`path`, holding the graph after ONNX Runtime's static int8 quantization calibrated on the
+    correlation photos: made there unless it already exists."""
+    if path.exists():
+        return path
     import tempfile
     from PIL import Image
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -118,26 +124,28 @@ def quantized(graph: onnx.ModelProto, folder: Path) -> bytes:
     images = sorted((ROOT / "models" / "correlation-images").glob("*.jpg"))
     if not images:
         sys.exit("no calibration images in models/correlation-images: run scripts/setup-models.sh")
+    prepare = preprocessor(folder)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.inputs = iter([{"pixels": preprocessed(np.asarray(Image.open(p).convert("RGB")), folder)} for p in images])
+            self.inputs = iter([{"pixels": prepare(np.asarray(Image.open(p).convert("RGB")))} for p in images])
 
         def get_next(self):
             return next(self.inputs, None)
 
     with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src = Path(tmp) / "fp32.onnx"
         onnx.save(graph, str(src))
-        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(str(src), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        return dst.read_bytes()
+    return path
 
 
 def agreement(fp32: ort.InferenceSession, int8: ort.InferenceSession, folder: Path) -> dict:
     """How often int8's top-1 class is fp32's on the 216 photo views, and the least logit cosine."""
     from PIL import Image
 
+    prepare = preprocessor(folder)
     same, views, worst = 0, 0, 1.0
     for path in sorted((ROOT / "models" / "correlation-images").glob("*.jpg")):
         im = np.asarray(Image.open(path).convert("RGB"))
@@ -146,7 +154,7 @@ def agreement(fp32: ort.InferenceSession, int8: ort.InferenceSession, folder: Pa
         crops = [im] + [im[y:y + h, x:x + w] for x, y in [(0, 0), (W - w, 0), (0, H - h), (W - w, H - h),
                                                              ((W - w) // 2, (H - h) // 2)]]
         for view in crops + [c[:, ::-1] for c in crops]:
-            x = preprocessed(view, folder)
+            x = prepare(view)
             a = fp32.run(["logits"], {"pixels": x})[0][0]
             b = int8.run(["logits"], {"pixels": x})[0][0]
             same += int(a.argmax() == b.argmax())
@@ -173,7 +181,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--min-seconds", type=float, default=5.0)
-    ap.add_argument("--int8", action="store_true", help="time the statically quantized int8 graph")
+    ap.add_argument("--int8", type=Path, metavar="PATH",
+                    help="time the statically quantized int8 graph, read from PATH or made and saved there")
     args = ap.parse_args()
 
     options = ort.SessionOptions()
@@ -188,7 +197,8 @@ def main() -> None:
     engine, extra = "onnxruntime", {}
     if args.int8:
         fp32_session = session
-        session = ort.InferenceSession(quantized(graph, args.model), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(quantized(graph, args.model, args.int8)), options,
+                                       providers=["CPUExecutionProvider"])
         extra = agreement(fp32_session, session, args.model)
         engine = "onnxruntime-int8"
         print(f"bench onnxruntime int8: top-1 as fp32 on {extra['int8_same_top1']} of {extra['int8_views']} photo views, "

@@ -85,7 +85,10 @@ FreedMemory.keepForReuse()
 // PRECISION=bf16 (or auto, as the daemon's setting picks it here) runs the wider 1x1 convs' products
 // in bf16 (EfficientNetLite.bf16MinimumInputs); fp32 by default.
 let precisionSetting = ProcessInfo.processInfo.environment["PRECISION"] ?? "fp32"
-let precision: Precision = precisionSetting == "auto" ? Precision.automatic : Precision(rawValue: precisionSetting) ?? .fp32
+guard let precision = precisionSetting == "auto" ? Precision.automatic : Precision(rawValue: precisionSetting) else {
+    FileHandle.standardError.write(Data("PRECISION=\(precisionSetting): use fp32, bf16 or auto\n".utf8))
+    exit(2)
+}
 let encoder = try EfficientNetLite(directory: URL(fileURLWithPath: modelDir), precision: precision)
 func randomPixels(_ batch: Int) -> [Float] {
     var rng = SystemRandomNumberGenerator()
