@@ -46,6 +46,20 @@ import Testing
         }
     }
 
+    @Test("the image member leaves the output whatever its value, null included; other members pass through")
+    func imageMemberIsDroppedWhateverItsValue() throws {
+        let records = try classify([
+            #"{"id":"n1","text":"no picture","image":null,"lang":"en"}"#,
+            #"{"id":"n2","image":null,"text":"still none","lang":"en"}"#,
+        ])
+        #expect(records.count == 2)
+        for record in records {
+            #expect(record["image"] == nil, "the image member was passed through: \(record)")
+            #expect(record["lang"] as? String == "en", "a member after the image was lost: \(record)")
+            #expect(errorMessage(record) == nil)
+        }
+    }
+
     @Test("a control character or a bad escape at any offset is refused with its reason")
     func badBytesAreFoundAtEveryOffset() throws {
         let plain = String(repeating: "c", count: 20)

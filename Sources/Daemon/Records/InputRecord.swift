@@ -105,7 +105,10 @@ enum InputRecordDecoder {
                 }
                 text = value
             case "image":
-                if member.valueStart == UInt8(ascii: "n") { break }
+                // The image member leaves the output unless keep-image, whatever its value (null too).
+                if member.valueStart == UInt8(ascii: "n") {
+                    if limits.keepImage { break } else { continue }
+                }
                 guard member.valueStart == UInt8(ascii: "\""), let decoded = withImageField(bytes, member.valueRange, { encoded in
                     decodeImage(encoded, limits: limits)
                 }) else {
