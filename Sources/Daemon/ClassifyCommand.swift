@@ -28,7 +28,7 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Posts per batch, as in the daemon.")
     var batchSize: Int = DaemonSettings().batchSize
 
-    @Option(name: .long, help: "The encoders' matrix products (the text encoder's, EfficientNet's expand and head convs): auto, fp32 or bf16, as the daemon's precision setting.")
+    @Option(name: .long, help: "The encoders' matrix products (the text encoder's, EfficientNet's wider 1x1 convs): auto, fp32 or bf16, as the daemon's precision setting.")
     var precision: String = PrecisionSetting.auto.rawValue
 
     @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")

@@ -13,8 +13,7 @@ extension TestPaths {
 /// `BF16AccuracyTests`' job.
 final class EfficientNetBF16Tests: XCTestCase {
     private struct Index: Decodable {
-        let bf16_min_inputs: Int
-        let bf16_roles: [String]
+        let bf16_min_inputs: [String: Int]
         let photos: [String]
         let stages_of: String
         let stage_shapes: [[Int]]
@@ -27,22 +26,25 @@ final class EfficientNetBF16Tests: XCTestCase {
         return try JSONDecoder().decode(Index.self, from: Data(contentsOf: url))
     }
 
-    /// bf16 in the expand and head convs with at least 32 inputs (a full bf16 tile row); fp32 in
-    /// the project convs and below 32 inputs (in Lite0 the expands of blocks 1, with 16 inputs, 2
-    /// and 3, with 24); fp32 everywhere when the encoder runs fp32.
-    func testExpandAndHeadConvsTakeBF16FromThirtyTwoInputs() throws {
+    /// bf16 in the expand and head convs with at least 32 inputs (a full bf16 tile row) and in the
+    /// project convs with at least 240 (blocks 4 to 15); fp32 in the others (in Lite0 the expands
+    /// of blocks 1, with 16 inputs, 2 and 3, with 24; the projects of blocks 0 to 3); fp32
+    /// everywhere when the encoder runs fp32.
+    func testOneByOneConvsTakeBF16FromTheirRolesMinimum() throws {
         let reference = try index()
-        XCTAssertEqual(reference.bf16_min_inputs, EfficientNetLite.bf16MinimumInputs, "the golden data was made for another rule: rerun scripts/setup-models.sh")
-        XCTAssertEqual(reference.bf16_roles, ["expand", "head"], "the golden data was made for another rule: rerun scripts/setup-models.sh")
+        let rule = Dictionary(uniqueKeysWithValues: EfficientNetLite.bf16MinimumInputs.map { ($0.key.rawValue, $0.value) })
+        XCTAssertEqual(reference.bf16_min_inputs, rule, "the golden data was made for another rule: rerun scripts/setup-models.sh")
+        XCTAssertEqual(rule, ["expand": 32, "project": 240, "head": 32])
         let bf16 = try EfficientNetLite(directory: TestPaths.efficientNetLite0, precision: .bf16)
         for (i, block) in bf16.blocks.enumerated() {
             if let expand = block.expand {
                 XCTAssertEqual(expand.precision, expand.inChannels >= 32 ? .bf16 : .fp32, "block \(i) expand, \(expand.inChannels) inputs")
             }
-            XCTAssertEqual(block.project.precision, .fp32, "block \(i) project")
+            XCTAssertEqual(block.project.precision, i >= 4 ? .bf16 : .fp32, "block \(i) project, \(block.project.inChannels) inputs")
         }
         XCTAssertEqual(bf16.head.precision, .bf16)
         XCTAssertEqual(bf16.blocks.compactMap(\.expand).filter { $0.precision == .bf16 }.count, 12)
+        XCTAssertEqual(bf16.blocks.map(\.project).filter { $0.precision == .bf16 }.count, 12)
         let fp32 = try EfficientNetLite(directory: TestPaths.efficientNetLite0)
         XCTAssertEqual(Set(fp32.pointwisePrecisions), [.fp32])
     }
@@ -72,7 +74,7 @@ final class EfficientNetBF16Tests: XCTestCase {
                          channels: reference.stage_shapes[n][0])
         }
         // Stage 0 is the stem, stage n the output of block n - 1, the last the head.
-        let firstRounded = 1 + (bf16.blocks.firstIndex { $0.expand?.precision == .bf16 } ?? bf16.blocks.count)
+        let firstRounded = 1 + (bf16.blocks.firstIndex { $0.expand?.precision == .bf16 || $0.project.precision == .bf16 } ?? bf16.blocks.count)
         XCTAssertGreaterThan(firstRounded, 1)
         try forEachBF16Body { body in
             let got = try bf16.forward(inputs[first], batch: 1, keepStages: true)

@@ -146,7 +146,7 @@ VARIANTS = {
               "(= cores) batches at once, so each worker's products fan out again."),
     "fp32": ("postclassd with --precision fp32",
              "The default `--precision auto` takes bf16 products for the text encoder and EfficientNet's "
-             "expand and head convolutions where the CPU runs them fast (AMX tiles, or a fast AVX512-BF16); "
+             "wider 1x1 convolutions where the CPU runs them fast (AMX tiles, or a fast AVX512-BF16); "
              "this variant holds every product to fp32."),
 }
 for variant, (title, why) in VARIANTS.items():

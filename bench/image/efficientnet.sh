@@ -5,7 +5,7 @@
 # Bar (issue 6): Swift >= 1.0x ONNX Runtime at batch 16.
 #
 # Usage: [ROUNDS=3] [PRECISION_AB=bf16] [ORT_INT8=1] bench/image/efficientnet.sh [threads]
-#   PRECISION_AB=bf16 also runs the Swift encoder with bf16 expand and head convs (the daemon's
+#   PRECISION_AB=bf16 also runs the Swift encoder with bf16 1x1 convs (EfficientNetLite.bf16MinimumInputs; the daemon's
 #   precision bf16/auto) in every round, between its fp32 run and ONNX Runtime's.
 #   ORT_INT8=1 also runs ONNX Runtime on the graph after its static int8 quantization (QDQ,
 #   per-channel, calibrated on models/correlation-images) after its fp32 run, reporting its top-1 agreement

@@ -2,9 +2,9 @@
 
 For each photo of the fp32 reference (models/efficientnet-lite0/reference: index.json and
 {photo}.input.f32, written by tools/convert_efficientnet_lite0.py --reference), runs
-efficientnet_reference.stages(..., bf16_min_inputs=32), the engine's rule
-(EfficientNetLite.bf16MinimumInputs and bf16Roles: expand and head convs of at least 32 inputs),
-and writes to --out:
+efficientnet_reference.stages(..., bf16_min_inputs=BF16_MIN_INPUTS), the engine's rule
+(EfficientNetLite.bf16MinimumInputs: expand and head convs of at least 32 inputs, project convs of
+at least 240), and writes to --out:
   {photo}.logits.f32 [1000] and {photo}.pooled.f32 [1280];
   for the first photo also {photo}.stage{NN}.f32, every stage channels-first [C, h, w]: the stem,
   each block, the head (the order of EfficientNetLite.forward(keepStages:)).
@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "reference"))
 from efficientnet_reference import load_checkpoint, stages  # noqa: E402
 
-BF16_MIN_INPUTS = 32  # EfficientNetLite.bf16MinimumInputs
-BF16_ROLES = ("expand", "head")  # EfficientNetLite.bf16Roles
+BF16_MIN_INPUTS = {"expand": 32, "project": 240, "head": 32}  # EfficientNetLite.bf16MinimumInputs
 
 
 def main() -> None:
@@ -44,14 +43,14 @@ def main() -> None:
     stage_shapes = []
     for i, photo in enumerate(photos):
         x = np.fromfile(reference / f"{photo}.input.f32", dtype="<f4").reshape(3, size, size)
-        out = stages(tensors, cfg, x, bf16_min_inputs=BF16_MIN_INPUTS, bf16_roles=BF16_ROLES)
+        out = stages(tensors, cfg, x, bf16_min_inputs=BF16_MIN_INPUTS)
         for part in ("logits", "pooled"):
             np.ascontiguousarray(out[part], dtype="<f4").tofile(args.out / f"{photo}.{part}.f32")
         if i == 0:
             for n, stage in enumerate([out["stem"], *out["blocks"], out["head"]]):
                 np.ascontiguousarray(stage, dtype="<f4").tofile(args.out / f"{photo}.stage{n:02d}.f32")
                 stage_shapes.append(list(stage.shape))
-    (args.out / "index.json").write_text(json.dumps({"bf16_min_inputs": BF16_MIN_INPUTS, "bf16_roles": list(BF16_ROLES), "photos": photos,
+    (args.out / "index.json").write_text(json.dumps({"bf16_min_inputs": BF16_MIN_INPUTS, "photos": photos,
                                                      "stages_of": photos[0], "stage_shapes": stage_shapes}, indent=1) + "\n")
     print(f"wrote bf16 reference outputs for {len(photos)} photos to {args.out}")
 

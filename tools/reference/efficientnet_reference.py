@@ -8,11 +8,11 @@ loading a model folder and keeping every stage, so the Swift engine can be compa
     stages(t, cfg, x) with x [3, H, W] float32 ->
         {"stem": [C, H/2, W/2], "blocks": [one [C, h, w] per block], "head": [C, h, w],
          "pooled": [C], "logits": [classes] or None}
-    stages(t, cfg, x, bf16_min_inputs=32): the same with the engine's bf16 products in the 1x1
-        convs followed by ReLU6 (expand and head; bf16_roles) of at least that many inputs:
-        BatchNorm folded into the weight as the engine folds it, then weight and input rounded to
-        bf16 and the products summed exactly (bf16_reference.packed_product_bf16); the other convs
-        as above.
+    stages(t, cfg, x, bf16_min_inputs={"expand": 32, "project": 240, "head": 32}): the same with
+        the engine's bf16 products in the 1x1 convs of each named role (expand, project, head) with
+        at least that many inputs: BatchNorm folded into the weight as the engine folds it, then
+        weight and input rounded to bf16 and the products summed exactly
+        (bf16_reference.packed_product_bf16); the other convs as above.
 """
 from __future__ import annotations
 
@@ -69,13 +69,13 @@ def _pointwise_bn(t: dict, x: np.ndarray, weight: str, norm: str, eps: float, re
     return y.T.reshape(w.shape[0], *x.shape[1:])
 
 
-def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: int | None = None,
-           bf16_roles: tuple = ("expand", "head")) -> dict:
+def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: dict[str, int] | None = None) -> dict:
     """Every stage of one image's forward pass (see the module docstring)."""
     eps = cfg["batch_norm_epsilon"]
 
     def bf16(role: str, weight: str) -> bool:
-        return bf16_min_inputs is not None and role in bf16_roles and t[weight].shape[1] >= bf16_min_inputs
+        minimum = (bf16_min_inputs or {}).get(role)
+        return minimum is not None and t[weight].shape[1] >= minimum
 
     relu6 = lambda v: np.clip(v, 0.0, 6.0)  # noqa: E731
     s = cfg["stem"]

@@ -46,7 +46,7 @@ enum SettingsTable {
         SettingSpec(name: "model", help: "The model: a bundle folder (default models/default, built by scripts/setup-models.sh), or a test model: passthrough, rules, slow:MS.") { s, v throws(SettingsProblem) in
             s.model = try scalar(v)
         },
-        SettingSpec(name: "precision", help: "The encoders' matrix products (the text encoder's, and EfficientNet's expand and head convs): auto (bf16 where the CPU runs it fast: AMX-BF16 tiles, or AVX512-BF16 at 1.5x or more of fp32's multiply-add rate; else fp32), fp32, or bf16 (refused on a CPU without AVX512-BF16).") { s, v throws(SettingsProblem) in
+        SettingSpec(name: "precision", help: "The encoders' matrix products (the text encoder's, and EfficientNet's wider 1x1 convs): auto (bf16 where the CPU runs it fast: AMX-BF16 tiles, or AVX512-BF16 at 1.5x or more of fp32's multiply-add rate; else fp32), fp32, or bf16 (refused on a CPU without AVX512-BF16).") { s, v throws(SettingsProblem) in
             let text = try scalar(v)
             s.precision = try PrecisionSetting.parse(text)
             s.precisionIsAutomatic = text.lowercased() == PrecisionSetting.auto.rawValue

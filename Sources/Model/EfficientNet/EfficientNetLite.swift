@@ -23,9 +23,9 @@ public struct EfficientNetOutput: Sendable {
 /// 1x1 convs are then one matrix product over all pixels of the batch, the depthwise kernel is SIMD
 /// across channels, and the head's output already is the `[B, 49, C]` region layout the heads read.
 ///
-/// In bf16 (`Precision`), the expand and head 1x1 convs with at least `bf16MinimumInputs` inputs
-/// run bf16 products (`bf16Roles`); the stem, the depthwise convs, the project convs, the narrower
-/// 1x1 convs and the classifier stay fp32.
+/// In bf16 (`Precision`), the 1x1 convs with at least `bf16MinimumInputs` inputs for their role
+/// (expand, project, head) run bf16 products; the stem, the depthwise convs, the narrower 1x1
+/// convs and the classifier stay fp32.
 public struct EfficientNetLite: ImageEncoder {
     /// The checkpoint's configuration.
     public let config: EfficientNetConfig
@@ -126,23 +126,24 @@ public struct EfficientNetLite: ImageEncoder {
         self.config = config
     }
 
-    /// The fewest inputs at which a 1x1 conv takes bf16 products when the encoder runs in bf16: one
-    /// bf16 tile row of AMX holds 32 inputs, and a narrower conv is padded to it (half the work
-    /// wasted at 16 inputs, where bf16 ran at 0.7x fp32's speed; bench/kernels/README.md).
-    static let bf16MinimumInputs = 32
-
     /// Where a 1x1 conv sits in a network.
-    enum PointwiseRole: Sendable { case expand, project, head }
+    enum PointwiseRole: String, Sendable, CaseIterable { case expand, project, head }
 
-    /// The 1x1 convs that take bf16 products: those followed by ReLU6. The project convs are
-    /// linear and write the residual stream, where rounding builds up: with them in bf16 too, the
-    /// encoder was faster still but failed `BF16ImageAccuracyTests`' guard on ImageNet classes,
-    /// which bf16 expand and head convs pass (trial and figures in bench/image/README.md).
-    static let bf16Roles: Set<PointwiseRole> = [.expand, .head]
+    /// The fewest inputs at which a 1x1 conv in each role takes bf16 products when the encoder runs
+    /// in bf16.
+    ///
+    /// Expand and head: 32, one bf16 tile row of AMX; a narrower conv is padded to it (half the
+    /// work wasted at 16 inputs, where bf16 ran at 0.7x fp32's speed; bench/kernels/README.md).
+    /// Project: 240, blocks 4 and later. The project convs are linear and write the residual
+    /// stream; their error comes from rounding the weights (numpy trial in bench/image/README.md),
+    /// and in the early blocks (32 to 144 inputs, 16 to 40 outputs, a fifth of the project convs'
+    /// work) it failed `BF16ImageAccuracyTests`' guard on ImageNet classes, which the later ones pass.
+    static let bf16MinimumInputs: [PointwiseRole: Int] = [.expand: 32, .project: 240, .head: 32]
 
     /// The precision of a 1x1 conv with `inputs` inputs in `role`, in an encoder run at `precision`.
     static func precision(_ precision: Precision, inputs: Int, role: PointwiseRole) -> Precision {
-        inputs >= bf16MinimumInputs && bf16Roles.contains(role) ? precision : .fp32
+        guard let minimum = bf16MinimumInputs[role], inputs >= minimum else { return .fp32 }
+        return precision
     }
 
     /// The precision of every 1x1 conv, in network order (each block's expand, if any, and

@@ -1,8 +1,9 @@
 import CKernels
 
 /// The number format of the encoders' matrix products: the BERT layers' four linear products, and
-/// EfficientNet-Lite's expand and head 1x1 convs of 32 inputs or more (`EfficientNetLite.bf16Roles`);
-/// attention, GELU, LayerNorm, the other convs, the heads and every other kernel stay fp32.
+/// EfficientNet-Lite's 1x1 convs wide enough for their role (`EfficientNetLite.bf16MinimumInputs`:
+/// expand and head from 32 inputs, project from 240); attention, GELU, LayerNorm, the other convs,
+/// the heads and every other kernel stay fp32.
 ///
 /// - `fp32`: the weights and products in fp32, the reference the golden tests hold the encoder to.
 /// - `bf16`: the weights packed once to bfloat16 (half the memory, one copy each), each row of
