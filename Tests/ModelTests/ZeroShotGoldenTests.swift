@@ -64,6 +64,25 @@ final class ZeroShotGoldenTests: XCTestCase {
         }
     }
 
+    /// The scorer's cosines come from `SmallVectors.rowDots` (eight lanes and a tail): against
+    /// plain float64 sums at every width from 1 to 19, and zeros for mismatched shapes.
+    func testRowDotsMatchPlainSums() {
+        var generator = SystemRandomNumberGenerator()
+        for width in 1...19 {
+            let rows = 5
+            let matrix = (0..<(rows * width)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let v = (0..<width).map { _ in Float.random(in: -1...1, using: &generator) }
+            let got = SmallVectors.rowDots(matrix, rows: rows, width: width, with: v)
+            XCTAssertEqual(got.count, rows)
+            for r in 0..<rows {
+                let want = (0..<width).reduce(0.0) { $0 + Double(matrix[r * width + $1]) * Double(v[$1]) }
+                XCTAssertEqual(Double(got[r]), want, accuracy: 1e-5, "width \(width), row \(r)")
+            }
+        }
+        XCTAssertEqual(SmallVectors.rowDots([1, 2, 3], rows: 2, width: 2, with: [1, 1]), [0, 0])
+        XCTAssertEqual(SmallVectors.rowDots([1, 2, 3, 4], rows: 2, width: 2, with: [1]), [0, 0])
+    }
+
     func testConfigCheckNamesTheProblem() throws {
         var config = ZeroShotConfig()
         config.calibration.features = ["similarity", "colour"]

@@ -1,10 +1,39 @@
 import Foundation
 
-/// Plain-array vector helpers for the per-post arithmetic of heads (a few thousand values, where
-/// clarity matters more than SIMD).
+/// Plain-array vector helpers for the per-post arithmetic of heads: plain loops where a post has a
+/// few thousand values, SIMD where it has more (`rowDots`).
 enum SmallVectors {
     static func dot<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B) -> Float {
         zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+
+    /// The dot product of each row of a row-major `[rows, width]` matrix with `v` (`width` values),
+    /// eight lanes at a time: the zero-shot head calls it on a thousand rows per post. A matrix of
+    /// fewer than `rows * width` values, or a `v` of another width, gives zeros.
+    static func rowDots(_ matrix: [Float], rows: Int, width: Int, with v: [Float]) -> [Float] {
+        guard width > 0, v.count == width, matrix.count >= rows * width else { return [Float](repeating: 0, count: max(rows, 0)) }
+        let lanes = width / 8 * 8
+        return matrix.withUnsafeBufferPointer { m in
+            v.withUnsafeBufferPointer { x in
+                guard let mBase = m.baseAddress, let xBase = x.baseAddress else { return [Float](repeating: 0, count: rows) }
+                return (0..<rows).map { r in
+                    let row = mBase + r * width
+                    var acc = SIMD8<Float>(repeating: 0)
+                    var i = 0
+                    while i < lanes {
+                        acc += UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                            * UnsafeRawPointer(xBase + i).loadUnaligned(as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    var total = acc.sum()
+                    while i < width {
+                        total += row[i] * xBase[i]
+                        i += 1
+                    }
+                    return total
+                }
+            }
+        }
     }
 
     /// `v / |v|`; a zero vector stays zero.
