@@ -2,9 +2,9 @@
 /// `ImagePreprocessConfig`. A value type without shared mutable state: safe
 /// to use from many threads at once.
 ///
-/// The resize is separable: a vertical pass straight from the 8-bit pixels
-/// into a Float32 buffer (loops the compiler vectorises across each row), then
-/// a horizontal pass (one SIMD4 multiply-add per tap for R, G, B) that
+/// The resize is separable: a vertical pass over the source rows, each widened
+/// from 8 bits to Float32 once, into a Float32 buffer (sixteen samples at a time
+/// over every tap), then a horizontal pass (one SIMD4 multiply-add per tap for R, G, B) that
 /// also clamps, normalises and writes the output layout. Only the rows and
 /// columns that survive the centre crop are computed; since each output pixel
 /// depends only on its own coordinate, that equals "resize, then crop".
