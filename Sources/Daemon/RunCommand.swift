@@ -45,9 +45,10 @@ struct RunCommand: ParsableCommand {
 
         BLASThreads.set(settings.effectiveBLASThreads)
         FreedMemory.keepForReuse()
-        logger.info("inference kernels: \(KernelBodies.widest); encoder products: \(KernelBodies.describe(settings.precision))\(settings.precisionIsAutomatic ? ", auto: \(Precision.automaticReason)" : ""); OpenBLAS threads per product: \(settings.effectiveBLASThreads)")
+        logger.info("inference kernels: \(KernelBodies.widest); encoder products: \(KernelBodies.describe(settings.precision))\(settings.precisionIsAutomatic ? ", auto: \(Precision.automaticReason)" : ""); OpenBLAS threads per product and JPEG decode threads per batch: \(settings.effectiveBLASThreads)")
         telemetry.modelLoading(expected: .seconds(300))
-        let classifier = try ClassifierFactory.makeWarm(settings.model, precision: settings.precision)
+        let classifier = try ClassifierFactory.makeWarm(settings.model, precision: settings.precision,
+                                                        decodeThreads: settings.effectiveBLASThreads)
         telemetry.modelLoaded(classifier.identity)
 
         var broker: EmbeddedBroker?

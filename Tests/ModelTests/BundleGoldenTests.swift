@@ -27,14 +27,17 @@ final class BundleGoldenTests: XCTestCase {
     }
 
     /// All posts as one batch (mixed lengths, images and failures in one padded batch), then in
-    /// batches of 3 (other paddings, batches without images), then one at a time.
+    /// batches of 3 (other paddings, batches without images), then one at a time; each with the
+    /// images decoded on GCD's width, on one thread and on three.
     func testLabelsAndProbabilitiesMatchTheReference() throws {
-        let classifier = try ModelBundle.load(folder: BundleFixture.folder)
+        let loaded = try ModelBundle.load(folder: BundleFixture.folder)
         let posts = try BundleFixture.posts()
         let expected = try BundleFixture.expected()
         XCTAssertEqual(posts.count, expected.count)
         XCTAssertTrue(expected.contains { $0.error != nil } && posts.contains { $0.imageJPEG == nil })
-        for batchSize in [posts.count, 3, 1] {
+        for (decodeThreads, batchSize) in [0, 1, 3].flatMap({ t in [posts.count, 3, 1].map { (t, $0) } }) {
+            var classifier = loaded
+            classifier.decodeThreads = decodeThreads
             var worst = (text: Float(0), image: Float(0))
             for start in stride(from: 0, to: posts.count, by: batchSize) {
                 let range = start..<min(start + batchSize, posts.count)
@@ -49,9 +52,9 @@ final class BundleGoldenTests: XCTestCase {
                     if post.imageJPEG == nil { worst.text = max(worst.text, difference) } else { worst.image = max(worst.image, difference) }
                 }
             }
-            XCTAssertLessThan(worst.text, Self.tolerance, "batch size \(batchSize), posts without an image")
-            XCTAssertLessThan(worst.image, Self.tolerance, "batch size \(batchSize), posts with an image")
-            print("tiny bundle, batch size \(batchSize): max |p - reference| text-only \(worst.text), with image \(worst.image)")
+            XCTAssertLessThan(worst.text, Self.tolerance, "batch size \(batchSize), decode threads \(decodeThreads), posts without an image")
+            XCTAssertLessThan(worst.image, Self.tolerance, "batch size \(batchSize), decode threads \(decodeThreads), posts with an image")
+            print("tiny bundle, batch size \(batchSize), decode threads \(decodeThreads): max |p - reference| text-only \(worst.text), with image \(worst.image)")
         }
     }
 

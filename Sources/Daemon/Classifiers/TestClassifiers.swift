@@ -51,8 +51,10 @@ struct RulesClassifier: Classifier {
 
 /// Builds the classifier a `--model` setting names.
 enum ClassifierFactory {
-    /// A bundle's text encoder runs its products in `precision`; test models ignore it.
-    static func make(_ name: String, precision: Precision = .fp32) throws(SettingsError) -> any Classifier {
+    /// A bundle's encoders run their products in `precision` and a batch decodes its images on
+    /// `decodeThreads` threads (0: GCD's choice; `BundleClassifier.decodeThreads`); test models
+    /// ignore both.
+    static func make(_ name: String, precision: Precision = .fp32, decodeThreads: Int = 0) throws(SettingsError) -> any Classifier {
         switch name {
         case "passthrough": return PassthroughClassifier()
         case "rules": return RulesClassifier()
@@ -62,16 +64,18 @@ enum ClassifierFactory {
             }
             return SlowClassifier(millisecondsPerPost: ms)
         default:
-            return try loadBundle(name, precision: precision)
+            var bundle = try loadBundle(name, precision: precision)
+            bundle.decodeThreads = decodeThreads
+            return bundle
         }
     }
 
     /// The classifier `--model` names, loaded and run once on a test post, as `run` and `check`
     /// need it: a bundle that loads but cannot classify fails here, not on the first batch.
-    static func makeWarm(_ name: String, precision: Precision) throws(StartupError) -> any Classifier {
+    static func makeWarm(_ name: String, precision: Precision, decodeThreads: Int = 0) throws(StartupError) -> any Classifier {
         let classifier: any Classifier
         do {
-            classifier = try make(name, precision: precision)
+            classifier = try make(name, precision: precision, decodeThreads: decodeThreads)
         } catch {
             throw StartupError.model(error)
         }
@@ -84,7 +88,7 @@ enum ClassifierFactory {
     }
 
     /// A model bundle folder (manifest.json and the files it names).
-    private static func loadBundle(_ path: String, precision: Precision) throws(SettingsError) -> any Classifier {
+    private static func loadBundle(_ path: String, precision: Precision) throws(SettingsError) -> BundleClassifier {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SettingsError(setting: "model", source: nil, problem:

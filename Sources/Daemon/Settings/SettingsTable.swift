@@ -31,7 +31,7 @@ enum SettingsTable {
         SettingSpec(name: "workers", help: "Worker threads running batches (default: the core count).") { s, v throws(SettingsProblem) in
             s.workers = try integer(v, in: 1...256)
         },
-        SettingSpec(name: "blas-threads", help: "OpenBLAS threads per matrix product (default: cores / workers, at least 1).") { s, v throws(SettingsProblem) in
+        SettingSpec(name: "blas-threads", help: "OpenBLAS threads per matrix product, and the threads a batch decodes its images on (default: cores / workers, at least 1).") { s, v throws(SettingsProblem) in
             s.blasThreads = try integer(v, in: 1...256)
         },
         SettingSpec(name: "max-inflight-messages", help: "Records read but not yet finished, at most; above it input partitions pause.") { s, v throws(SettingsProblem) in

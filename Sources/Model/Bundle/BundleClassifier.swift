@@ -6,8 +6,8 @@ import Synchronization
 /// then every head over the batch's features.
 ///
 /// Thread-safe: all state is immutable after loading; `classify` runs on the daemon's worker
-/// threads, several batches at once, and fans decoding and tokenizing out with
-/// `DispatchQueue.concurrentPerform` (GCD caps the width at the core count).
+/// threads, several batches at once, and fans decoding (over `decodeThreads`) and tokenizing out
+/// with `DispatchQueue.concurrentPerform` (GCD caps the width at the core count).
 public struct BundleClassifier: Classifier {
     public let identity: ModelIdentity
     public let manifest: BundleManifest
@@ -16,6 +16,11 @@ public struct BundleClassifier: Classifier {
     let image: (any ImageEncoder)?
     let imageLoader: ImageLoader?
     let heads: [any TaskHead]
+    /// The threads one batch decodes its JPEGs on: 0 lets GCD pick (up to the core count), 1
+    /// decodes them one after another on the calling thread. The daemon gives each batch its
+    /// share of the cores (`blas-threads`): where its workers already fill every core, a fan-out
+    /// only adds threads that evict each other's caches (bench/e2e/README.md).
+    public var decodeThreads = 0
 
     init(manifest: BundleManifest, text: BertTextEncoder, maxTokens: Int, image: (any ImageEncoder)?,
          imageLimits: JPEGDecodeLimits, heads: [any TaskHead]) throws(ModelLoadError) {
@@ -87,9 +92,11 @@ public struct BundleClassifier: Classifier {
     private func decodeImages(_ posts: [Post], failures: inout [PostFailure?]) -> [[Float]?] {
         guard let imageLoader else { return posts.map { _ in nil } }
         let slots = ResultSlots<Result<[Float], PostFailure>>(count: posts.count)
-        DispatchQueue.concurrentPerform(iterations: posts.count) { b in
-            guard let jpeg = posts[b].imageJPEG else { return }
-            slots[b] = imageLoader.load(jpeg)
+        let width = decodeThreads > 0 ? min(decodeThreads, posts.count) : posts.count
+        DispatchQueue.concurrentPerform(iterations: width) { lane in
+            for b in stride(from: lane, to: posts.count, by: width) {
+                if let jpeg = posts[b].imageJPEG { slots[b] = imageLoader.load(jpeg) }
+            }
         }
         return slots.values.enumerated().map { b, outcome in
             switch outcome {
