@@ -127,7 +127,7 @@ public struct EfficientNetLite: ImageEncoder {
     }
 
     /// Where a 1x1 conv sits in a network.
-    enum PointwiseRole: String, Sendable, CaseIterable { case expand, project, head }
+    enum PointwiseRole: String, Sendable { case expand, project, head }
 
     /// The fewest inputs at which a 1x1 conv in each role takes bf16 products when the encoder runs
     /// in bf16.

@@ -4,10 +4,11 @@
 ///
 /// The resize is separable: a vertical pass over the source rows, each widened
 /// from 8 bits to Float32 once, into a Float32 buffer (sixteen samples at a time
-/// over every tap), then a horizontal pass (one SIMD4 multiply-add per tap for R, G, B) that
-/// also clamps, normalises and writes the output layout. Only the rows and
-/// columns that survive the centre crop are computed; since each output pixel
-/// depends only on its own coordinate, that equals "resize, then crop".
+/// over every tap), then a horizontal pass (one SIMD4 multiply-add per tap for
+/// R, G, B, four rows sharing each broadcast weight) that also clamps,
+/// normalises and writes the output layout. Only the rows and columns that
+/// survive the centre crop are computed; since each output pixel depends only
+/// on its own coordinate, that equals "resize, then crop".
 public struct ImagePreprocessor: Sendable {
     /// The validated config.
     public let config: ImagePreprocessConfig
@@ -52,8 +53,8 @@ public struct ImagePreprocessor: Sendable {
         let spanFloats = (endCol - firstCol) * 3
         // One spare float per row: the horizontal pass loads 4 floats for a
         // 3-float pixel, and the spare keeps the last load in bounds.
-        let stride = spanFloats + 1
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: stride * outH)
+        let rowStride = spanFloats + 1
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rowStride * outH)
         defer { tmp.deallocate() }
 
         // The source rows the vertical pass reads, converted to Float once each into a ring of
@@ -78,46 +79,72 @@ public struct ImagePreprocessor: Sendable {
                         converted += 1
                     }
                     for k in 0..<taps { tapRows[k] = UnsafePointer(ring + ((first + k) % ringRows) * spanFloats) }
-                    let dst = tmp + r * stride
+                    let dst = tmp + r * rowStride
                     dst[spanFloats] = 0
                     Self.verticalRow(tapRows, taps: taps, weights: wv + r * rows.taps, length: spanFloats, dst: dst)
                 }
             }
         }
 
-        // Horizontal pass fused with clamp, normalisation and layout.
+        // Horizontal pass fused with clamp, normalisation and layout, four rows at a time: the
+        // rows share each output column's taps, so each weight is broadcast once for all four.
         let scale = config.rescaleFactor
-        let a = SIMD4<Float>(scale / config.std[0], scale / config.std[1], scale / config.std[2], 0)
-        let b = SIMD4<Float>(-config.mean[0] / config.std[0], -config.mean[1] / config.std[1], -config.mean[2] / config.std[2], 0)
-        let lo = SIMD4<Float>(repeating: 0), hi = SIMD4<Float>(repeating: 255)
-        let plane = outW * outH
-        let nchw = config.layout == .nchw
-        cols.weights.withUnsafeBufferPointer { whBuffer in
-            guard let wh = whBuffer.baseAddress else { return }
-            for r in 0..<outH {
-                let row = tmp + r * stride
-                for j in 0..<outW {
-                    let taps = cols.counts[j]
-                    var p = row + (cols.first[j] - firstCol) * 3
-                    let w = wh + j * cols.taps
-                    var acc = SIMD4<Float>(repeating: 0)
-                    for k in 0..<taps {
-                        acc += UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) * w[k]
-                        p += 3
-                    }
-                    let v = acc.clamped(lowerBound: lo, upperBound: hi) * a + b
-                    if nchw {
-                        let o = out + r * outW + j
-                        o[0] = v[0]
-                        o[plane] = v[1]
-                        o[2 * plane] = v[2]
-                    } else {
-                        let o = out + (r * outW + j) * 3
-                        o[0] = v[0]
-                        o[1] = v[1]
-                        o[2] = v[2]
+        let output = OutputPixels(
+            base: out, width: outW, plane: outW * outH, nchw: config.layout == .nchw,
+            a: SIMD4<Float>(scale / config.std[0], scale / config.std[1], scale / config.std[2], 0),
+            b: SIMD4<Float>(-config.mean[0] / config.std[0], -config.mean[1] / config.std[1], -config.mean[2] / config.std[2], 0))
+        cols.first.withUnsafeBufferPointer { firstBuffer in
+            cols.counts.withUnsafeBufferPointer { countBuffer in
+                cols.weights.withUnsafeBufferPointer { whBuffer in
+                    guard let wh = whBuffer.baseAddress else { return }
+                    for r in stride(from: 0, to: outH, by: 4) {
+                        let rowCount = min(4, outH - r)
+                        // Rows past the last read the last one again and are not written.
+                        let o1 = min(1, rowCount - 1) * rowStride, o2 = min(2, rowCount - 1) * rowStride
+                        let o3 = min(3, rowCount - 1) * rowStride
+                        for j in 0..<outW {
+                            var p = tmp + r * rowStride + (firstBuffer[j] - firstCol) * 3
+                            let w = wh + j * cols.taps
+                            var acc0 = SIMD4<Float>(repeating: 0), acc1 = acc0, acc2 = acc0, acc3 = acc0
+                            for k in 0..<countBuffer[j] {
+                                let wk = SIMD4<Float>(repeating: w[k])
+                                acc0 += UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) * wk
+                                acc1 += UnsafeRawPointer(p + o1).loadUnaligned(as: SIMD4<Float>.self) * wk
+                                acc2 += UnsafeRawPointer(p + o2).loadUnaligned(as: SIMD4<Float>.self) * wk
+                                acc3 += UnsafeRawPointer(p + o3).loadUnaligned(as: SIMD4<Float>.self) * wk
+                                p += 3
+                            }
+                            output.write(acc0, row: r, column: j)
+                            if rowCount > 1 { output.write(acc1, row: r + 1, column: j) }
+                            if rowCount > 2 { output.write(acc2, row: r + 2, column: j) }
+                            if rowCount > 3 { output.write(acc3, row: r + 3, column: j) }
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// Where the horizontal pass writes: clamps a resampled RGB pixel to 0...255, normalises it
+    /// (`v * a + b`) and stores it in the output layout.
+    private struct OutputPixels {
+        let base: UnsafeMutablePointer<Float>
+        let width: Int, plane: Int, nchw: Bool
+        let a: SIMD4<Float>, b: SIMD4<Float>
+
+        @inline(__always)
+        func write(_ rgb: SIMD4<Float>, row: Int, column: Int) {
+            let v = pointwiseMin(pointwiseMax(rgb, SIMD4(repeating: 0)), SIMD4(repeating: 255)) * a + b
+            if nchw {
+                let o = base + row * width + column
+                o[0] = v[0]
+                o[plane] = v[1]
+                o[2 * plane] = v[2]
+            } else {
+                let o = base + (row * width + column) * 3
+                o[0] = v[0]
+                o[1] = v[1]
+                o[2] = v[2]
             }
         }
     }
