@@ -13,6 +13,11 @@ loading a model folder and keeping every stage, so the Swift engine can be compa
         at least that many inputs: BatchNorm folded into the weight as the engine folds it, then
         weight and input rounded to bf16 and the products summed exactly
         (bf16_reference.packed_product_bf16); the other convs as above.
+    stages(t, cfg, x, rounding=f): f(role, block, inputs) names the rounding of each 1x1 conv
+        (block is None for the head): None (fp32), "both" (as bf16_min_inputs), "weights" or
+        "activations" (only that operand rounded), "split" (activations rounded, the weight as the
+        sum of two bf16 values, hi + lo); tools/reference/efficientnet_bf16_trial.py uses it to
+        find which convs can take bf16.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from safetensors.numpy import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from convert_efficientnet_lite0 import _bn, _conv_depthwise, _conv_full  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bf16_reference import packed_product_bf16  # noqa: E402
+from bf16_reference import packed_product_bf16, round_to_bf16  # noqa: E402
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict]:
@@ -52,30 +57,60 @@ def _folded(t: dict, w: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, 
     return weight, shift.astype(np.float32)
 
 
-def _pointwise_bn(t: dict, x: np.ndarray, weight: str, norm: str, eps: float, relu6: bool, bf16: bool,
-                  residual: np.ndarray | None = None) -> np.ndarray:
-    """A 1x1 conv + BatchNorm (+ residual) (+ ReLU6), [C, H, W] -> [O, H, W], with fp32 or bf16
-    products."""
+ROUNDINGS = (None, "both", "weights", "activations", "split")
+
+
+def _rounded_product(rows: np.ndarray, folded: np.ndarray, rounding: str) -> np.ndarray:
+    """rows [n, in] . folded [out, in]^T in float64 with the operands rounded as `rounding` says."""
+    if rounding == "both":
+        return packed_product_bf16(rows, folded)
+    xs = round_to_bf16(rows) if rounding in ("activations", "split") else rows
+    if rounding == "split":
+        hi = round_to_bf16(folded)
+        weights = [hi, round_to_bf16(folded - hi)]
+    else:
+        weights = [round_to_bf16(folded) if rounding == "weights" else folded]
+    return sum(xs.astype(np.float64) @ w.astype(np.float64).T for w in weights)
+
+
+def _pointwise_bn(t: dict, x: np.ndarray, weight: str, norm: str, eps: float, relu6: bool,
+                  rounding: str | None, residual: np.ndarray | None = None) -> np.ndarray:
+    """A 1x1 conv + BatchNorm (+ residual) (+ ReLU6), [C, H, W] -> [O, H, W], with fp32 products
+    (rounding None) or bf16 ones (see ROUNDINGS)."""
     w = t[weight]
-    if not bf16:
+    if rounding is None:
         y = _bn(_pointwise(x, w), t, norm, eps)
         if residual is not None:
             y = y + residual
         return np.clip(y, 0.0, 6.0) if relu6 else y
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding {rounding!r} is not one of {ROUNDINGS}")
     folded, shift = _folded(t, w, norm, eps)
     rows = x.reshape(x.shape[0], -1).T
     res = None if residual is None else residual.reshape(residual.shape[0], -1).T
-    y = packed_product_bf16(rows, folded, shift, residual=res, relu6=relu6).astype(np.float32)
-    return y.T.reshape(w.shape[0], *x.shape[1:])
+    if rounding == "both":
+        y = packed_product_bf16(rows, folded, shift, residual=res, relu6=relu6)
+    else:
+        y = _rounded_product(rows, folded, rounding) + shift.astype(np.float64)
+        if res is not None:
+            y = y + res.astype(np.float64)
+        y = np.clip(y, 0, 6) if relu6 else y
+    return y.astype(np.float32).T.reshape(w.shape[0], *x.shape[1:])
 
 
-def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: dict[str, int] | None = None) -> dict:
+def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: dict[str, int] | None = None,
+           rounding=None) -> dict:
     """Every stage of one image's forward pass (see the module docstring)."""
     eps = cfg["batch_norm_epsilon"]
 
-    def bf16(role: str, weight: str) -> bool:
+    def by_minimum(role: str, block: int | None, inputs: int) -> str | None:
         minimum = (bf16_min_inputs or {}).get(role)
-        return minimum is not None and t[weight].shape[1] >= minimum
+        return "both" if minimum is not None and inputs >= minimum else None
+
+    choose = rounding or by_minimum
+
+    def bf16(role: str, weight: str, block: int | None = None) -> str | None:
+        return choose(role, block, t[weight].shape[1])
 
     relu6 = lambda v: np.clip(v, 0.0, 6.0)  # noqa: E731
     s = cfg["stem"]
@@ -87,11 +122,11 @@ def stages(t: dict, cfg: dict, x: np.ndarray, bf16_min_inputs: dict[str, int] | 
         inp = x
         if b["has_expand_conv"]:
             x = _pointwise_bn(t, x, p + "_expand_conv.weight", p + "_bn0", eps, True,
-                              bf16("expand", p + "_expand_conv.weight"))
+                              bf16("expand", p + "_expand_conv.weight", b["index"]))
         x = relu6(_bn(_conv_depthwise(x, t[p + "_depthwise_conv.weight"], b["stride"], b["padding_top_bottom"],
                                       b["padding_left_right"]), t, p + "_bn1", eps))
         x = _pointwise_bn(t, x, p + "_project_conv.weight", p + "_bn2", eps, False,
-                          bf16("project", p + "_project_conv.weight"), residual=inp if b["residual"] else None)
+                          bf16("project", p + "_project_conv.weight", b["index"]), residual=inp if b["residual"] else None)
         out["blocks"].append(x)
     h = cfg["head"]
     x = _pointwise_bn(t, x, h["weight"], h["batch_norm"], eps, True, bf16("head", h["weight"]))
