@@ -134,7 +134,11 @@ public struct ImagePreprocessor: Sendable {
 
         @inline(__always)
         func write(_ rgb: SIMD4<Float>, row: Int, column: Int) {
-            let v = pointwiseMin(pointwiseMax(rgb, SIMD4(repeating: 0)), SIMD4(repeating: 255)) * a + b
+            // replace(with:where:) inlines to vector compares and blends; pointwiseMin/Max stay calls.
+            var clamped = rgb
+            clamped.replace(with: 0, where: clamped .< 0)
+            clamped.replace(with: 255, where: clamped .> 255)
+            let v = clamped * a + b
             if nchw {
                 let o = base + row * width + column
                 o[0] = v[0]
