@@ -12,12 +12,12 @@ normalised as the checkpoint says ((x - 127) / 128):
           mirrored (22 per photo: 396), views the rule was not picked on.
 
 Trials (--trials, names below, default all of the --views' set): expand and head convs of at least
-32 inputs are in bf16 in every trial but fp32-only and the last (every expand conv, the narrow ones
-of blocks 1-3 too); the trials differ in the project convs.
+32 inputs are in bf16 in every trial but fp32-only (and every expand conv, the narrow ones of blocks
+1-3 too, in the trial named so); the trials differ in the project convs.
 
 Run: models/.venv/bin/python tools/reference/efficientnet_bf16_trial.py \
         --model models/efficientnet-lite0 --photos models/correlation-images --views whole
-(a few minutes on one core for "whole", ~20 for "other").
+(about 2 minutes for "whole", 8 for "other", on this project's 2-core machine).
 """
 from __future__ import annotations
 
