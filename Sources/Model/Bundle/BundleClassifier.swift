@@ -6,8 +6,8 @@ import Synchronization
 /// then every head over the batch's features.
 ///
 /// Thread-safe: all state is immutable after loading; `classify` runs on the daemon's worker
-/// threads, several batches at once, and fans decoding (over `decodeThreads`) and tokenizing out
-/// with `DispatchQueue.concurrentPerform` (GCD caps the width at the core count).
+/// threads, several batches at once, and fans decoding (over `decodeThreads`, `Parallel`) and
+/// tokenizing out with `DispatchQueue.concurrentPerform` (GCD caps the width at the core count).
 public struct BundleClassifier: Classifier {
     public let identity: ModelIdentity
     public let manifest: BundleManifest
@@ -92,9 +92,8 @@ public struct BundleClassifier: Classifier {
     private func decodeImages(_ posts: [Post], failures: inout [PostFailure?]) -> [[Float]?] {
         guard let imageLoader else { return posts.map { _ in nil } }
         let slots = ResultSlots<Result<[Float], PostFailure>>(count: posts.count)
-        let width = decodeThreads > 0 ? min(decodeThreads, posts.count) : posts.count
-        DispatchQueue.concurrentPerform(iterations: width) { lane in
-            for b in stride(from: lane, to: posts.count, by: width) {
+        Parallel.forEachSlice(count: posts.count, threads: decodeThreads > 0 ? decodeThreads : posts.count) { range in
+            for b in range {
                 if let jpeg = posts[b].imageJPEG { slots[b] = imageLoader.load(jpeg) }
             }
         }
