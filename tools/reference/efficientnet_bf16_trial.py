@@ -44,8 +44,9 @@ def trial(project, expand_min: int = EXPAND_HEAD_MIN) -> callable:
     return rounding
 
 
-def from_240(block: int, inputs: int) -> str | None:
-    return "both" if inputs >= 240 else None
+def from_inputs(minimum: int):
+    """Project convs of at least `minimum` inputs in bf16 (the engine's rule is 240)."""
+    return lambda block, inputs: "both" if inputs >= minimum else None
 
 
 def blocks(first: int, last: int):
@@ -64,9 +65,9 @@ TRIALS = {
     "project blocks 4-7": blocks(4, 7),
     "project blocks 8-11": blocks(8, 11),
     "project blocks 12-15": blocks(12, 15),
-    "project >= 240 inputs (the engine's rule)": trial(from_240),
-    "project >= 240 inputs, every expand conv": trial(from_240, expand_min=1),
-    "project >= 480 inputs": trial(lambda block, inputs: "both" if inputs >= 480 else None),
+    "project >= 240 inputs (the engine's rule)": trial(from_inputs(240)),
+    "project >= 240 inputs, every expand conv": trial(from_inputs(240), expand_min=1),
+    "project >= 480 inputs": trial(from_inputs(480)),
 }
 DEFAULT_TRIALS = {
     "whole": [name for name in TRIALS if name != "fp32-only"],

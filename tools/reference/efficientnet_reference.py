@@ -61,9 +61,8 @@ ROUNDINGS = (None, "both", "weights", "activations", "split")
 
 
 def _rounded_product(rows: np.ndarray, folded: np.ndarray, rounding: str) -> np.ndarray:
-    """rows [n, in] . folded [out, in]^T in float64 with the operands rounded as `rounding` says."""
-    if rounding == "both":
-        return packed_product_bf16(rows, folded)
+    """rows [n, in] . folded [out, in]^T in float64 with the operands rounded as `rounding`
+    ("weights", "activations" or "split"; "both" is bf16_reference.packed_product_bf16) says."""
     xs = round_to_bf16(rows) if rounding in ("activations", "split") else rows
     if rounding == "split":
         hi = round_to_bf16(folded)
